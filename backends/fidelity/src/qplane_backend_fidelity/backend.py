@@ -1,0 +1,136 @@
+"""Bell-diagonal state backend.
+
+Every stored pair is a Bell-diagonal state, four floats kept in Pauli order (see
+:mod:`qplane.physics`). This is exact for Pauli noise (depolarizing, dephasing, Pauli-twirled
+T1/T2), Bell-state measurements and the Pauli frame; amplitude damping and arbitrary Kraus
+channels are applied as their Pauli twirl (an approximation, declared by the capability set:
+no ``non-pauli-noise``). Gate-level operations are not supported.
+
+Storage noise is lazy: each qubit keeps the time up to which its memory's channel has been
+applied and catches up when touched. Pure Python: for four numbers numpy costs more than it
+saves.
+"""
+
+from __future__ import annotations
+
+import random
+from typing import Sequence
+
+from pydantic import BaseModel, ConfigDict
+
+from qplane import physics
+from qplane.backend import Capability, MemoryNoise
+
+
+class FidelityParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Pair:
+    __slots__ = ("v",)
+
+    def __init__(self, v: list[float]):
+        self.v = v
+
+
+class Qubit:
+    __slots__ = ("pair", "partner", "t", "noise", "depol_t")
+
+    def __init__(self, pair: Pair, t: float, noise: MemoryNoise | None):
+        self.pair = pair
+        self.partner: Qubit | None = None
+        self.t = t
+        self.noise = noise
+        self.depol_t = getattr(noise, "depolarizing_time", None) if noise is not None else None
+
+
+class FidelityBackend:
+    """Bell-diagonal pairs, exact for Pauli noise."""
+
+    name = "fidelity"
+    capabilities = frozenset({Capability.PAIR_OPERATIONS, Capability.PURIFICATION, Capability.EXACT_FIDELITY})
+
+    def __init__(self, rng: random.Random):
+        self.rng = rng
+
+    @classmethod
+    def from_params(cls, params: FidelityParams, rng: random.Random) -> "FidelityBackend":
+        return cls(rng)
+
+    # lazy storage noise ----------------------------------------------------------------
+    @staticmethod
+    def _catch_up(q: Qubit, now: float) -> None:
+        dt = now - q.t
+        if dt <= 0.0:
+            return
+        q.t = now
+        noise = q.noise
+        if noise is None:
+            return
+        pair = q.pair
+        if q.depol_t is not None:
+            pair.v = physics.depolarize(pair.v, physics.depolarizing_lambda(dt, q.depol_t))
+        else:
+            pair.v = physics.pauli_channel(pair.v, noise.pauli_probs(dt))
+
+    # the protocol -----------------------------------------------------------------------
+    def create_pair(self, state: Sequence[float], noise_a, noise_b, t_a: float, t_b: float):
+        pair = Pair(physics.to_pauli_order(state))
+        qa = Qubit(pair, t_a, noise_a)
+        qb = Qubit(pair, t_b, noise_b)
+        qa.partner, qb.partner = qb, qa
+        return qa, qb
+
+    def apply_pauli(self, qubit: Qubit, pauli: int, now: float) -> None:
+        self._catch_up(qubit, now)
+        qubit.pair.v = physics.apply_pauli(qubit.pair.v, pauli)
+
+    def apply_pauli_channel(self, qubit: Qubit, probs: Sequence[float], now: float) -> None:
+        self._catch_up(qubit, now)
+        qubit.pair.v = physics.pauli_channel(qubit.pair.v, probs)
+
+    def bell_measure(self, q1: Qubit, q2: Qubit, now: float, gate_error: float = 0.0,
+                     measurement_error: float = 0.0) -> int:
+        if q1.pair is q2.pair:
+            raise ValueError("Bell measurement of the two halves of one pair")
+        # only the measured qubits must catch up: channels on the outer qubits commute with
+        # the measurement and are applied to the merged pair when those qubits are touched
+        self._catch_up(q1, now)
+        self._catch_up(q2, now)
+        rng = self.rng
+        # for Bell-diagonal inputs the four outcomes are equally likely
+        true_outcome = rng.getrandbits(2)
+        v = physics.swap_pauli_order(q1.pair.v, q2.pair.v, true_outcome)
+        if gate_error:
+            v = physics.two_qubit_depolarize(v, gate_error)
+        reported = true_outcome
+        if measurement_error:
+            if rng.random() < measurement_error:
+                reported ^= 1
+            if rng.random() < measurement_error:
+                reported ^= 2
+        a, b = q1.partner, q2.partner
+        pair = Pair(v)
+        a.pair = b.pair = pair  # type: ignore[union-attr]
+        a.partner, b.partner = b, a  # type: ignore[union-attr]
+        q1.partner = q2.partner = None
+        return reported
+
+    def fidelity(self, q1: Qubit, q2: Qubit, now: float) -> float:
+        if q1.pair is not q2.pair:
+            return 0.25  # not entangled with each other: overlap of uncorrelated halves
+        self._catch_up(q1, now)
+        self._catch_up(q2, now)
+        return q1.pair.v[0]
+
+    def bell_diagonal(self, q1: Qubit, q2: Qubit, now: float) -> physics.BellDiagonal:
+        """The pair's state in DESIGN order (for tests and diagnostics)."""
+        self._catch_up(q1, now)
+        self._catch_up(q2, now)
+        return physics.from_pauli_order(q1.pair.v)
+
+    def discard(self, qubit: Qubit, now: float) -> None:
+        partner = qubit.partner
+        if partner is not None:
+            partner.partner = None
+        qubit.partner = None

@@ -1,0 +1,210 @@
+"""The ``qplane`` command line.
+
+Every user error ends with one line on stderr, ``qplane: error: <file>: <field>: <what>``, and
+exit code 2; a traceback is shown only with ``--debug``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any, Sequence
+
+from .errors import QPlaneError
+
+EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # argparse's own errors: one line, exit 2
+        self.exit(EXIT_USAGE, f"qplane: error: {message}\n")
+
+
+def _add_run(sub: Any) -> None:
+    p = sub.add_parser("run", help="run a scenario and print a summary table")
+    p.add_argument("scenario", help="scenario file (YAML or JSON)")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="PATH=VALUE",
+                   help="override a field by dotted path, e.g. requests.0.src=n2 (repeatable)")
+    p.add_argument("--seed", type=int, help="replace the scenario's seed")
+    p.add_argument("--backend", help="replace the scenario's state backend")
+    p.add_argument("--json", dest="json_out", metavar="OUT",
+                   help="results JSON path (default: <scenario name>.results.json)")
+    p.set_defaults(func=cmd_run)
+
+
+def _add_validate(sub: Any) -> None:
+    p = sub.add_parser("validate", help="check a scenario (schema and component parameters) without running it")
+    p.add_argument("scenario")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="PATH=VALUE")
+    p.set_defaults(func=cmd_validate)
+
+
+def _add_schema(sub: Any) -> None:
+    p = sub.add_parser("schema", help="print the JSON Schema of scenarios or results")
+    p.add_argument("which", choices=["scenario", "results"])
+    p.set_defaults(func=cmd_schema)
+
+
+def _add_plugins(sub: Any) -> None:
+    p = sub.add_parser("plugins", help="list installed plugins and the components they register")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(func=cmd_plugins)
+
+
+def _fmt(v: Any, spec: str = ".4g") -> str:
+    if v is None:
+        return "-"
+    if isinstance(v, float):
+        return format(v, spec)
+    return str(v)
+
+
+def summary_table(results: dict[str, Any]) -> str:
+    lines = [
+        f"{results['name']}: backend {results['backend']}, seed {results['seed']}, "
+        f"{results['sim_time_s']:.6g} simulated s in {results['wall_time_s']:.3f} wall s, "
+        f"{results['events']} events, {results['classical_messages']} classical messages"
+    ]
+    head = ["id", "src", "dst", "status", "hops", "delivered", "rate_hz", "F_mean", "F_stderr", "F_est", "latency_p50_s"]
+    rows = []
+    for r in results["requests"]:
+        rows.append([
+            str(r["id"]), r["src"], r["dst"], r["status"],
+            str(len(r["path"]) - 1) if r["path"] else "-",
+            str(r["delivered"]), _fmt(r["rate_hz"]), _fmt(r["fidelity_mean"]), _fmt(r["fidelity_stderr"], ".2g"),
+            _fmt(r["fidelity_estimated_mean"]), _fmt(r["latency_p50_s"], ".3g"),
+        ])
+    widths = [max(len(h), *(len(row[i]) for row in rows)) if rows else len(h) for i, h in enumerate(head)]
+    lines.append("  ".join(h.ljust(w) for h, w in zip(head, widths)))
+    lines.append("  ".join("-" * w for w in widths))
+    for row in rows:
+        lines.append("  ".join(c.ljust(w) for c, w in zip(row, widths)))
+    for r in results["requests"]:
+        if r["reason"] and r["status"] != "completed":
+            lines.append(f"request {r['id']}: {r['status']}: {r['reason']}")
+    return "\n".join(lines)
+
+
+def _warn_load_errors(registry: Any) -> None:
+    from .plugins import load_errors
+
+    for name, err in {**load_errors(registry.pm), **registry.errors}.items():
+        print(f"qplane: warning: plugin {name!r} failed to load: {err}", file=sys.stderr)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from .registry import Registry
+    from .scenario import load_scenario
+    from .sim import build
+
+    scenario = load_scenario(args.scenario, overrides=args.overrides, seed=args.seed, backend=args.backend)
+    registry = Registry()
+    _warn_load_errors(registry)
+    results = build(scenario, registry).run()
+    print(summary_table(results))
+    out = Path(args.json_out) if args.json_out else Path(f"{scenario.name}.results.json")
+    try:
+        out.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+    except OSError as e:
+        raise QPlaneError(f"--json {out}: cannot write: {e.strerror}") from e
+    print(f"results: {out}")
+    return EXIT_OK
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    from .registry import Registry
+    from .scenario import load_scenario
+    from .sim import build
+
+    scenario = load_scenario(args.scenario, overrides=args.overrides)
+    registry = Registry()
+    _warn_load_errors(registry)
+    sim = build(scenario, registry)
+    print(
+        f"{args.scenario}: valid ({len(sim.network.nodes)} nodes, {len(sim.network.links)} links, "
+        f"{len(scenario.requests)} requests, backend {sim.resolved['backend'].component.name})"
+    )
+    return EXIT_OK
+
+
+def cmd_schema(args: argparse.Namespace) -> int:
+    from .results import Results
+    from .scenario import Scenario
+
+    model = Scenario if args.which == "scenario" else Results
+    print(json.dumps(model.model_json_schema(by_alias=True), indent=2))
+    return EXIT_OK
+
+
+def cmd_plugins(args: argparse.Namespace) -> int:
+    from .plugins import load_errors, plugin_infos
+    from .registry import KINDS, Registry
+
+    registry = Registry()
+    infos = plugin_infos(registry.pm)
+    by_plugin: dict[str, list[dict[str, Any]]] = {}
+    for kind in KINDS:
+        for comp in registry.components(kind):
+            entry = {"kind": kind, "name": comp.name, "description": comp.description}
+            caps = getattr(comp.factory, "capabilities", None)
+            if caps is None:
+                caps = getattr(getattr(comp.factory, "__self__", None), "capabilities", None)
+            if caps is not None:
+                entry["capabilities"] = sorted(getattr(c, "value", str(c)) for c in caps)
+            by_plugin.setdefault(comp.plugin, []).append(entry)
+    errors = {**load_errors(registry.pm), **registry.errors}
+    if args.json:
+        print(json.dumps({
+            "plugins": [
+                {"name": n, "distribution": i.distribution, "version": i.version, "components": by_plugin.get(n, [])}
+                for n, i in sorted(infos.items())
+            ],
+            "errors": errors,
+        }, indent=2))
+        return EXIT_OK
+    for name, info in sorted(infos.items()):
+        print(f"{name}  ({info.distribution or '-'} {info.version or ''})".rstrip())
+        for e in by_plugin.get(name, []):
+            caps = f"  [{', '.join(e['capabilities'])}]" if "capabilities" in e else ""
+            print(f"    {e['kind']:<16} {e['name']:<16} {e['description']}{caps}")
+    for name, err in sorted(errors.items()):
+        print(f"{name}  FAILED: {err}")
+    return EXIT_OK
+
+
+def make_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="qplane", description="quantum-network simulator and control plane")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub.required = True
+    for add in (_add_run, _add_validate, _add_schema, _add_plugins):
+        add(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = make_parser()
+    debug = "--debug" in argv  # accepted anywhere on the line
+    try:
+        args = parser.parse_args([a for a in argv if a != "--debug"])
+        return int(args.func(args))
+    except QPlaneError as e:
+        if debug:
+            raise
+        print(f"qplane: error: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("qplane: interrupted", file=sys.stderr)
+        return 130
+    except Exception as e:  # a bug: say so in one line, the traceback is behind --debug
+        if debug:
+            raise
+        print(f"qplane: internal error: {type(e).__name__}: {e} (run with --debug for the traceback)", file=sys.stderr)
+        return EXIT_FAIL
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,102 @@
+"""The network model: nodes with devices and memories, quantum links, classical channels.
+
+Built once per run from the topology graph and the hardware section. Classical messages
+travel over the fibre graph with delay = shortest fibre distance / signal speed; delays are
+computed per source on first use and cached, so nothing here is quadratic in the number of
+nodes unless every pair of nodes talks.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import networkx as nx
+
+from .southbound import LinkModel, SimulatedDevice
+
+
+@dataclass(eq=False)
+class LinkStats:
+    attempts: int = 0
+    pairs_generated: int = 0
+
+
+@dataclass(eq=False)
+class QuantumLink:
+    """A fibre between two nodes with a heralded entanglement-generation scheme."""
+
+    a: str
+    b: str
+    length_km: float
+    model: LinkModel
+    scheme: str
+    up: bool = True
+    stats: LinkStats = field(default_factory=LinkStats)
+
+    def other(self, node: str) -> str:
+        return self.b if node == self.a else self.a
+
+
+@dataclass(eq=False)
+class Node:
+    name: str
+    device: SimulatedDevice
+    up: bool = True
+
+
+class Network:
+    """Nodes, links and classical channels of one run."""
+
+    def __init__(self, graph: nx.Graph, speed_km_per_s: float):
+        self.graph = graph
+        self.speed = speed_km_per_s
+        self.nodes: dict[str, Node] = {}
+        self.links: dict[frozenset[str], QuantumLink] = {}
+        self._dist_cache: dict[str, dict[str, float]] = {}
+        self.messages_sent = 0
+
+    def link(self, a: str, b: str) -> QuantumLink:
+        return self.links[frozenset((a, b))]
+
+    def classical_delay(self, a: str, b: str) -> float:
+        """Seconds for a classical message from ``a`` to ``b`` over the shortest fibre route."""
+        if a == b:
+            return 0.0
+        dist = self._dist_cache.get(a)
+        if dist is None:
+            dist = self._dist_cache[a] = nx.single_source_dijkstra_path_length(
+                self.graph, a, weight="length_km"
+            )
+        return dist[b] / self.speed
+
+    def path_delays(self, path: list[str]) -> list[float]:
+        """Delay along ``path`` from ``path[0]`` to each node of it (messages follow the path)."""
+        out = [0.0]
+        for u, v in zip(path, path[1:]):
+            out.append(out[-1] + self.graph[u][v]["length_km"] / self.speed)
+        return out
+
+    def send(self, env: Any, delay: float, handler: Callable[..., None], *payload: Any) -> None:
+        """Send a classical message: ``handler(*payload)`` runs after ``delay`` seconds."""
+        self.messages_sent += 1
+        env.call_at(delay, handler, *payload)
+
+    def view(self) -> nx.Graph:
+        """The controller's view of the topology: up nodes and up links, with link costs."""
+        g = nx.Graph()
+        for name, node in self.nodes.items():
+            if node.up:
+                g.add_node(name)
+        for link in self.links.values():
+            if link.up and self.nodes[link.a].up and self.nodes[link.b].up:
+                m = link.model
+                p = m.success_probability
+                g.add_edge(
+                    link.a,
+                    link.b,
+                    length_km=link.length_km,
+                    link=m,
+                    expected_pair_time=(m.cycle_time / p) if p > 0 else float("inf"),
+                )
+        return g

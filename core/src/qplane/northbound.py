@@ -1,0 +1,134 @@
+"""The northbound contract: what applications ask of the network, and what they get back.
+
+An application submits an :class:`EntanglementRequest`; the network answers with a
+:class:`RequestHandle` whose ``status`` ends in one of the final states of
+:class:`RequestStatus`, with a ``reason`` saying why when it was not served, and whose
+``delivered`` list holds every :class:`DeliveredPair`.
+
+Routers and schedulers (plugins) implement :class:`Router` and :class:`Scheduler`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any, Protocol
+
+import networkx as nx
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+
+class EntanglementRequest(BaseModel):
+    """Ask for entangled pairs between ``src`` and ``dst``.
+
+    Exactly one of ``pairs`` (deliver that many, then complete) and ``rate`` (serve at least
+    this many pairs per second from ``start`` until ``end``) is given. ``end`` is a deadline:
+    a request still unserved then ends ``timed_out``.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    src: str
+    dst: str
+    min_fidelity: float = Field(0.0, ge=0.0, le=1.0)
+    pairs: int | None = Field(None, gt=0)
+    rate: float | None = Field(None, gt=0.0)
+    start: float = Field(0.0, ge=0.0)
+    end: float | None = Field(None, gt=0.0)
+    priority: int = 0
+
+    @model_validator(mode="after")
+    def _check(self) -> "EntanglementRequest":
+        if (self.pairs is None) == (self.rate is None):
+            raise ValueError("give exactly one of 'pairs' and 'rate'")
+        if self.rate is not None and self.end is None:
+            raise ValueError("a 'rate' request needs an 'end'")
+        if self.end is not None and self.end <= self.start:
+            raise ValueError("'end' must be after 'start'")
+        if self.src == self.dst:
+            raise ValueError("'src' and 'dst' must differ")
+        return self
+
+
+class RequestStatus(str, Enum):
+    PENDING = "pending"  # before its start time
+    WAITING = "waiting"  # routed, waiting for memories
+    ACTIVE = "active"  # being served
+    COMPLETED = "completed"  # all pairs delivered / rate met until end
+    RATE_NOT_MET = "rate_not_met"  # rate request served until end below its rate
+    TIMED_OUT = "timed_out"  # deadline or end of run before it was served
+    NO_PATH = "no_path"
+    FIDELITY_UNREACHABLE = "fidelity_unreachable"
+    CANCELLED = "cancelled"
+
+    @property
+    def final(self) -> bool:
+        return self not in (RequestStatus.PENDING, RequestStatus.WAITING, RequestStatus.ACTIVE)
+
+
+@dataclass(slots=True)
+class DeliveredPair:
+    """One end-to-end pair handed to the application."""
+
+    time: float
+    fidelity: float  # the backend's fidelity with Phi+ at delivery
+    fidelity_estimated: float  # the network's own estimate
+    latency: float  # delivery time minus the start of the oldest link-level attempt in it
+    src_memory: Any = None
+    dst_memory: Any = None
+
+
+@dataclass(eq=False)
+class RequestHandle:
+    """The network's side of one request: its status, path and delivered pairs."""
+
+    id: int
+    request: EntanglementRequest
+    status: RequestStatus = RequestStatus.PENDING
+    reason: str = ""
+    path: list[str] | None = None
+    delivered: list[DeliveredPair] = field(default_factory=list)
+    discarded: int = 0  # pairs dropped because their estimate was below min_fidelity
+    served_from: float | None = None
+    finished_at: float | None = None
+    session: Any = None
+
+    @property
+    def done(self) -> bool:
+        return self.status.final
+
+
+class Router(Protocol):
+    """Chooses the path of a request over the controller's view of the topology."""
+
+    def route(self, graph: nx.Graph, src: str, dst: str, request: EntanglementRequest) -> list[str] | None:
+        """A node path from ``src`` to ``dst``, or None when there is none. Edges of ``graph``
+        carry ``length_km``, ``link`` (the :class:`qplane.southbound.LinkModel`) and
+        ``expected_pair_time`` (cycle / p, seconds)."""
+        ...
+
+
+class Scheduler(Protocol):
+    """Admits routed requests and allocates memories to them."""
+
+    def submit(self, handle: RequestHandle) -> None:
+        """A request's start time has come and its path is set: serve it when resources allow."""
+        ...
+
+    def release(self, handle: RequestHandle) -> None:
+        """``handle`` has finished: its memories are free again."""
+        ...
+
+
+@dataclass(eq=False)
+class Session:
+    """One admitted request being served over its path with its allocated memories.
+
+    ``allocation[h]`` is the list of memory pairs ``(m_a, m_b)`` reserved on hop ``h``
+    (between ``path[h]`` and ``path[h+1]``)."""
+
+    handle: RequestHandle
+    path: list[str]
+    allocation: list[list[tuple[Any, Any]]]
+    active: bool = True
+    state: Any = None  # the swapping policy's own bookkeeping

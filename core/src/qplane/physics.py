@@ -1,0 +1,132 @@
+"""Closed-form physics shared by plugins, backends, estimators and tests.
+
+Bell-diagonal states are 4-tuples in the order of DESIGN.md: ``(Phi+, Psi-, Psi+, Phi-)``.
+Internally a Bell state is also named by the Pauli that maps Phi+ onto it when applied to one
+qubit (I→Phi+, X→Psi+, Z→Phi-, Y→Psi-); with Paulis encoded as ``x | z << 1`` (I=0, X=1, Z=2,
+Y=3), applying Pauli ``P`` to either qubit of Bell state ``k`` gives Bell state ``k ^ P``, and a
+Bell measurement with outcome ``m`` on the inner qubits of ``B_i ⊗ B_j`` leaves ``B_{i^j^m}``
+on the outer ones (standard entanglement-swapping identity, phases dropped).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+BellDiagonal = tuple[float, float, float, float]
+
+SPEED_OF_LIGHT_FIBER_KM_S = 2.0e5
+
+#: position in DESIGN order (Phi+, Psi-, Psi+, Phi-) of each Pauli index I, X, Z, Y
+_POS = (0, 2, 3, 1)
+PAULI_I, PAULI_X, PAULI_Z, PAULI_Y = 0, 1, 2, 3
+
+
+def fiber_transmissivity(length_km: float, attenuation_db_per_km: float = 0.2) -> float:
+    """``eta(L) = 10 ** (-alpha * L / 10)``."""
+    return 10.0 ** (-attenuation_db_per_km * length_km / 10.0)
+
+
+def werner(f: float) -> BellDiagonal:
+    """Werner state of fidelity ``f`` with Phi+."""
+    r = (1.0 - f) / 3.0
+    return (f, r, r, r)
+
+
+def to_pauli_order(c: Sequence[float]) -> list[float]:
+    """DESIGN order → list indexed by Pauli index (I, X, Z, Y)."""
+    return [c[0], c[2], c[3], c[1]]
+
+
+def from_pauli_order(v: Sequence[float]) -> BellDiagonal:
+    """List indexed by Pauli index → DESIGN order."""
+    return (v[0], v[3], v[1], v[2])
+
+
+def apply_pauli(v: list[float], pauli: int) -> list[float]:
+    """Pauli ``pauli`` on one qubit of a Bell-diagonal state in Pauli order."""
+    if pauli == 0:
+        return v
+    return [v[pauli], v[1 ^ pauli], v[2 ^ pauli], v[3 ^ pauli]]
+
+
+def pauli_channel(v: list[float], probs: Sequence[float]) -> list[float]:
+    """Single-qubit Pauli channel ``(pI, pX, pZ, pY)`` (Pauli order) on one qubit."""
+    p0, p1, p2, p3 = probs
+    return [
+        p0 * v[0] + p1 * v[1] + p2 * v[2] + p3 * v[3],
+        p0 * v[1] + p1 * v[0] + p2 * v[3] + p3 * v[2],
+        p0 * v[2] + p1 * v[3] + p2 * v[0] + p3 * v[1],
+        p0 * v[3] + p1 * v[2] + p2 * v[1] + p3 * v[0],
+    ]
+
+
+def depolarize(v: list[float], lam: float) -> list[float]:
+    """Depolarizing ``rho -> (1-lam) rho + lam I/2`` on one qubit of a Bell-diagonal pair.
+
+    The reduced state of a Bell-diagonal pair is I/2, so the pair becomes
+    ``(1-lam) v + lam/4`` on every coefficient."""
+    keep = 1.0 - lam
+    add = lam * 0.25
+    return [keep * v[0] + add, keep * v[1] + add, keep * v[2] + add, keep * v[3] + add]
+
+
+def two_qubit_depolarize(v: list[float], p: float) -> list[float]:
+    """Two-qubit depolarizing with probability ``p`` before a Bell measurement: the outer pair
+    becomes ``(1-p) v + p I/4`` (the inner qubits replaced by noise leave the outer ones
+    uncorrelated)."""
+    keep = 1.0 - p
+    add = p * 0.25
+    return [keep * x + add for x in v]
+
+
+def swap_pauli_order(v1: Sequence[float], v2: Sequence[float], outcome: int = 0) -> list[float]:
+    """Outer pair after a Bell measurement with ``outcome`` on the inner qubits (Pauli order).
+
+    ``r[k] = sum_i v1[i] * v2[i ^ k ^ outcome]``; with the frame corrected (outcome applied as a
+    Pauli) this is the XOR-convolution of the two coefficient vectors."""
+    a0, a1, a2, a3 = v1
+    out = []
+    for k in range(4):
+        s = k ^ outcome
+        out.append(a0 * v2[s] + a1 * v2[1 ^ s] + a2 * v2[2 ^ s] + a3 * v2[3 ^ s])
+    return out
+
+
+def werner_swap_fidelity(f1: float, f2: float) -> float:
+    """Fidelity after swapping two Werner pairs with perfect operations:
+    ``F = F1 F2 + (1-F1)(1-F2)/3`` (e.g. Briegel et al., PRL 81, 5932 (1998))."""
+    return f1 * f2 + (1.0 - f1) * (1.0 - f2) / 3.0
+
+
+def depolarizing_lambda(dt: float, coherence_time: float | None) -> float:
+    """Depolarizing parameter after storing a qubit for ``dt`` with coherence time ``T``:
+    ``lam = 1 - exp(-dt / T)``."""
+    if coherence_time is None or dt <= 0.0:
+        return 0.0
+    return 1.0 - math.exp(-dt / coherence_time)
+
+
+def werner_after_storage(f: float, qubit_seconds_over_t: float) -> float:
+    """Werner fidelity after depolarizing storage: ``F = 1/4 + (F0 - 1/4) exp(-sum_i dt_i / T_i)``."""
+    return 0.25 + (f - 0.25) * math.exp(-qubit_seconds_over_t)
+
+
+def bbpssw(f: float) -> tuple[float, float]:
+    """BBPSSW on two Werner pairs (Bennett et al., PRL 76, 722 (1996)): ``(F', p_success)``."""
+    r = (1.0 - f) / 3.0
+    n = f * f + 2.0 * f * r + 5.0 * r * r
+    return (f * f + r * r) / n, n
+
+
+def dejmps(c: Sequence[float]) -> tuple[BellDiagonal, float]:
+    """DEJMPS on two copies of Bell-diagonal ``(A, B, C, D)`` (Deutsch et al., PRL 77, 2818
+    (1996)): ``A'=(A²+B²)/N, B'=2CD/N, C'=(C²+D²)/N, D'=2AB/N, N=(A+B)²+(C+D)²``."""
+    a, b, cc, d = c
+    n = (a + b) ** 2 + (cc + d) ** 2
+    return ((a * a + b * b) / n, 2 * cc * d / n, (cc * cc + d * d) / n, 2 * a * b / n), n
+
+
+def plob_bound(eta: float) -> float:
+    """Repeaterless secret-key capacity per channel use, ``-log2(1 - eta)`` (Pirandola et al. 2017)."""
+    return -math.log2(1.0 - eta)

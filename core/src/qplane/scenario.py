@@ -1,0 +1,221 @@
+"""The scenario schema (pydantic, ``extra="forbid"``), loading YAML/JSON and ``--set`` overrides.
+
+A scenario is validated in two steps: :func:`load_scenario` checks the structure (this
+module's models); :func:`qplane.sim.build` then resolves every component name against the
+registry and validates each component's parameters with that component's own model, so a
+third-party plugin's parameters are checked exactly like first-party ones. Every error names
+the file and the dotted field path.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+from typing import Any, Union
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
+
+from .errors import ScenarioError
+from .northbound import EntanglementRequest
+from .registry import scenario_error_from_validation
+
+#: a component given by name, or as ``{<key>: name, <its params>}``
+ComponentRef = Union[str, dict[str, Any]]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class OperationsSpec(_Strict):
+    """Local operations of a node."""
+
+    gate_error: float = Field(0.0, ge=0.0, le=1.0, description="two-qubit depolarizing probability of the Bell measurement's gates")
+    measurement_error: float = Field(0.0, ge=0.0, le=1.0, description="flip probability of each measured bit")
+    bsm_duration: float = Field(0.0, ge=0.0, description="seconds a Bell-state measurement takes")
+
+
+class NodeOverride(_Strict):
+    """Per-node hardware: replaces the scenario-wide memory and operations for one node."""
+
+    memory: dict[str, Any] | None = None
+    operations: OperationsSpec | None = None
+
+
+class LinkOverride(BaseModel):
+    """Per-link hardware: ``between: [a, b]`` and link-model parameters to change."""
+
+    model_config = ConfigDict(extra="allow")
+    between: tuple[str, str]
+
+
+class Hardware(_Strict):
+    memory: dict[str, Any] = Field(default_factory=lambda: {"count": 10, "coherence_time": None})
+    link: dict[str, Any] = Field(default_factory=lambda: {"scheme": "mim"})
+    operations: OperationsSpec = Field(default_factory=OperationsSpec)
+    nodes: dict[str, NodeOverride] = Field(default_factory=dict)
+    links: list[LinkOverride] = Field(default_factory=list)
+
+
+class Protocols(_Strict):
+    routing: ComponentRef = "shortest-path"
+    scheduling: ComponentRef = "fifo"
+    link_generation: ComponentRef = "heralded"
+    swapping: ComponentRef = "asap"
+    purification: ComponentRef = "none"
+    application: ComponentRef = "consume"
+
+
+class Classical(_Strict):
+    speed_km_per_s: float = Field(2.0e5, gt=0.0, description="signal speed in fibre")
+
+
+class Scenario(_Strict):
+    """A complete simulation: network, hardware, protocols, requests."""
+
+    name: str = "scenario"
+    seed: int = Field(0, ge=0)
+    duration: float = Field(gt=0.0, description="simulated seconds")
+    backend: ComponentRef = "fidelity"
+    topology: dict[str, Any] = Field(description="{builder: NAME, <builder params>}")
+    hardware: Hardware = Field(default_factory=Hardware)
+    protocols: Protocols = Field(default_factory=Protocols)
+    classical: Classical = Field(default_factory=Classical)
+    requests: list[EntanglementRequest] = Field(default_factory=list)
+
+    _source: str = PrivateAttr("<scenario>")
+    _base_dir: Path = PrivateAttr(Path("."))
+
+    @field_validator("topology")
+    @classmethod
+    def _has_builder(cls, v: dict[str, Any]) -> dict[str, Any]:
+        if not isinstance(v.get("builder"), str):
+            raise ValueError("needs 'builder: NAME' (e.g. chain, ring, star, grid, file)")
+        return v
+
+
+def split_ref(ref: ComponentRef, key: str = "name", default: str | None = None) -> tuple[str, dict[str, Any]]:
+    """``"asap"`` → ``("asap", {})``; ``{name: asap, x: 1}`` → ``("asap", {"x": 1})``."""
+    if isinstance(ref, str):
+        return ref, {}
+    params = dict(ref)
+    name = params.pop(key, default)
+    if not isinstance(name, str):
+        raise ScenarioError(f"needs '{key}: NAME'")
+    return name, params
+
+
+# ----------------------------------------------------------------------------- loading
+
+
+def _parse_text(text: str, source: str) -> Any:
+    try:
+        if source.endswith(".json"):
+            return json.loads(text)
+        return yaml.safe_load(text)
+    except json.JSONDecodeError as e:
+        raise ScenarioError(f"malformed JSON at line {e.lineno}, column {e.colno}: {e.msg}", source=source) from e
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
+        raise ScenarioError(f"malformed YAML{where}: {problem}", source=source) from e
+
+
+def parse_set(expr: str) -> tuple[list[str], Any]:
+    """``"requests.0.src=n2"`` → ``(["requests", "0", "src"], "n2")``; values are YAML scalars."""
+    if "=" not in expr:
+        raise ScenarioError(f"--set {expr!r}: expected dotted.path=value")
+    path, _, raw = expr.partition("=")
+    parts = [p for p in path.strip().split(".")]
+    if not all(parts):
+        raise ScenarioError(f"--set {expr!r}: empty component in the dotted path")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else ""
+    except yaml.YAMLError:
+        value = raw
+    return parts, value
+
+
+def apply_set(data: dict[str, Any], parts: list[str], value: Any) -> None:
+    node: Any = data
+    for i, key in enumerate(parts):
+        last = i == len(parts) - 1
+        where = ".".join(parts[: i + 1])
+        if isinstance(node, list):
+            if not key.isdigit() or int(key) >= len(node):
+                raise ScenarioError(f"--set: no list item {key!r} (the list has {len(node)} items)", field=where)
+            if last:
+                node[int(key)] = value
+            else:
+                node = node[int(key)]
+        elif isinstance(node, dict):
+            if last:
+                node[key] = value
+            else:
+                if not isinstance(node.get(key), (dict, list)):
+                    node[key] = {} if node.get(key) is None else _scalar_to_ref(node[key], parts[i + 1])
+                node = node[key]
+        else:
+            raise ScenarioError(f"--set: {where!r} is inside a value that is not a mapping or list", field=where)
+
+
+def _scalar_to_ref(value: Any, key: str) -> dict[str, Any]:
+    # `protocols.routing: shortest-path` then `--set protocols.routing.k=3`: becomes {name:..., k: 3}
+    if isinstance(value, str):
+        return {"name": value}
+    raise ScenarioError(f"--set: cannot set {key!r} inside {value!r}")
+
+
+def load_scenario(
+    source: str | Path | dict[str, Any],
+    overrides: list[str] | None = None,
+    seed: int | None = None,
+    backend: str | None = None,
+) -> Scenario:
+    """Read and validate a scenario file (YAML or JSON) or dictionary.
+
+    ``overrides`` are ``dotted.path=value`` strings applied before validation; ``seed`` and
+    ``backend`` replace the scenario's. Raises :class:`ScenarioError` naming the file and field.
+    """
+    if isinstance(source, dict):
+        data, label, base = copy.deepcopy(source), "<scenario>", Path(".")
+    else:
+        path = Path(source)
+        label = str(source)
+        try:
+            text = path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            raise ScenarioError("no such file", source=label) from None
+        except OSError as e:
+            raise ScenarioError(f"cannot read: {e.strerror}", source=label) from e
+        data = _parse_text(text, label)
+        base = path.resolve().parent
+    if not isinstance(data, dict):
+        raise ScenarioError("a scenario is a mapping of fields (name, seed, duration, topology, ...)", source=label)
+    try:
+        for expr in overrides or []:
+            apply_set(data, *parse_set(expr))
+    except ScenarioError as e:
+        raise e.with_source(label) from e
+    if seed is not None:
+        data["seed"] = seed
+    if backend is not None:
+        data["backend"] = backend
+    try:
+        scenario = Scenario.model_validate(data)
+    except ValidationError as e:
+        raise scenario_error_from_validation(e).with_source(label) from e
+    scenario._source = label
+    scenario._base_dir = base
+    return scenario
+
+
+def scenario_source(scenario: Scenario) -> str:
+    return scenario._source
+
+
+def scenario_base_dir(scenario: Scenario) -> Path:
+    return scenario._base_dir
