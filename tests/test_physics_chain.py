@@ -266,3 +266,27 @@ def test_second_request_waits_for_memories_under_fifo():
     for node in sim.network.nodes.values():
         for m in node.device.all_memories():
             assert m.owner is None and m.qubit is None
+
+
+def test_requests_submitted_from_code_and_cancelled():
+    from qplane.northbound import EntanglementRequest
+
+    sim = build(qplane.load_scenario(chain_scenario(3, 20.0, pairs=5, count=1)))
+    late = sim.submit(EntanglementRequest(src="n0", dst="n2", pairs=5, start=0.5))
+    never = sim.submit(EntanglementRequest(src="n1", dst="n2", pairs=5, start=0.7))
+    sim.env.call_at(0.6, sim.cancel, never)
+    sim.run()
+    assert late.status.value == "completed" and late.delivered[0].time >= 0.5
+    assert never.status.value == "cancelled" and not never.delivered
+    with pytest.raises(qplane.ScenarioError, match="n9"):
+        sim.submit(EntanglementRequest(src="n0", dst="n9", pairs=1))
+
+
+def test_a_link_marked_down_is_avoided_by_routing():
+    sc = chain_scenario(4, 20.0, pairs=5)
+    sc["topology"] = {"builder": "ring", "nodes": 4, "spacing_km": 20.0}
+    sc["requests"][0]["dst"] = "n1"
+    sim = build(qplane.load_scenario(sc))
+    sim.set_link_state("n0", "n1", False)
+    res = sim.run()
+    assert res["requests"][0]["path"] == ["n0", "n3", "n2", "n1"]

@@ -21,7 +21,7 @@ from . import physics
 from .errors import PluginError, QPlaneError, ScenarioError
 from .kernel import Kernel
 from .network import Network, Node, QuantumLink
-from .northbound import DeliveredPair, RequestHandle, RequestStatus, Session
+from .northbound import DeliveredPair, EntanglementRequest, RequestHandle, RequestStatus, Session
 from .registry import BuildContext, Component, Registry
 from .results import SCHEMA, LinkResult, Results, summarize
 from .scenario import Scenario, load_scenario, scenario_base_dir, scenario_source, split_ref
@@ -51,6 +51,7 @@ class Simulation:
         self._done = 0
         self._all_done = self.env.event()
         self._wall = 0.0
+        self._running = False
         self._pair_hook_wanted = bool(self.hook.qplane_pair_delivered.get_hookimpls())
 
     # ---------------------------------------------------------------- construction
@@ -188,13 +189,49 @@ class Simulation:
                     raise self._error(f"node {node!r} is not in the topology (nodes: {shown})", f"requests.{i}.{end}")
             self.handles.append(RequestHandle(id=i, request=req))
 
-    # ---------------------------------------------------------------- request life cycle
+    # ---------------------------------------------------------------- northbound API
 
     @property
     def now(self) -> float:
         return self.env.now
 
+    def submit(self, request: EntanglementRequest) -> RequestHandle:
+        """Submit a request from code (an application), before or during the run. It arrives at
+        ``max(request.start, now)``; the handle's status and delivered pairs are live."""
+        for end in ("src", "dst"):
+            node = getattr(request, end)
+            if node not in self.network.nodes:
+                raise ScenarioError(f"node {node!r} is not in the topology", field=f"request.{end}")
+        handle = RequestHandle(id=len(self.handles), request=request)
+        self.handles.append(handle)
+        if self._running:
+            self.env.call_at(max(request.start - self.now, 0.0), self._arrive, handle)
+        return handle
+
+    def cancel(self, handle: RequestHandle, reason: str = "cancelled by the application") -> None:
+        """End a request now; its memories are freed."""
+        self.finish(handle, RequestStatus.CANCELLED, reason)
+
+    def set_link_state(self, a: str, b: str, up: bool) -> None:
+        """Mark a quantum link up or down and fire ``qplane_link_state_changed``. Routing uses
+        only up links; what a failure does to pairs in flight is the topology manager's job."""
+        link = self.network.link(a, b)
+        if link.up != up:
+            link.up = up
+            self.hook.qplane_link_state_changed(sim=self, link=link, up=up)
+
+    def set_node_state(self, name: str, up: bool) -> None:
+        """Mark a node up or down and fire ``qplane_node_state_changed``."""
+        node = self.network.nodes[name]
+        if node.up != up:
+            node.up = up
+            self.hook.qplane_node_state_changed(sim=self, node=node, up=up)
+
+    # ---------------------------------------------------------------- request life cycle
+
     def _arrive(self, handle: RequestHandle) -> None:
+        if handle.done:  # cancelled before its start
+            return
         self.hook.qplane_request_submitted(sim=self, request=handle)
         req = handle.request
         if req.end is not None:
@@ -319,6 +356,7 @@ class Simulation:
         env = self.env
         t0 = time.perf_counter()
         self.hook.qplane_simulation_start(sim=self)
+        self._running = True
         for handle in self.handles:
             env.call_at(handle.request.start, self._arrive, handle)
         duration = self.scenario.duration
@@ -333,6 +371,7 @@ class Simulation:
                 self._finish_rate(handle)
             else:
                 self.finish(handle, RequestStatus.TIMED_OUT, f"run ended at {env.now:g} s with {len(handle.delivered)}/{req.pairs} pairs")
+        self._running = False
         self.hook.qplane_simulation_end(sim=self)
         self._wall = time.perf_counter() - t0
         results = self.results()

@@ -6,6 +6,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from qplane import physics
 
+from .fiber import Detector, Fiber
+
 
 class MimParams(BaseModel):
     """Parameters of a meet-in-the-middle link (``hardware.link`` with ``scheme: mim``)."""
@@ -37,10 +39,13 @@ class MeetInTheMiddle:
     def __init__(self, params: MimParams, length_km: float):
         self.params = params
         self.length_km = length_km
-        half = physics.fiber_transmissivity(length_km / 2.0, params.attenuation_db_per_km)
-        arm = params.emit_efficiency * half * params.detector_efficiency
+        self.fiber = Fiber(params.attenuation_db_per_km, params.speed_km_per_s)
+        self.detector = Detector(params.detector_efficiency)
+        # one arm: memory emits, half the fibre, detector at the analyser
+        arm = params.emit_efficiency * self.fiber.transmissivity(length_km / 2.0) * self.detector.efficiency
         self.success_probability = params.bsa_efficiency * arm * arm
-        self.herald_delay = length_km / params.speed_km_per_s
+        # photon to the middle (L/2) and herald back (L/2)
+        self.herald_delay = 2.0 * self.fiber.delay(length_km / 2.0)
         self.cycle_time = max(self.herald_delay, 1.0 / params.attempt_rate_hz)
         self.pair_state = physics.werner(params.pair_fidelity)
 
