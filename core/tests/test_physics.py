@@ -1,0 +1,167 @@
+"""qplane.physics against explicit density-matrix calculations (numpy, 2-4 qubits).
+
+The closed forms in qplane.physics (and in DESIGN.md) are the reference every backend and
+estimator uses; here they are checked against the quantum mechanics they summarize.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+
+import numpy as np
+import pytest
+
+from qplane import physics
+
+I2 = np.eye(2)
+X = np.array([[0, 1], [1, 0]], dtype=complex)
+Z = np.diag([1.0, -1.0]).astype(complex)
+Y = 1j * X @ Z
+PAULIS = {0: I2, 1: X, 2: Z, 3: Y}  # Pauli index I, X, Z, Y
+
+
+def ket_phi_plus():
+    return np.array([1, 0, 0, 1], dtype=complex) / math.sqrt(2)
+
+
+def bell_ket(pauli: int) -> np.ndarray:
+    """Bell state named by the Pauli applied to the second qubit of Phi+."""
+    return np.kron(I2, PAULIS[pauli]) @ ket_phi_plus()
+
+
+def bell_diagonal_rho(c_design) -> np.ndarray:
+    v = physics.to_pauli_order(c_design)
+    return sum(v[k] * np.outer(bell_ket(k), bell_ket(k).conj()) for k in range(4))
+
+
+def bell_coefficients(rho: np.ndarray) -> list[float]:
+    """Coefficients in Pauli order; asserts rho is Bell-diagonal."""
+    kets = [bell_ket(k) for k in range(4)]
+    basis = np.array(kets).T
+    m = basis.conj().T @ rho @ basis
+    assert np.allclose(m, np.diag(np.diag(m)), atol=1e-12)
+    return [float(np.real(m[k, k])) for k in range(4)]
+
+
+def op_on(op: np.ndarray, qubit: int, n: int) -> np.ndarray:
+    mats = [I2] * n
+    mats[qubit] = op
+    out = mats[0]
+    for mm in mats[1:]:
+        out = np.kron(out, mm)
+    return out
+
+
+RANDOM_STATES = [
+    physics.werner(0.9),
+    (0.7, 0.1, 0.15, 0.05),
+    (0.55, 0.3, 0.1, 0.05),
+]
+
+
+@pytest.mark.parametrize("c", RANDOM_STATES)
+@pytest.mark.parametrize("pauli", [0, 1, 2, 3])
+def test_apply_pauli_on_either_qubit(c, pauli):
+    rho = bell_diagonal_rho(c)
+    for q in (0, 1):
+        P = op_on(PAULIS[pauli], q, 2)
+        out = bell_coefficients(P @ rho @ P.conj().T)
+        assert out == pytest.approx(physics.apply_pauli(physics.to_pauli_order(c), pauli), abs=1e-12)
+
+
+@pytest.mark.parametrize("c", RANDOM_STATES)
+def test_pauli_channel_and_depolarizing(c):
+    probs = (0.7, 0.1, 0.15, 0.05)
+    rho = bell_diagonal_rho(c)
+    out = sum(p * op_on(PAULIS[k], 0, 2) @ rho @ op_on(PAULIS[k], 0, 2).conj().T for k, p in enumerate(probs))
+    assert bell_coefficients(out) == pytest.approx(physics.pauli_channel(physics.to_pauli_order(c), probs), abs=1e-12)
+    lam = 0.3
+    dep = (1 - lam) * rho + lam * np.kron(I2 / 2, np.trace(rho.reshape(2, 2, 2, 2), axis1=0, axis2=2))
+    assert bell_coefficients(dep) == pytest.approx(physics.depolarize(physics.to_pauli_order(c), lam), abs=1e-12)
+
+
+@pytest.mark.parametrize("c1,c2", list(itertools.combinations(RANDOM_STATES, 2)))
+def test_entanglement_swap_identity(c1, c2):
+    """Projecting the inner qubits of rho1(a,r1) x rho2(r2,c) onto each Bell state gives
+    probability 1/4 and an outer state equal to the XOR-convolution shifted by a distinct Pauli,
+    which the swap formula names as the outcome."""
+    rho = np.kron(bell_diagonal_rho(c1), bell_diagonal_rho(c2))  # qubits a, r1, r2, c
+    conv = physics.swap_pauli_order(physics.to_pauli_order(c1), physics.to_pauli_order(c2), 0)
+    seen = set()
+    for j in range(4):
+        b = bell_ket(j)
+        proj = np.kron(np.kron(I2, np.outer(b, b.conj())), I2)
+        out = proj @ rho @ proj
+        prob = float(np.real(np.trace(out)))
+        assert prob == pytest.approx(0.25, abs=1e-12)
+        # trace out r1, r2 (qubits 1 and 2)
+        t = out.reshape([2] * 8) / prob
+        red = np.einsum("aijcbijd->acbd", t).reshape(4, 4)
+        coeffs = bell_coefficients(red)
+        matches = [m for m in range(4) if np.allclose(coeffs, physics.swap_pauli_order(
+            physics.to_pauli_order(c1), physics.to_pauli_order(c2), m), atol=1e-12)]
+        assert matches, coeffs
+        seen.add(matches[0])
+        # the correction named by the outcome restores the convolution
+        assert physics.apply_pauli(coeffs, matches[0]) == pytest.approx(conv, abs=1e-12)
+    assert seen == {0, 1, 2, 3}
+    f1, f2 = c1[0], c2[0]
+    if c1 == physics.werner(f1) and c2 == physics.werner(f2):
+        assert conv[0] == pytest.approx(physics.werner_swap_fidelity(f1, f2))
+
+
+def _bilateral_cnot_round(rho_pair, rot_a=None, rot_b=None):
+    """Two copies of a pair (qubits: a1 b1 a2 b2); optional local rotations, bilateral CNOT
+    (copy 1 controls copy 2), measure copy 2 in Z, keep when the outcomes agree."""
+    rho = np.kron(rho_pair, rho_pair)
+    if rot_a is not None:
+        U = np.kron(np.kron(rot_a, rot_b), np.kron(rot_a, rot_b))
+        rho = U @ rho @ U.conj().T
+
+    def cnot(control, target):
+        n = 4
+        P0 = np.diag([1.0, 0.0]).astype(complex)
+        P1 = np.diag([0.0, 1.0]).astype(complex)
+        return op_on(P0, control, n) + op_on(P1, control, n) @ op_on(X, target, n)
+
+    U = cnot(0, 2) @ cnot(1, 3)
+    rho = U @ rho @ U.conj().T
+    keep = np.zeros((16, 16), dtype=complex)
+    for bits in itertools.product((0, 1), repeat=4):
+        if bits[2] == bits[3]:
+            idx = int("".join(map(str, bits)), 2)
+            keep[idx, idx] = 1
+    out = keep @ rho @ keep
+    p = float(np.real(np.trace(out)))
+    red = np.einsum("aibjckdj->abcd", (out / p).reshape([2] * 8)).reshape(4, 4)
+    # reorder partial trace: qubits (a1, b1) kept, (a2, b2) traced
+    red = np.einsum("abijcdij->abcd", (out / p).reshape([2] * 8)).reshape(4, 4)
+    return red, p
+
+
+@pytest.mark.parametrize("f", [0.6, 0.75, 0.9])
+def test_bbpssw_formula_on_werner_pairs(f):
+    red, p = _bilateral_cnot_round(bell_diagonal_rho(physics.werner(f)))
+    f_new, n = physics.bbpssw(f)
+    assert p == pytest.approx(n, abs=1e-12)
+    assert float(np.real(ket_phi_plus().conj() @ red @ ket_phi_plus())) == pytest.approx(f_new, abs=1e-12)
+
+
+@pytest.mark.parametrize("c", RANDOM_STATES)
+def test_dejmps_formula(c):
+    # Alice rotates by Rx(pi/2), Bob by Rx(-pi/2) (Deutsch et al. 1996)
+    def rx(theta):
+        return np.cos(theta / 2) * I2 - 1j * np.sin(theta / 2) * X
+
+    red, p = _bilateral_cnot_round(bell_diagonal_rho(c), rx(math.pi / 2), rx(-math.pi / 2))
+    expected, n = physics.dejmps(c)
+    assert p == pytest.approx(n, abs=1e-12)
+    got = physics.from_pauli_order(bell_coefficients(red))
+    assert got == pytest.approx(expected, abs=1e-12)
+
+
+def test_fiber_and_plob():
+    assert physics.fiber_transmissivity(50, 0.2) == pytest.approx(0.1)
+    assert physics.plob_bound(0.5) == pytest.approx(1.0)
+    assert physics.werner_after_storage(1.0, 0.0) == 1.0
