@@ -165,3 +165,91 @@ def test_fiber_and_plob():
     assert physics.fiber_transmissivity(50, 0.2) == pytest.approx(0.1)
     assert physics.plob_bound(0.5) == pytest.approx(1.0)
     assert physics.werner_after_storage(1.0, 0.0) == 1.0
+
+
+def _two_pair_round(rho1, rho2, rot_a=None, rot_b=None):
+    rho = np.kron(rho1, rho2)  # a1 b1 a2 b2
+    if rot_a is not None:
+        U = np.kron(np.kron(rot_a, rot_b), np.kron(rot_a, rot_b))
+        rho = U @ rho @ U.conj().T
+    P0 = np.diag([1.0, 0.0]).astype(complex)
+    P1 = np.diag([0.0, 1.0]).astype(complex)
+    cn = lambda c, t: op_on(P0, c, 4) + op_on(P1, c, 4) @ op_on(X, t, 4)  # noqa: E731
+    U = cn(0, 2) @ cn(1, 3)
+    rho = U @ rho @ U.conj().T
+    keep = np.zeros((16, 16), dtype=complex)
+    for bits in itertools.product((0, 1), repeat=4):
+        if bits[2] == bits[3]:
+            idx = int("".join(map(str, bits)), 2)
+            keep[idx, idx] = 1
+    out = keep @ rho @ keep
+    p = float(np.real(np.trace(out)))
+    red = np.einsum("abijcdij->abcd", (out / p).reshape([2] * 8)).reshape(4, 4)
+    return red, p
+
+
+def _rx(theta):
+    return np.cos(theta / 2) * I2 - 1j * np.sin(theta / 2) * X
+
+
+@pytest.mark.parametrize("c1,c2", list(itertools.permutations(RANDOM_STATES, 2)))
+def test_general_purify_on_two_different_pairs(c1, c2):
+    v1, v2 = physics.to_pauli_order(c1), physics.to_pauli_order(c2)
+    red, p = _two_pair_round(bell_diagonal_rho(c1), bell_diagonal_rho(c2), _rx(math.pi / 2), _rx(-math.pi / 2))
+    out, n = physics.purify(v1, v2, "dejmps")
+    assert n == pytest.approx(p, abs=1e-12)
+    assert bell_coefficients(red) == pytest.approx(out, abs=1e-12)
+    w1 = bell_diagonal_rho(physics.from_pauli_order(physics.twirl(v1)))
+    w2 = bell_diagonal_rho(physics.from_pauli_order(physics.twirl(v2)))
+    red, p = _two_pair_round(w1, w2)
+    out, n = physics.purify(v1, v2, "bbpssw")
+    assert n == pytest.approx(p, abs=1e-12)
+    assert bell_coefficients(red) == pytest.approx(out, abs=1e-12)
+
+
+@pytest.mark.parametrize("f", [0.6, 0.9])
+def test_purify_matches_the_design_formulas_for_identical_pairs(f):
+    c = (f, 0.6 * (1 - f), 0.3 * (1 - f), 0.1 * (1 - f))
+    out, n = physics.purify(physics.to_pauli_order(c), physics.to_pauli_order(c), "dejmps")
+    expected, n_expected = physics.dejmps(c)
+    assert n == pytest.approx(n_expected) and physics.from_pauli_order(out) == pytest.approx(expected)
+    out, n = physics.purify(physics.to_pauli_order(physics.werner(f)), physics.to_pauli_order(physics.werner(f)), "bbpssw")
+    f_new, n_expected = physics.bbpssw(f)
+    assert n == pytest.approx(n_expected) and out[0] == pytest.approx(f_new)
+
+
+def test_purify_noise_model_against_density_matrices():
+    """Gate error: two-qubit depolarizing on each node's qubits; measurement error: bit flips."""
+    c1, c2 = RANDOM_STATES[1], RANDOM_STATES[2]
+    ga, gb, ma, mb = 0.1, 0.05, 0.03, 0.07
+    rho = np.kron(bell_diagonal_rho(c1), bell_diagonal_rho(c2))  # a1 b1 a2 b2
+    U = np.kron(np.kron(_rx(math.pi / 2), _rx(-math.pi / 2)), np.kron(_rx(math.pi / 2), _rx(-math.pi / 2)))
+    rho = U @ rho @ U.conj().T
+
+    def depol_pair(rho, q1, q2, g):
+        # average over all 16 two-qubit Paulis on (q1, q2) with weight g/16, plus (1-g) identity
+        out = (1 - g) * rho
+        for P, Q in itertools.product(PAULIS.values(), repeat=2):
+            M = op_on(P, q1, 4) @ op_on(Q, q2, 4)
+            out = out + g / 16 * M @ rho @ M.conj().T
+        return out
+
+    rho = depol_pair(rho, 0, 2, ga)
+    rho = depol_pair(rho, 1, 3, gb)
+    P0 = np.diag([1.0, 0.0]).astype(complex)
+    P1 = np.diag([0.0, 1.0]).astype(complex)
+    cn = lambda c, t: op_on(P0, c, 4) + op_on(P1, c, 4) @ op_on(X, t, 4)  # noqa: E731
+    U = cn(0, 2) @ cn(1, 3)
+    rho = U @ rho @ U.conj().T
+    out = np.zeros((4, 4), dtype=complex)
+    for bits in itertools.product((0, 1), repeat=2):  # true target bits (a2, b2)
+        proj = op_on(np.diag([1.0 - bits[0], bits[0]]).astype(complex), 2, 4) @ op_on(np.diag([1.0 - bits[1], bits[1]]).astype(complex), 3, 4)
+        branch = proj @ rho @ proj
+        for fa, fb in itertools.product((0, 1), repeat=2):  # flips
+            w = (ma if fa else 1 - ma) * (mb if fb else 1 - mb)
+            if (bits[0] ^ fa) == (bits[1] ^ fb):
+                out += w * np.einsum("abijcdij->abcd", branch.reshape([2] * 8)).reshape(4, 4)
+    p = float(np.real(np.trace(out)))
+    got, n = physics.purify(physics.to_pauli_order(c1), physics.to_pauli_order(c2), "dejmps", (ga, gb), (ma, mb))
+    assert n == pytest.approx(p, abs=1e-12)
+    assert bell_coefficients(out / p) == pytest.approx(got, abs=1e-12)

@@ -93,6 +93,73 @@ def swap_pauli_order(v1: Sequence[float], v2: Sequence[float], outcome: int = 0)
     return out
 
 
+def twirl(v: Sequence[float]) -> list[float]:
+    """Depolarizing twirl (random bilateral rotations, BBPSSW's first step): a Bell-diagonal
+    state becomes the Werner state of the same fidelity."""
+    r = (1.0 - v[0]) / 3.0
+    return [v[0], r, r, r]
+
+
+def dejmps_rotation(v: Sequence[float]) -> list[float]:
+    """DEJMPS's local rotations (Alice Rx(pi/2), Bob Rx(-pi/2)) on a Bell-diagonal pair in
+    Pauli order: Phi- and Psi- exchange places, Phi+ and Psi+ stay."""
+    return [v[0], v[1], v[3], v[2]]
+
+
+def bilateral_cnot(v1: Sequence[float], v2: Sequence[float], agree: bool = True) -> list[float]:
+    """Bilateral CNOT (pair 1 controls pair 2) then both target qubits measured in Z.
+
+    With Bell states labelled (x, z) (index ``x | z << 1``), the CNOTs map source (x1, z1),
+    target (x2, z2) to source (x1, z1^z2), target (x1^x2, z2); the measured bits agree iff
+    x1 == x2. Returns the *unnormalized* source-pair coefficients (Pauli order) for the
+    branch where the bits agree (``agree=True``) or disagree; the sum is that branch's
+    probability."""
+    out = [0.0, 0.0, 0.0, 0.0]
+    for x in (0, 1):
+        x2 = x if agree else x ^ 1
+        for z1 in (0, 1):
+            a = v1[x | z1 << 1]
+            for z2 in (0, 1):
+                out[x | (z1 ^ z2) << 1] += a * v2[x2 | z2 << 1]
+    return out
+
+
+def purify(
+    v1: Sequence[float],
+    v2: Sequence[float],
+    protocol: str,
+    gate_error: tuple[float, float] = (0.0, 0.0),
+    measurement_error: tuple[float, float] = (0.0, 0.0),
+) -> tuple[list[float], float]:
+    """One purification round on Bell-diagonal pairs (Pauli order): pair 1 is kept, pair 2
+    measured. Returns ``(kept pair given success, success probability)``.
+
+    ``protocol``: ``"bbpssw"`` (both pairs twirled to Werner form first; Bennett et al. 1996)
+    or ``"dejmps"`` (local rotations first; Deutsch et al. 1996).
+    Noise: ``gate_error[i]`` is a two-qubit depolarizing channel on node i's two qubits (it
+    commutes with the CNOT; on two Bell-diagonal pairs it mixes the four-qubit state with
+    I/16); ``measurement_error[i]`` flips node i's measured bit, which inverts the
+    keep/discard decision when exactly one bit flips.
+    """
+    if protocol == "bbpssw":
+        v1, v2 = twirl(v1), twirl(v2)
+    elif protocol == "dejmps":
+        v1, v2 = dejmps_rotation(v1), dejmps_rotation(v2)
+    else:
+        raise ValueError(f"unknown purification protocol {protocol!r}")
+    keep = (1.0 - gate_error[0]) * (1.0 - gate_error[1])
+    m0, m1 = measurement_error
+    flip = m0 * (1.0 - m1) + m1 * (1.0 - m0)
+    agree = bilateral_cnot(v1, v2, True)
+    if flip:
+        disagree = bilateral_cnot(v1, v2, False)
+        agree = [(1.0 - flip) * a + flip * d for a, d in zip(agree, disagree)]
+    # maximally mixed branch: bits agree half the time (or, flipped, also half), output I/4
+    out = [keep * a + (1.0 - keep) * 0.125 for a in agree]
+    n = sum(out)
+    return [x / n for x in out], n
+
+
 def werner_swap_fidelity(f1: float, f2: float) -> float:
     """Fidelity after swapping two Werner pairs with perfect operations:
     ``F = F1 F2 + (1-F1)(1-F2)/3`` (e.g. Briegel et al., PRL 81, 5932 (1998))."""
