@@ -43,6 +43,10 @@ class MemoryNoise(Protocol):
         """Pauli-twirled storage channel for ``dt`` seconds: ``(pI, pX, pZ, pY)``."""
         ...
 
+    # Optional: ``kraus(dt) -> list of 2x2 matrices`` (nested lists) of the exact storage
+    # channel. Backends with NON_PAULI_NOISE apply it when present; Pauli-only backends
+    # apply ``pauli_probs``, its Pauli twirl.
+
 
 @runtime_checkable
 class StateBackend(Protocol):
@@ -92,13 +96,63 @@ class StateBackend(Protocol):
         """Forget ``qubit`` (its memory is being freed); its partner is left entangled with nothing."""
         ...
 
+    # --- capability PURIFICATION ------------------------------------------------------
 
-def require(backend: Any, capability: Capability, needed_by: str, installed: dict[str, Any]) -> None:
-    """Fail before the run when ``backend`` lacks ``capability``, naming who has it."""
-    if capability in getattr(backend, "capabilities", frozenset()):
-        return
-    have = sorted(n for n, caps in installed.items() if capability in caps)
-    raise CapabilityError(
+    def purify(
+        self,
+        keep: tuple[Any, Any],
+        sacrifice: tuple[Any, Any],
+        now: float,
+        protocol: str = "dejmps",
+        gate_error: tuple[float, float] = (0.0, 0.0),
+        measurement_error: tuple[float, float] = (0.0, 0.0),
+    ) -> bool:
+        """One purification round between nodes A and B: ``keep = (qa, qb)`` and
+        ``sacrifice = (sa, sb)`` (``qa``, ``sa`` at A). ``protocol`` is ``"bbpssw"`` (twirl both
+        pairs to Werner form, bilateral CNOT) or ``"dejmps"`` (A applies Rx(pi/2), B Rx(-pi/2),
+        bilateral CNOT); the sacrificed pair's qubits are measured in Z and cease to exist.
+        Noise follows :func:`qplane.physics.purify`: ``gate_error[i]`` a two-qubit depolarizing
+        channel on node i's two qubits, ``measurement_error[i]`` a flip of node i's bit.
+        Returns True when the bits agree (keep the pair); on False the kept pair is spoiled and
+        the caller discards it."""
+        ...
+
+    # --- capability GATES / CLIFFORD_GATES -------------------------------------------
+
+    def apply_gate(self, gate: str, qubits: Sequence[Any], now: float) -> None:
+        """Apply a named gate: ``X Y Z H S SDG CNOT CZ`` (Clifford) and, with GATES,
+        ``RX(theta) RY(theta) RZ(theta)`` as ``"RX:0.5"``. Qubits of different groups are
+        merged into one group first."""
+        ...
+
+    def measure(self, qubit: Any, basis: str, now: float) -> int:
+        """Measure ``qubit`` in basis ``"Z"``, ``"X"`` or ``"Y"``; returns 0 or 1 and the
+        qubit ceases to exist (its partners keep the post-measurement state)."""
+        ...
+
+
+#: name → capabilities of every backend the last :class:`qplane.registry.Registry` found;
+#: used to tell a user which installed backends have what theirs lacks.
+INSTALLED_BACKENDS: dict[str, frozenset[Capability]] = {}
+
+
+def backend_capabilities(factory: Any) -> frozenset[Capability] | None:
+    """The ``capabilities`` a registered backend factory (class or bound classmethod) declares."""
+    caps = getattr(factory, "capabilities", None)
+    if caps is None:
+        caps = getattr(getattr(factory, "__self__", None), "capabilities", None)
+    return frozenset(caps) if caps is not None else None
+
+
+def capability_error(backend: Any, capability: Capability, needed_by: str) -> CapabilityError:
+    have = sorted(n for n, caps in INSTALLED_BACKENDS.items() if capability in caps)
+    return CapabilityError(
         f"backend {getattr(backend, 'name', backend)!r} lacks capability {capability.value!r} "
         f"needed by {needed_by}; backends that have it: {', '.join(have) or 'none installed'}"
     )
+
+
+def require(backend: Any, capability: Capability, needed_by: str) -> None:
+    """Raise :class:`CapabilityError` when ``backend`` lacks ``capability``, naming who has it."""
+    if capability not in getattr(backend, "capabilities", frozenset()):
+        raise capability_error(backend, capability, needed_by)

@@ -139,6 +139,7 @@ def cmd_schema(args: argparse.Namespace) -> int:
 
 
 def cmd_plugins(args: argparse.Namespace) -> int:
+    from .backend import backend_capabilities
     from .plugins import load_errors, plugin_infos
     from .registry import KINDS, Registry
 
@@ -148,9 +149,7 @@ def cmd_plugins(args: argparse.Namespace) -> int:
     for kind in KINDS:
         for comp in registry.components(kind):
             entry = {"kind": kind, "name": comp.name, "description": comp.description}
-            caps = getattr(comp.factory, "capabilities", None)
-            if caps is None:
-                caps = getattr(getattr(comp.factory, "__self__", None), "capabilities", None)
+            caps = backend_capabilities(comp.factory) if kind == "backend" else None
             if caps is not None:
                 entry["capabilities"] = sorted(getattr(c, "value", str(c)) for c in caps)
             by_plugin.setdefault(comp.plugin, []).append(entry)

@@ -110,6 +110,11 @@ class Registry:
                     raise
                 except Exception as e:  # a plugin broken at registration is named, not fatal
                     self.errors[impl.plugin_name] = f"{hook_name}: {type(e).__name__}: {e}"
+        from .backend import INSTALLED_BACKENDS, backend_capabilities
+
+        INSTALLED_BACKENDS.clear()
+        for comp in self.components("backend"):
+            INSTALLED_BACKENDS[comp.name] = backend_capabilities(comp.factory) or frozenset()
 
     def _register_callback(self, kind: str, plugin: str) -> Callable[..., None]:
         def register(

@@ -118,7 +118,18 @@ class Simulation:
             res.instance = self._instantiate(res) if kind == "router" else self._instantiate(res, self)
             setattr(self, attr, res.instance)
             self.resolved[kind] = res
+        self._check_capabilities()
         return self
+
+    def _check_capabilities(self) -> None:
+        """Every component may declare ``requires_capabilities``; fail before the run when the
+        backend lacks one (a memory model may declare it too, e.g. exact amplitude damping)."""
+        from .backend import require
+
+        for key, res in self.resolved.items():
+            needed = getattr(res.instance, "requires_capabilities", None) or ()
+            for cap in needed:
+                require(self.backend, cap, f"{res.component.kind} {res.component.name!r}")
 
     def _check_graph(self, graph: Any) -> None:
         if not isinstance(graph, nx.Graph) or graph.number_of_nodes() < 2:

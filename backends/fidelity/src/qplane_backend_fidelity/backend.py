@@ -19,7 +19,7 @@ from typing import Sequence
 from pydantic import BaseModel, ConfigDict
 
 from qplane import physics
-from qplane.backend import Capability, MemoryNoise
+from qplane.backend import Capability, MemoryNoise, capability_error
 
 
 class FidelityParams(BaseModel):
@@ -128,6 +128,32 @@ class FidelityBackend:
         self._catch_up(q1, now)
         self._catch_up(q2, now)
         return physics.from_pauli_order(q1.pair.v)
+
+    def purify(self, keep, sacrifice, now: float, protocol: str = "dejmps",
+               gate_error: tuple[float, float] = (0.0, 0.0),
+               measurement_error: tuple[float, float] = (0.0, 0.0)) -> bool:
+        qa, qb = keep
+        sa, sb = sacrifice
+        if qa.pair is not qb.pair or sa.pair is not sb.pair or qa.pair is sa.pair:
+            raise ValueError("purify needs two distinct pairs, each shared by the two nodes")
+        for q in (qa, qb, sa, sb):
+            self._catch_up(q, now)
+        v, p_success = physics.purify(qa.pair.v, sa.pair.v, protocol, gate_error, measurement_error)
+        self.discard(sa, now)
+        self.discard(sb, now)
+        sa.pair = sb.pair = None  # type: ignore[assignment]
+        if self.rng.random() < p_success:
+            qa.pair.v = v
+            return True
+        # failure: the kept pair is spoiled; what remains of it is not a useful pair
+        qa.pair.v = [0.25, 0.25, 0.25, 0.25]
+        return False
+
+    def apply_gate(self, gate: str, qubits, now: float) -> None:
+        raise capability_error(self, Capability.GATES, f"apply_gate({gate!r})")
+
+    def measure(self, qubit, basis: str, now: float) -> int:
+        raise capability_error(self, Capability.GATES, f"measure(basis={basis!r})")
 
     def discard(self, qubit: Qubit, now: float) -> None:
         partner = qubit.partner

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 
 class DepolarizingMemoryParams(BaseModel):
@@ -32,3 +32,67 @@ class DepolarizingMemory:
         lam = 1.0 - math.exp(-dt / self.depolarizing_time)
         q = lam / 4.0
         return (1.0 - 3.0 * q, q, q, q)
+
+
+class T1T2MemoryParams(BaseModel):
+    """``hardware.memory`` with ``model: t1t2``: amplitude damping (T1) and dephasing (T2)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    count: int = Field(10, ge=1, description="memories a node has for each of its quantum links")
+    t1: float | None = Field(None, gt=0.0, description="energy relaxation time, seconds; null = none")
+    t2: float = Field(gt=0.0, description="coherence (dephasing) time, seconds; at most 2 T1")
+
+    @model_validator(mode="after")
+    def _physical(self) -> "T1T2MemoryParams":
+        if self.t1 is not None and self.t2 > 2 * self.t1:
+            raise ValueError(f"t2 ({self.t2}) must be at most 2 t1 ({2 * self.t1})")
+        return self
+
+
+class T1T2Memory:
+    """A memory with energy relaxation (T1) and dephasing (T2).
+
+    Exact channel over ``t`` (``kraus(t)``, for backends with non-Pauli noise): amplitude
+    damping with ``gamma = 1 - exp(-t/T1)`` followed by pure dephasing that brings the
+    coherence decay to ``exp(-t/T2)``: ``lambda = 1 - exp(-t/T2) / sqrt(1 - gamma)``
+    (Nielsen & Chuang, sec. 8.3.5-8.3.6).
+
+    Pauli twirl (``pauli_probs(t)``, what Pauli-only backends apply, an approximation):
+    ``pX = pY = gamma / 4``, ``pZ = (1 - exp(-t/T2)) / 2 - gamma / 4`` (e.g. Ghosh, Fowler,
+    Geller, PRA 86, 062318 (2012)).
+    """
+
+    depolarizing_time = None
+
+    def __init__(self, params: T1T2MemoryParams):
+        self.params = params
+        self.count = params.count
+        self.t1 = params.t1
+        self.t2 = params.t2
+
+    def _gamma(self, dt: float) -> float:
+        return 0.0 if self.t1 is None else 1.0 - math.exp(-dt / self.t1)
+
+    def pauli_probs(self, dt: float) -> tuple[float, float, float, float]:
+        if dt <= 0.0:
+            return (1.0, 0.0, 0.0, 0.0)
+        g = self._gamma(dt)
+        px = g / 4.0
+        pz = (1.0 - math.exp(-dt / self.t2)) / 2.0 - g / 4.0
+        return (1.0 - 2.0 * px - pz, px, pz, px)
+
+    def kraus(self, dt: float) -> list[list[list[complex]]]:
+        """Kraus operators (2x2 nested lists) of the exact channel over ``dt`` seconds."""
+        g = self._gamma(dt)
+        coh = math.exp(-dt / self.t2)  # target off-diagonal decay
+        # amplitude damping alone decays coherences by sqrt(1-g); dephase the rest
+        rest = coh / math.sqrt(1.0 - g) if g < 1.0 else 0.0
+        lam = max(0.0, 1.0 - rest * rest)  # phase damping parameter: coherence * sqrt(1-lam)
+        ad = [[[1.0, 0.0], [0.0, math.sqrt(1.0 - g)]], [[0.0, math.sqrt(g)], [0.0, 0.0]]]
+        pd = [[[1.0, 0.0], [0.0, math.sqrt(1.0 - lam)]], [[0.0, 0.0], [0.0, math.sqrt(lam)]]]
+        out = []
+        for P in pd:
+            for A in ad:
+                out.append([[sum(P[i][k] * A[k][j] for k in range(2)) for j in range(2)] for i in range(2)])
+        return out

@@ -5,7 +5,7 @@ from __future__ import annotations
 from qplane.hookspecs import hookimpl
 
 from .links import MeetInTheMiddle, MimParams
-from .memory import DepolarizingMemory, DepolarizingMemoryParams
+from .memory import DepolarizingMemory, DepolarizingMemoryParams, T1T2Memory, T1T2MemoryParams
 
 
 @hookimpl
@@ -18,3 +18,5 @@ def qplane_register_link_models(register):
 def qplane_register_memory_models(register):
     register("depolarizing", DepolarizingMemory, params=DepolarizingMemoryParams,
              description="memories that depolarize with coherence time T (null: no decoherence)")
+    register("t1t2", T1T2Memory, params=T1T2MemoryParams,
+             description="amplitude damping (T1) and dephasing (T2); Pauli-twirled on Pauli-only backends")
