@@ -1,0 +1,7 @@
+"""The fidelity backend passes the conformance kit every backend passes."""
+
+from qplane.testing import BackendConformance
+
+
+class TestConformance(BackendConformance):
+    backend_name = "fidelity"
