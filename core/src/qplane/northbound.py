@@ -58,6 +58,7 @@ class RequestStatus(str, Enum):
     RATE_NOT_MET = "rate_not_met"  # rate request served until end below its rate
     TIMED_OUT = "timed_out"  # deadline or end of run before it was served
     NO_PATH = "no_path"
+    INSUFFICIENT_RESOURCES = "insufficient_resources"  # the protocols need more memories than the path has
     FIDELITY_UNREACHABLE = "fidelity_unreachable"
     CANCELLED = "cancelled"
 

@@ -135,3 +135,30 @@ def herald_pair(
     mem_a.qubit = qa
     mem_b.qubit = qb
 
+
+
+def purify_pairs(
+    backend: StateBackend,
+    dev_a: SimulatedDevice,
+    dev_b: SimulatedDevice,
+    keep: tuple[Memory, Memory],
+    sacrifice: tuple[Memory, Memory],
+    now: float,
+    protocol: str,
+) -> bool:
+    """One purification round between the devices of nodes A and B, each side with its own
+    gate and measurement errors. The sacrificed memories are emptied; returns success."""
+    ka, kb = keep
+    sa, sb = sacrifice
+    oa, ob = dev_a.operations, dev_b.operations
+    ok = backend.purify(
+        (ka.qubit, kb.qubit),
+        (sa.qubit, sb.qubit),
+        now,
+        protocol,
+        (oa.gate_error, ob.gate_error),
+        (oa.measurement_error, ob.measurement_error),
+    )
+    sa.qubit = sb.qubit = None
+    sa.record = sb.record = None
+    return ok

@@ -4,23 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
-
 from qplane.hookspecs import hookimpl
 
 from .generation import HeraldedLinkGenerator, HeraldedParams
+from .purification import Bbpssw, Dejmps, NoPurification, RecurrenceParams
+from .purification import NoParams as _NoParams
 from .swapping import AsapParams, AsapSwapPolicy
-
-
-class _NoParams(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class NoPurification:
-    """No purification: pairs are delivered as swapped."""
-
-    def __init__(self, params: _NoParams, sim: Any):
-        self.params = params
 
 
 class ConsumeApplication:
@@ -48,6 +37,10 @@ def qplane_register_swap_policies(register):
 @hookimpl
 def qplane_register_purification(register):
     register("none", NoPurification, params=_NoParams, description="no purification")
+    register("bbpssw", Bbpssw, params=RecurrenceParams,
+             description="BBPSSW recurrence on each link (twirl, bilateral CNOT)")
+    register("dejmps", Dejmps, params=RecurrenceParams,
+             description="DEJMPS recurrence on each link (rotations, bilateral CNOT)")
 
 
 @hookimpl

@@ -24,8 +24,8 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 from qplane import physics
-from qplane.northbound import DeliveredPair, Session
-from qplane.southbound import Memory
+from qplane.northbound import DeliveredPair, RequestStatus, Session
+from qplane.southbound import Memory, purify_pairs
 
 
 class AsapParams(BaseModel):
@@ -36,7 +36,7 @@ class PairRecord:
     """What the control plane knows of one stored pair."""
 
     __slots__ = ("left", "right", "lo", "hi", "est", "t_left", "t_right", "t_attempt",
-                 "known_src", "known_dst", "frame", "merged_into")
+                 "known_src", "known_dst", "frame", "merged_into", "level")
 
     def __init__(self, left: Memory, right: Memory, lo: int, hi: int, est: list[float],
                  t_left: float, t_right: float, t_attempt: float):
@@ -52,6 +52,7 @@ class PairRecord:
         self.known_dst = 0
         self.frame = 0  # XOR of the outcomes heard at the destination
         self.merged_into: PairRecord | None = None
+        self.level = 0  # purification rounds survived
 
     def root(self) -> "PairRecord":
         r = self
@@ -96,6 +97,11 @@ class _AsapState:
         self.toward_dst: list[deque[Memory]] = [deque() for _ in path]  # qubits whose pair extends to higher positions
         self.toward_src: list[deque[Memory]] = [deque() for _ in path]
         self.min_fidelity = session.handle.request.min_fidelity
+        purification = sim.purification
+        self.purify_protocol = purification.protocol
+        self.purify_rounds = purification.rounds if purification.protocol else 0
+        # per hop, per level: a link pair waiting for a partner of the same level
+        self.purify_wait: list[list[PairRecord | None]] = [[None] * max(self.purify_rounds, 1) for _ in range(self.hops)]
 
     # link level --------------------------------------------------------------------
     def begin(self) -> None:
@@ -129,6 +135,53 @@ class _AsapState:
         t_emit = now - model.herald_delay
         rec = PairRecord(ma, mb, h, h + 1, physics.to_pauli_order(model.pair_state), t_emit, t_emit, t_attempt)
         ma.record = mb.record = rec
+        if self.purify_rounds:
+            self._purify_or_wait(h, rec)
+        else:
+            self._link_pair_ready(h, rec)
+
+    # link purification (recurrence) ----------------------------------------------------
+    def _purify_or_wait(self, h: int, rec: PairRecord) -> None:
+        waiting = self.purify_wait[h]
+        other = waiting[rec.level]
+        if other is None:
+            waiting[rec.level] = rec
+            return
+        waiting[rec.level] = None
+        keep, sac = (other, rec)  # keep the older pair, sacrifice the fresh one
+        now = self.env.now
+        dev_a, dev_b = self.devices[h], self.devices[h + 1]
+        # the network's estimate: age all four qubits, then the round's closed form
+        est_k = _age_estimate(_age_estimate(keep.est, dev_a.memory_model, now - keep.t_left), dev_b.memory_model, now - keep.t_right)
+        est_s = _age_estimate(_age_estimate(sac.est, dev_a.memory_model, now - sac.t_left), dev_b.memory_model, now - sac.t_right)
+        oa, ob = dev_a.operations, dev_b.operations
+        keep.est, _ = physics.purify(est_k, est_s, self.purify_protocol, (oa.gate_error, ob.gate_error),
+                                     (oa.measurement_error, ob.measurement_error))
+        keep.t_left = keep.t_right = now
+        keep.t_attempt = min(keep.t_attempt, sac.t_attempt)
+        ok = purify_pairs(self.sim.backend, dev_a, dev_b, (keep.left, keep.right), (sac.left, sac.right), now, self.purify_protocol)
+        self.memory_freed(sac.left)
+        self.memory_freed(sac.right)
+        # each end sends its bit to the other; both know the result one link delay later
+        net = self.network
+        net.messages_sent += 1  # the two messages cross and arrive together: one event serves both
+        net.send(self.env, self.links[h].length_km / net.speed, self._purified, h, keep, ok)
+
+    def _purified(self, h: int, rec: PairRecord, ok: bool) -> None:
+        if not self.session.active:
+            return
+        if not ok:
+            self.sim.free_memory(rec.left)
+            self.sim.free_memory(rec.right)
+            return
+        rec.level += 1
+        if rec.level < self.purify_rounds:
+            self._purify_or_wait(h, rec)
+        else:
+            self._link_pair_ready(h, rec)
+
+    def _link_pair_ready(self, h: int, rec: PairRecord) -> None:
+        ma, mb = rec.left, rec.right
         if self.hops == 1:
             self._deliver(rec)
             return
@@ -240,4 +293,12 @@ class AsapSwapPolicy:
     def serve(self, session: Session) -> None:
         state = _AsapState(self, session)
         session.state = state
+        need = state.purify_rounds + 1
+        for h, pairs in enumerate(session.allocation):
+            if len(pairs) < need:
+                u, v = session.path[h], session.path[h + 1]
+                self.sim.env.call_at(0.0, self.sim.finish, session.handle, RequestStatus.INSUFFICIENT_RESOURCES,
+                                     f"{state.purify_rounds} purification round(s) need {need} memory pairs per link; "
+                                     f"link {u}-{v} has {len(pairs)}")
+                return
         state.begin()

@@ -32,6 +32,8 @@ class FifoScheduler:
         self.params = params
         self.sim = sim
         self.queue: deque[RequestHandle] = deque()
+        self._admitting = False
+        self._again = False
 
     def submit(self, handle: RequestHandle) -> None:
         self.queue.append(handle)
@@ -58,6 +60,21 @@ class FifoScheduler:
         return allocation
 
     def _admit(self) -> None:
+        # a session may finish while it is being started (and release memories): admission
+        # is not re-entered, it runs again once the current pass is over
+        if self._admitting:
+            self._again = True
+            return
+        self._admitting = True
+        try:
+            self._again = True
+            while self._again:
+                self._again = False
+                self._admit_pass()
+        finally:
+            self._admitting = False
+
+    def _admit_pass(self) -> None:
         waiting: deque[RequestHandle] = deque()
         while self.queue:
             handle = self.queue.popleft()
