@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 from typing import Any, Sequence
 
-from .errors import QPlaneError
+from .errors import PluginError, QPlaneError
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
 
@@ -173,21 +173,30 @@ def cmd_plugins(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def make_parser() -> argparse.ArgumentParser:
+def make_parser(registry: Any | None = None) -> argparse.ArgumentParser:
     parser = _Parser(prog="qplane", description="quantum-network simulator and control plane")
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
     for add in (_add_run, _add_validate, _add_schema, _add_plugins):
         add(sub)
+    for comp in registry.components("command") if registry is not None else []:
+        try:
+            comp.factory(sub)
+        except Exception as e:
+            raise PluginError(
+                f"plugin {comp.plugin!r} failed to add command {comp.name!r}: {type(e).__name__}: {e}"
+            ) from e
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    parser = make_parser()
     debug = "--debug" in argv  # accepted anywhere on the line
     try:
+        from .registry import Registry
+
+        parser = make_parser(Registry())
         args = parser.parse_args([a for a in argv if a != "--debug"])
         return int(args.func(args))
     except QPlaneError as e:

@@ -30,7 +30,7 @@ class ScenarioError(QPlaneError):
         return ": ".join(parts + [self.message])
 
     def with_source(self, source: str) -> "ScenarioError":
-        return ScenarioError(self.message, field=self.field, source=source)
+        return type(self)(self.message, field=self.field, source=source)
 
 
 class UnknownComponentError(ScenarioError):

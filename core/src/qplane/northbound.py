@@ -32,9 +32,9 @@ class EntanglementRequest(BaseModel):
     dst: str
     min_fidelity: float = Field(0.0, ge=0.0, le=1.0)
     pairs: int | None = Field(None, gt=0)
-    rate: float | None = Field(None, gt=0.0)
-    start: float = Field(0.0, ge=0.0)
-    end: float | None = Field(None, gt=0.0)
+    rate: float | None = Field(None, gt=0.0, allow_inf_nan=False)
+    start: float = Field(0.0, ge=0.0, allow_inf_nan=False)
+    end: float | None = Field(None, gt=0.0, allow_inf_nan=False)
     priority: int = 0
 
     @model_validator(mode="after")

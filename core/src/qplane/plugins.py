@@ -83,10 +83,15 @@ def make_plugin_manager(extra_plugins: list[object] | None = None) -> pluggy.Plu
         report.plugins[ep.name] = info
 
     for plugin in extra_plugins or []:
-        name = getattr(plugin, "__name__", None) or type(plugin).__name__
-        if not pm.is_registered(plugin):
-            pm.register(plugin, name=name)
-            report.plugins[name] = PluginInfo(name=name, module=name)
+        if pm.is_registered(plugin):
+            continue
+        base = getattr(plugin, "__name__", None) or type(plugin).__name__
+        name, n = base, 1
+        while pm.has_plugin(name) or name in report.errors:
+            n += 1
+            name = f"{base}-{n}"
+        pm.register(plugin, name=name)
+        report.plugins[name] = PluginInfo(name=name, module=base)
 
     if os.environ.get("QPLANE_TRACE_PLUGINS", "") not in ("", "0"):
         pm.trace.root.setwriter(sys.stderr.write)

@@ -100,10 +100,14 @@ class Registry:
         self.pm = pm if pm is not None else make_plugin_manager()
         self._components: dict[str, dict[str, Component]] = {k: {} for k in KINDS}
         self.errors: dict[str, str] = {}
+        # each impl is called on its own (so one plugin's failure is its own), which bypasses
+        # pluggy's hook-call monitoring: trace here what QPLANE_TRACE_PLUGINS promises
+        hooktrace = self.pm.trace.root.get("hook")
         for kind, (hook_name, _) in KINDS.items():
             hook = getattr(self.pm.hook, hook_name)
             for impl in hook.get_hookimpls():
                 register = self._register_callback(kind, impl.plugin_name)
+                hooktrace(hook_name, {"plugin": impl.plugin_name, "register": register})
                 try:
                     impl.function(register=register)
                 except PluginError:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 from pathlib import Path
 from typing import Any, Union
 
@@ -77,7 +78,7 @@ class Scenario(_Strict):
 
     name: str = "scenario"
     seed: int = Field(0, ge=0)
-    duration: float = Field(gt=0.0, description="simulated seconds")
+    duration: float = Field(gt=0.0, allow_inf_nan=False, description="simulated seconds")
     backend: ComponentRef = "fidelity"
     topology: dict[str, Any] = Field(description="{builder: NAME, <builder params>}")
     hardware: Hardware = Field(default_factory=Hardware)
@@ -110,11 +111,34 @@ def split_ref(ref: ComponentRef, key: str = "name", default: str | None = None) 
 # ----------------------------------------------------------------------------- loading
 
 
+class _Loader(yaml.SafeLoader):
+    """YAML 1.1 reads ``1.0e6`` (no exponent sign) and ``1e-3`` as strings; YAML 1.2 and every
+    user read them as numbers."""
+
+
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(
+        r"""^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+]?[0-9]+)?
+        |[-+]?(?:[0-9][0-9_]*)(?:[eE][-+]?[0-9]+)
+        |\.[0-9_]+(?:[eE][-+]?[0-9]+)?
+        |[-+]?\.(?:inf|Inf|INF)
+        |\.(?:nan|NaN|NAN))$""",
+        re.X,
+    ),
+    list("-+0123456789."),
+)
+
+
+def yaml_load(text: str) -> Any:
+    return yaml.load(text, Loader=_Loader)  # noqa: S506 - a SafeLoader subclass
+
+
 def _parse_text(text: str, source: str) -> Any:
     try:
         if source.endswith(".json"):
             return json.loads(text)
-        return yaml.safe_load(text)
+        return yaml_load(text)
     except json.JSONDecodeError as e:
         raise ScenarioError(f"malformed JSON at line {e.lineno}, column {e.colno}: {e.msg}", source=source) from e
     except yaml.YAMLError as e:
@@ -133,7 +157,7 @@ def parse_set(expr: str) -> tuple[list[str], Any]:
     if not all(parts):
         raise ScenarioError(f"--set {expr!r}: empty component in the dotted path")
     try:
-        value = yaml.safe_load(raw) if raw.strip() else ""
+        value = yaml_load(raw) if raw.strip() else ""
     except yaml.YAMLError:
         value = raw
     return parts, value
@@ -189,6 +213,8 @@ def load_scenario(
             text = path.read_text(encoding="utf-8")
         except FileNotFoundError:
             raise ScenarioError("no such file", source=label) from None
+        except UnicodeDecodeError as e:
+            raise ScenarioError(f"not UTF-8 text (byte {e.start}: {e.reason})", source=label) from e
         except OSError as e:
             raise ScenarioError(f"cannot read: {e.strerror}", source=label) from e
         data = _parse_text(text, label)
