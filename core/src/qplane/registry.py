@@ -113,7 +113,9 @@ class Registry:
                 except PluginError:
                     raise
                 except Exception as e:  # a plugin broken at registration is named, not fatal
-                    self.errors[impl.plugin_name] = f"{hook_name}: {type(e).__name__}: {e}"
+                    msg = f"{hook_name}: {type(e).__name__}: {e}"
+                    prev = self.errors.get(impl.plugin_name)
+                    self.errors[impl.plugin_name] = f"{prev}; {msg}" if prev else msg
         from .backend import INSTALLED_BACKENDS, backend_capabilities
 
         INSTALLED_BACKENDS.clear()
