@@ -111,38 +111,10 @@ def test_entanglement_swap_identity(c1, c2):
         assert conv[0] == pytest.approx(physics.werner_swap_fidelity(f1, f2))
 
 
-def _bilateral_cnot_round(rho_pair, rot_a=None, rot_b=None):
-    """Two copies of a pair (qubits: a1 b1 a2 b2); optional local rotations, bilateral CNOT
-    (copy 1 controls copy 2), measure copy 2 in Z, keep when the outcomes agree."""
-    rho = np.kron(rho_pair, rho_pair)
-    if rot_a is not None:
-        U = np.kron(np.kron(rot_a, rot_b), np.kron(rot_a, rot_b))
-        rho = U @ rho @ U.conj().T
-
-    def cnot(control, target):
-        n = 4
-        P0 = np.diag([1.0, 0.0]).astype(complex)
-        P1 = np.diag([0.0, 1.0]).astype(complex)
-        return op_on(P0, control, n) + op_on(P1, control, n) @ op_on(X, target, n)
-
-    U = cnot(0, 2) @ cnot(1, 3)
-    rho = U @ rho @ U.conj().T
-    keep = np.zeros((16, 16), dtype=complex)
-    for bits in itertools.product((0, 1), repeat=4):
-        if bits[2] == bits[3]:
-            idx = int("".join(map(str, bits)), 2)
-            keep[idx, idx] = 1
-    out = keep @ rho @ keep
-    p = float(np.real(np.trace(out)))
-    red = np.einsum("aibjckdj->abcd", (out / p).reshape([2] * 8)).reshape(4, 4)
-    # reorder partial trace: qubits (a1, b1) kept, (a2, b2) traced
-    red = np.einsum("abijcdij->abcd", (out / p).reshape([2] * 8)).reshape(4, 4)
-    return red, p
-
-
 @pytest.mark.parametrize("f", [0.6, 0.75, 0.9])
 def test_bbpssw_formula_on_werner_pairs(f):
-    red, p = _bilateral_cnot_round(bell_diagonal_rho(physics.werner(f)))
+    rho = bell_diagonal_rho(physics.werner(f))
+    red, p = _two_pair_round(rho, rho)
     f_new, n = physics.bbpssw(f)
     assert p == pytest.approx(n, abs=1e-12)
     assert float(np.real(ket_phi_plus().conj() @ red @ ket_phi_plus())) == pytest.approx(f_new, abs=1e-12)
@@ -151,10 +123,8 @@ def test_bbpssw_formula_on_werner_pairs(f):
 @pytest.mark.parametrize("c", RANDOM_STATES)
 def test_dejmps_formula(c):
     # Alice rotates by Rx(pi/2), Bob by Rx(-pi/2) (Deutsch et al. 1996)
-    def rx(theta):
-        return np.cos(theta / 2) * I2 - 1j * np.sin(theta / 2) * X
-
-    red, p = _bilateral_cnot_round(bell_diagonal_rho(c), rx(math.pi / 2), rx(-math.pi / 2))
+    rho = bell_diagonal_rho(c)
+    red, p = _two_pair_round(rho, rho, _rx(math.pi / 2), _rx(-math.pi / 2))
     expected, n = physics.dejmps(c)
     assert p == pytest.approx(n, abs=1e-12)
     got = physics.from_pauli_order(bell_coefficients(red))
