@@ -22,7 +22,7 @@ from .errors import PluginError, QPlaneError, ScenarioError
 from .kernel import Kernel
 from .network import Network, Node, QuantumLink
 from .northbound import DeliveredPair, EntanglementRequest, RequestHandle, RequestStatus, Session
-from .registry import BuildContext, Component, Registry
+from .registry import KINDS, BuildContext, Component, Registry
 from .results import SCHEMA, LinkResult, Results, summarize
 from .scenario import Scenario, load_scenario, scenario_base_dir, scenario_source, split_ref
 from .southbound import Memory, Operations, SimulatedDevice
@@ -129,7 +129,7 @@ class Simulation:
         for key, res in self.resolved.items():
             needed = getattr(res.instance, "requires_capabilities", None) or ()
             for cap in needed:
-                require(self.backend, cap, f"{res.component.kind} {res.component.name!r}")
+                require(self.backend, cap, f"{KINDS[res.component.kind][1]} {res.component.name!r}")
 
     def _check_graph(self, graph: Any) -> None:
         if not isinstance(graph, nx.Graph) or graph.number_of_nodes() < 2:

@@ -6,6 +6,8 @@ import math
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from qplane.backend import Capability
+
 
 class DepolarizingMemoryParams(BaseModel):
     """``hardware.memory`` with ``model: depolarizing`` (the default)."""
@@ -42,6 +44,7 @@ class T1T2MemoryParams(BaseModel):
     count: int = Field(10, ge=1, description="memories a node has for each of its quantum links")
     t1: float | None = Field(None, gt=0.0, description="energy relaxation time, seconds; null = none")
     t2: float = Field(gt=0.0, description="coherence (dephasing) time, seconds; at most 2 T1")
+    exact: bool = Field(False, description="require a backend that applies amplitude damping exactly (no Pauli twirl)")
 
     @model_validator(mode="after")
     def _physical(self) -> "T1T2MemoryParams":
@@ -70,6 +73,8 @@ class T1T2Memory:
         self.count = params.count
         self.t1 = params.t1
         self.t2 = params.t2
+        if params.exact:
+            self.requires_capabilities = frozenset({Capability.NON_PAULI_NOISE})
 
     def _gamma(self, dt: float) -> float:
         return 0.0 if self.t1 is None else 1.0 - math.exp(-dt / self.t1)
