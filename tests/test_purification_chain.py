@@ -58,4 +58,4 @@ def test_purification_without_enough_memories_says_why():
     sc["protocols"]["purification"] = "dejmps"
     req = qplane.run(sc)["requests"][0]
     assert req["status"] == "insufficient_resources"
-    assert "need 2 memory pairs per link" in req["reason"]
+    assert "needs 2 memory pairs per link" in req["reason"]

@@ -122,6 +122,16 @@ def qplane_register_purification(register: Register) -> None:
 
 
 @hookspec
+def qplane_register_cutoff_policies(register: Register) -> None:
+    """Register cutoff policies (kind ``cutoff``) that discard stored pairs; ``none`` keeps all.
+
+    Called once per registry build, by the core. ``factory(params, sim)`` returns an object
+    with ``max_age`` (seconds, or None for no cutoff): the swapping policy discards a pair whose
+    oldest qubit has been stored longer than that and frees its memories.
+    """
+
+
+@hookspec
 def qplane_register_applications(register: Register) -> None:
     """Register applications (kind ``application``) that consume delivered pairs.
 

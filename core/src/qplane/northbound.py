@@ -75,6 +75,7 @@ class DeliveredPair:
     fidelity: float  # the backend's fidelity with Phi+ at delivery
     fidelity_estimated: float  # the network's own estimate
     latency: float  # delivery time minus the start of the oldest link-level attempt in it
+    age: float = 0.0  # delivery time minus the emission of its oldest qubit (storage time)
     src_memory: Any = None
     dst_memory: Any = None
 
@@ -90,6 +91,7 @@ class RequestHandle:
     path: list[str] | None = None
     delivered: list[DeliveredPair] = field(default_factory=list)
     discarded: int = 0  # pairs dropped because their estimate was below min_fidelity
+    losses: dict[str, int] = field(default_factory=dict)  # pairs lost on the way: cutoff, swap_failed, ...
     served_from: float | None = None
     finished_at: float | None = None
     session: Any = None

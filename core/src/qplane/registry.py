@@ -29,6 +29,7 @@ KINDS: dict[str, tuple[str, str]] = {
     "link_generation": ("qplane_register_link_generators", "link-generation protocol"),
     "swapping": ("qplane_register_swap_policies", "swapping policy"),
     "purification": ("qplane_register_purification", "purification protocol"),
+    "cutoff": ("qplane_register_cutoff_policies", "cutoff policy"),
     "application": ("qplane_register_applications", "application"),
     "command": ("qplane_register_commands", "command"),
 }

@@ -29,6 +29,7 @@ class RequestResult(BaseModel):
     min_fidelity: float
     delivered: int
     discarded: int = Field(description="pairs dropped because the network's estimate was below min_fidelity")
+    losses: dict[str, int] = Field(default_factory=dict, description="stored pairs lost, by cause: cutoff, swap_failed, purification_failed")
     rate_hz: float | None = Field(description="delivered / time served (start to completion, end or end of run)")
     fidelity_mean: float | None
     fidelity_stderr: float | None
@@ -119,6 +120,7 @@ def summarize(handle: RequestHandle, run_end: float) -> RequestResult:
         min_fidelity=req.min_fidelity,
         delivered=len(pairs),
         discarded=handle.discarded,
+        losses=dict(sorted(handle.losses.items())),
         rate_hz=rate,
         fidelity_mean=fmean,
         fidelity_stderr=fse,

@@ -36,6 +36,7 @@ class OperationsSpec(_Strict):
     gate_error: float = Field(0.0, ge=0.0, le=1.0, description="two-qubit depolarizing probability of the Bell measurement's gates")
     measurement_error: float = Field(0.0, ge=0.0, le=1.0, description="flip probability of each measured bit")
     bsm_duration: float = Field(0.0, ge=0.0, description="seconds a Bell-state measurement takes")
+    bsm_success: float = Field(1.0, gt=0.0, le=1.0, description="probability a Bell-state measurement succeeds (0.5: linear optics)")
 
 
 class NodeOverride(_Strict):
@@ -66,6 +67,7 @@ class Protocols(_Strict):
     link_generation: ComponentRef = "heralded"
     swapping: ComponentRef = "asap"
     purification: ComponentRef = "none"
+    cutoff: ComponentRef = Field("none", description="'none', or {max_age: seconds} (policy 'age')")
     application: ComponentRef = "consume"
 
 

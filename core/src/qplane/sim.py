@@ -111,10 +111,11 @@ class Simulation:
             ("link_generation", "link_generator", p.link_generation),
             ("swapping", "swap_policy", p.swapping),
             ("purification", "purification", p.purification),
+            ("cutoff", "cutoff", p.cutoff),
             ("application", "application", p.application),
         ):
             field = {"router": "protocols.routing", "scheduler": "protocols.scheduling"}.get(kind, f"protocols.{kind}")
-            res = self._resolve(kind, ref, field)
+            res = self._resolve(kind, ref, field, default="age" if kind == "cutoff" else None)
             res.instance = self._instantiate(res) if kind == "router" else self._instantiate(res, self)
             setattr(self, attr, res.instance)
             self.resolved[kind] = res
@@ -344,7 +345,9 @@ class Simulation:
     def best_case_fidelity(self, path: list[str]) -> float:
         """The network's estimate of the best fidelity a pair over ``path`` can have: link
         pairs as heralded (with storage noise during the herald wait), swapped with each
-        repeater's gate errors, no other waiting."""
+        repeater's gate errors, no other waiting; improved by the purification protocol's own
+        ``best_case`` when it has one."""
+        improve = getattr(getattr(self, "purification", None), "best_case", None)
         v: list[float] | None = None
         for i, (u, w) in enumerate(zip(path, path[1:])):
             link = self.network.link(u, w)
@@ -352,6 +355,8 @@ class Simulation:
             for node in (u, w):
                 noise = self.network.nodes[node].device.memory_model
                 lv = physics.pauli_channel(lv, noise.pauli_probs(link.model.herald_delay))
+            if improve is not None:
+                lv = improve(lv, "link")
             if v is None:
                 v = lv
             else:
@@ -359,6 +364,8 @@ class Simulation:
                 gate_error = self.network.nodes[u].device.operations.gate_error
                 if gate_error:
                     v = physics.two_qubit_depolarize(v, gate_error)
+        if v is not None and improve is not None:
+            v = improve(v, "end-to-end")
         return v[0] if v is not None else 0.0
 
     # ---------------------------------------------------------------- running

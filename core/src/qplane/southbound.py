@@ -41,6 +41,7 @@ class Operations:
     gate_error: float = 0.0
     measurement_error: float = 0.0
     bsm_duration: float = 0.0
+    bsm_success: float = 1.0
 
 
 @dataclass(eq=False, slots=True)

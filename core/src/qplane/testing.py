@@ -30,7 +30,7 @@ from .errors import CapabilityError
 
 def chain_scenario(nodes: int = 2, spacing_km: float = 20.0, *, pairs: int = 1000, count: int = 1,
                    coherence_time: float | None = None, pair_fidelity: float = 1.0, seed: int = 1,
-                   duration: float = 1.0e4, mode: str = "geometric", backend: str = "fidelity",
+                   duration: float = 60.0, mode: str = "geometric", backend: str = "fidelity",
                    **link: Any) -> dict[str, Any]:
     """A chain ``n0 … n{nodes-1}`` with one request from end to end for ``pairs`` pairs."""
     return {

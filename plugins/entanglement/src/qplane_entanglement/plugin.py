@@ -7,9 +7,35 @@ from typing import Any
 from qplane.hookspecs import hookimpl
 
 from .generation import HeraldedLinkGenerator, HeraldedParams
-from .purification import Bbpssw, Dejmps, NoPurification, RecurrenceParams
+from pydantic import BaseModel, ConfigDict, Field
+
+from .purification import Bbpssw, Dejmps, NoPurification, PurificationParams, Pumping, PumpingParams
 from .purification import NoParams as _NoParams
-from .swapping import AsapParams, AsapSwapPolicy
+from .swapping import AsapSwapPolicy, NestedSwapPolicy, SwapParams
+
+
+class AgeCutoffParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    max_age: float = Field(gt=0.0, allow_inf_nan=False, description="seconds a pair's oldest qubit may be stored")
+
+
+class AgeCutoff:
+    """Discard any stored pair whose oldest qubit has waited longer than ``max_age``, freeing
+    its memories for fresh attempts: bounds the storage decoherence of every delivered pair."""
+
+    def __init__(self, params: AgeCutoffParams, sim: Any):
+        self.params = params
+        self.max_age = params.max_age
+
+
+class NoCutoff:
+    """Keep stored pairs however long they wait."""
+
+    max_age = None
+
+    def __init__(self, params: _NoParams, sim: Any):
+        self.params = params
 
 
 class ConsumeApplication:
@@ -30,17 +56,28 @@ def qplane_register_link_generators(register):
 
 @hookimpl
 def qplane_register_swap_policies(register):
-    register("asap", AsapSwapPolicy, params=AsapParams,
+    register("asap", AsapSwapPolicy, params=SwapParams,
              description="swap as soon as a repeater holds a qubit toward each end")
+    register("nested", NestedSwapPolicy, params=SwapParams,
+             description="doubling: swaps proceed level by level (2, 4, 8 ... links)")
 
 
 @hookimpl
 def qplane_register_purification(register):
     register("none", NoPurification, params=_NoParams, description="no purification")
-    register("bbpssw", Bbpssw, params=RecurrenceParams,
-             description="BBPSSW recurrence on each link (twirl, bilateral CNOT)")
-    register("dejmps", Dejmps, params=RecurrenceParams,
-             description="DEJMPS recurrence on each link (rotations, bilateral CNOT)")
+    register("bbpssw", Bbpssw, params=PurificationParams,
+             description="BBPSSW recurrence (twirl, bilateral CNOT), on links or end to end")
+    register("dejmps", Dejmps, params=PurificationParams,
+             description="DEJMPS recurrence (rotations, bilateral CNOT), on links or end to end")
+    register("pumping", Pumping, params=PumpingParams,
+             description="entanglement pumping: a kept pair purified again and again with fresh ones")
+
+
+@hookimpl
+def qplane_register_cutoff_policies(register):
+    register("none", NoCutoff, params=_NoParams, description="keep stored pairs however long they wait")
+    register("age", AgeCutoff, params=AgeCutoffParams,
+             description="discard pairs whose oldest qubit is older than max_age")
 
 
 @hookimpl

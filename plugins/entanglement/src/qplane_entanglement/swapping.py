@@ -1,12 +1,14 @@
-"""Swap-as-soon-as-possible over a fixed path, with Pauli-frame bookkeeping and delivery.
+"""Swapping over a fixed path — ``asap`` and ``nested`` — with Pauli-frame bookkeeping,
+purification, cutoffs and delivery.
 
 For one admitted request (a :class:`qplane.northbound.Session`) the policy keeps every
-allocated memory pair attempting link-level entanglement; a repeater that holds one qubit
+allocated memory pair attempting link-level entanglement. A repeater that holds a qubit
 entangled toward the source side and one toward the destination side performs a Bell-state
-measurement at once. Each swap's outcome travels as a classical message along the path to both
-end nodes (one event per message). A pair is delivered when it spans the path and both ends
-have received every outcome of the swaps that built it; the destination then applies the
-accumulated Pauli correction.
+measurement — at once under ``asap``; under ``nested`` only when the two pairs span the
+segments of its level of the doubling scheme. Each swap's outcome travels as a classical
+message along the path to both end nodes (one event per message). A pair is delivered when it
+spans the path and both ends have received every outcome of the swaps that built it; the
+destination then applies the accumulated Pauli correction.
 
 The control plane tracks each pair in a :class:`PairRecord`: its end memories, the span of
 path positions it covers, the network's own estimate of its state (from link fidelities,
@@ -14,10 +16,17 @@ storage times and the nodes' error rates: what the network can know), and the ou
 so far at each end. When a swap merges two records, messages addressed to the older ones are
 forwarded to the merged record (``merged_into``), as an end node matches outcomes to its
 qubit by the pair identifiers they carry.
+
+A Bell-state measurement fails with probability ``1 - operations.bsm_success`` (linear
+optics: 1/2); the failure travels with the outcome messages and the end nodes discard the pair
+instead of delivering it. A cutoff policy discards a pair whose oldest qubit has been stored
+longer than ``max_age`` (both ends discard at that moment; an idealization of each node
+timing out its own qubit).
 """
 
 from __future__ import annotations
 
+import math
 from collections import deque
 from typing import Any
 
@@ -28,18 +37,21 @@ from qplane.northbound import DeliveredPair, RequestStatus, Session
 from qplane.southbound import Memory, purify_pairs
 
 
-class AsapParams(BaseModel):
+class SwapParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+
+AsapParams = SwapParams
 
 
 class PairRecord:
     """What the control plane knows of one stored pair."""
 
-    __slots__ = ("left", "right", "lo", "hi", "est", "t_left", "t_right", "t_attempt",
-                 "known_src", "known_dst", "frame", "merged_into", "level")
+    __slots__ = ("left", "right", "lo", "hi", "est", "t_left", "t_right", "t_attempt", "born",
+                 "known_src", "known_dst", "frame", "merged_into", "level", "alive", "failed")
 
     def __init__(self, left: Memory, right: Memory, lo: int, hi: int, est: list[float],
-                 t_left: float, t_right: float, t_attempt: float):
+                 t_left: float, t_right: float, t_attempt: float, born: float):
         self.left = left
         self.right = right
         self.lo = lo
@@ -48,11 +60,14 @@ class PairRecord:
         self.t_left = t_left
         self.t_right = t_right
         self.t_attempt = t_attempt  # start of the oldest link-level attempt in this pair
+        self.born = born  # emission of its oldest qubit
         self.known_src = 0
         self.known_dst = 0
         self.frame = 0  # XOR of the outcomes heard at the destination
         self.merged_into: PairRecord | None = None
         self.level = 0  # purification rounds survived
+        self.alive = True  # False once merged, delivered or discarded
+        self.failed = False  # a Bell-state measurement that built it failed
 
     def root(self) -> "PairRecord":
         r = self
@@ -73,15 +88,16 @@ def _age_estimate(est: list[float], noise: Any, dt: float) -> list[float]:
     return physics.pauli_channel(est, noise.pauli_probs(dt))
 
 
-class _AsapState:
-    """Per-session bookkeeping of :class:`AsapSwapPolicy`."""
+class _PathState:
+    """Per-session bookkeeping of a swapping policy."""
 
-    def __init__(self, policy: "AsapSwapPolicy", session: Session):
+    def __init__(self, policy: "SwapPolicy", session: Session):
         sim = policy.sim
         self.policy = policy
         self.sim = sim
         self.env = sim.env
         self.session = session
+        self.handle = session.handle
         self.path = path = session.path
         self.hops = len(path) - 1
         net = sim.network
@@ -97,13 +113,23 @@ class _AsapState:
         self.toward_dst: list[deque[Memory]] = [deque() for _ in path]  # qubits whose pair extends to higher positions
         self.toward_src: list[deque[Memory]] = [deque() for _ in path]
         self.min_fidelity = session.handle.request.min_fidelity
-        purification = sim.purification
-        self.purify_protocol = purification.protocol
-        self.purify_rounds = purification.rounds if purification.protocol else 0
-        # per hop, per level: a link pair waiting for a partner of the same level
-        self.purify_wait: list[list[PairRecord | None]] = [[None] * max(self.purify_rounds, 1) for _ in range(self.hops)]
+        self.bsm_rng = [self.env.stream(f"bsm:{n}") for n in path]
+        self.max_age = getattr(sim.cutoff, "max_age", None)
+        pur = sim.purification
+        self.pur = pur if pur.protocol else None
+        self.pur_link = self.pur is not None and pur.scope == "link"
+        self.pur_e2e = self.pur is not None and pur.scope == "end-to-end"
+        # purification slots: key (hop index, or "e2e") -> level -> waiting record
+        self.pur_wait: dict[Any, dict[int, PairRecord]] = {}
+        self.pur_fresh: dict[Any, deque[PairRecord]] = {}
+        self.pur_busy: dict[Any, int] = {}  # rounds in flight per key (pumping: at most one)
+        self.link_target = self.e2e_target = 1.0
+        if self.pur is not None and pur.until == "min_fidelity":
+            w_target = max((4 * self.min_fidelity - 1) / 3, 0.0)
+            self.e2e_target = self.min_fidelity
+            self.link_target = (3 * w_target ** (1 / self.hops) + 1) / 4 if self.pur_link else 1.0
 
-    # link level --------------------------------------------------------------------
+    # link level ------------------------------------------------------------------------
     def begin(self) -> None:
         for h, pairs in enumerate(self.session.allocation):
             for ma, mb in pairs:
@@ -129,68 +155,120 @@ class _AsapState:
             mine.append(m)
 
     def _heralded(self, h: int, ma: Memory, mb: Memory, t_attempt: float) -> None:
-        link = self.links[h]
-        model = link.model
-        now = self.env.now
-        t_emit = now - model.herald_delay
-        rec = PairRecord(ma, mb, h, h + 1, physics.to_pauli_order(model.pair_state), t_emit, t_emit, t_attempt)
+        model = self.links[h].model
+        t_emit = self.env.now - model.herald_delay
+        rec = PairRecord(ma, mb, h, h + 1, physics.to_pauli_order(model.pair_state), t_emit, t_emit, t_attempt, t_emit)
         ma.record = mb.record = rec
-        if self.purify_rounds:
-            self._purify_or_wait(h, rec)
-        else:
-            self._link_pair_ready(h, rec)
-
-    # link purification (recurrence) ----------------------------------------------------
-    def _purify_or_wait(self, h: int, rec: PairRecord) -> None:
-        waiting = self.purify_wait[h]
-        other = waiting[rec.level]
-        if other is None:
-            waiting[rec.level] = rec
-            return
-        waiting[rec.level] = None
-        keep, sac = (other, rec)  # keep the older pair, sacrifice the fresh one
-        now = self.env.now
-        dev_a, dev_b = self.devices[h], self.devices[h + 1]
-        # the network's estimate: age all four qubits, then the round's closed form
-        est_k = _age_estimate(_age_estimate(keep.est, dev_a.memory_model, now - keep.t_left), dev_b.memory_model, now - keep.t_right)
-        est_s = _age_estimate(_age_estimate(sac.est, dev_a.memory_model, now - sac.t_left), dev_b.memory_model, now - sac.t_right)
-        oa, ob = dev_a.operations, dev_b.operations
-        keep.est, _ = physics.purify(est_k, est_s, self.purify_protocol, (oa.gate_error, ob.gate_error),
-                                     (oa.measurement_error, ob.measurement_error))
-        keep.t_left = keep.t_right = now
-        keep.t_attempt = min(keep.t_attempt, sac.t_attempt)
-        ok = purify_pairs(self.sim.backend, dev_a, dev_b, (keep.left, keep.right), (sac.left, sac.right), now, self.purify_protocol)
-        self.memory_freed(sac.left)
-        self.memory_freed(sac.right)
-        # each end sends its bit to the other; both know the result one link delay later
-        net = self.network
-        net.messages_sent += 1  # the two messages cross and arrive together: one event serves both
-        net.send(self.env, self.links[h].length_km / net.speed, self._purified, h, keep, ok)
-
-    def _purified(self, h: int, rec: PairRecord, ok: bool) -> None:
-        if not self.session.active:
-            return
-        if not ok:
-            self.sim.free_memory(rec.left)
-            self.sim.free_memory(rec.right)
-            return
-        rec.level += 1
-        if rec.level < self.purify_rounds:
+        if self.max_age is not None:
+            self.env.call_at(t_emit + self.max_age - self.env.now, self._cutoff, rec)
+        if self.pur_link:
             self._purify_or_wait(h, rec)
         else:
             self._link_pair_ready(h, rec)
 
     def _link_pair_ready(self, h: int, rec: PairRecord) -> None:
-        ma, mb = rec.left, rec.right
         if self.hops == 1:
-            self._deliver(rec)
+            self._e2e_ready(rec)
             return
-        if h > 0:
-            self._offer_toward_dst(h, ma)
-        if h + 1 < self.hops:
-            self._offer_toward_src(h + 1, mb)
+        wants_dst, wants_src = self.policy.wants_toward_dst, self.policy.wants_toward_src
+        if h > 0 and wants_dst(self, h, h + 1):
+            self._offer_toward_dst(h, rec.left)
+        if h + 1 < self.hops and wants_src(self, h + 1, h):
+            self._offer_toward_src(h + 1, rec.right)
 
-    # swapping ------------------------------------------------------------------------
+    # purification ---------------------------------------------------------------------
+    def _fidelity_now(self, rec: PairRecord) -> float:
+        now = self.env.now
+        est = _age_estimate(rec.est, self.devices[rec.lo].memory_model, now - rec.t_left)
+        return _age_estimate(est, self.devices[rec.hi].memory_model, now - rec.t_right)[0]
+
+    def _purified_enough(self, key: Any, rec: PairRecord) -> bool:
+        if rec.level >= self.pur.rounds:
+            return True
+        if self.pur.until == "min_fidelity":
+            target = self.e2e_target if key == "e2e" else self.link_target
+            return self._fidelity_now(rec) >= target
+        return False
+
+    def _purify_or_wait(self, key: Any, rec: PairRecord) -> None:
+        """``rec`` is a fresh pair (level 0) or one that just survived a round."""
+        if self._purified_enough(key, rec):
+            self._purification_done(key, rec)
+            return
+        if self.pur.scheme == "recurrence":
+            waiting = self.pur_wait.setdefault(key, {})
+            other = waiting.pop(rec.level, None)
+            if other is None:
+                waiting[rec.level] = rec
+            else:
+                self._purify_round(key, other, rec)  # keep the older pair, sacrifice the fresh one
+            return
+        # pumping: one kept pair, purified with fresh ones, one round at a time
+        fresh = self.pur_fresh.setdefault(key, deque())
+        kept = self.pur_wait.setdefault(key, {}).get(0)
+        if rec.level == 0 and (kept is not None or self.pur_busy.get(key)):
+            if kept is not None:
+                del self.pur_wait[key][0]
+                self._purify_round(key, kept, rec)
+            else:
+                fresh.append(rec)
+            return
+        # rec becomes (or stays) the kept pair
+        if fresh:
+            self._purify_round(key, rec, fresh.popleft())
+        else:
+            self.pur_wait[key][0] = rec
+
+    def _purify_round(self, key: Any, keep: PairRecord, sac: PairRecord) -> None:
+        now = self.env.now
+        dev_a, dev_b = self.devices[keep.lo], self.devices[keep.hi]
+        # the network's estimate: age all four qubits, then the round's closed form
+        est_k = _age_estimate(_age_estimate(keep.est, dev_a.memory_model, now - keep.t_left), dev_b.memory_model, now - keep.t_right)
+        est_s = _age_estimate(_age_estimate(sac.est, dev_a.memory_model, now - sac.t_left), dev_b.memory_model, now - sac.t_right)
+        oa, ob = dev_a.operations, dev_b.operations
+        keep.est, _ = physics.purify(est_k, est_s, self.pur.protocol, (oa.gate_error, ob.gate_error),
+                                     (oa.measurement_error, ob.measurement_error))
+        keep.t_left = keep.t_right = now
+        keep.t_attempt = min(keep.t_attempt, sac.t_attempt)
+        keep.born = min(keep.born, sac.born)
+        ok = purify_pairs(self.sim.backend, dev_a, dev_b, (keep.left, keep.right), (sac.left, sac.right), now, self.pur.protocol)
+        sac.alive = False
+        self.memory_freed(sac.left)
+        self.memory_freed(sac.right)
+        self.pur_busy[key] = self.pur_busy.get(key, 0) + 1
+        # each end sends its bit to the other; both know the result one delay later
+        net = self.network
+        net.messages_sent += 1  # the two messages cross and arrive together: one event serves both
+        net.send(self.env, self.delay_src[keep.hi] - self.delay_src[keep.lo], self._purified, key, keep, ok)
+
+    def _purified(self, key: Any, rec: PairRecord, ok: bool) -> None:
+        if not self.session.active:
+            return
+        self.pur_busy[key] -= 1
+        if not rec.alive:  # cut off while the result was on its way
+            self._pumping_restart(key)
+            return
+        if not ok:
+            self._lose(rec, "purification_failed")
+            self._pumping_restart(key)
+            return
+        rec.level += 1
+        self._purify_or_wait(key, rec)
+
+    def _pumping_restart(self, key: Any) -> None:
+        fresh = self.pur_fresh.get(key)
+        if fresh:
+            self._purify_or_wait(key, fresh.popleft())
+
+    def _purification_done(self, key: Any, rec: PairRecord) -> None:
+        if self.pur is not None and self.pur.scheme == "pumping":
+            self._pumping_restart(key)
+        if key == "e2e":
+            self._deliver(rec)
+        else:
+            self._link_pair_ready(key, rec)
+
+    # swapping ------------------------------------------------------------------------------
     def _offer_toward_dst(self, i: int, m: Memory) -> None:
         q = self.toward_src[i]
         if q:
@@ -224,11 +302,15 @@ class _AsapState:
             e = ops.measurement_error
             est = physics.pauli_channel(est, ((1 - e) ** 2, e * (1 - e), e * (1 - e), e * e))
         outcome = device.bell_measurement(m_src_side, m_dst_side, now)
-        rec = PairRecord(L.left, R.right, L.lo, R.hi, est, L.t_left, R.t_right, min(L.t_attempt, R.t_attempt))
+        rec = PairRecord(L.left, R.right, L.lo, R.hi, est, L.t_left, R.t_right,
+                         min(L.t_attempt, R.t_attempt), min(L.born, R.born))
         rec.known_src = L.known_src + R.known_src
         rec.known_dst = L.known_dst + R.known_dst
         rec.frame = L.frame ^ R.frame
+        rec.failed = L.failed or R.failed or (
+            ops.bsm_success < 1.0 and self.bsm_rng[i].random() >= ops.bsm_success)
         L.merged_into = R.merged_into = rec
+        L.alive = R.alive = False
         rec.left.record = rec.right.record = rec
         if ops.bsm_duration > 0.0:
             self.env.call_at(ops.bsm_duration, self._after_swap, i, m_src_side, m_dst_side, rec, outcome)
@@ -243,12 +325,20 @@ class _AsapState:
         net.send(env, self.delay_dst[i], self._outcome_at_dst, rec, outcome)
         self.memory_freed(m1)
         self.memory_freed(m2)
+        if self.policy.reoffer and rec.alive:
+            # the merged pair may now span the segment its end nodes wait for
+            if 0 < rec.lo and self.policy.wants_toward_dst(self, rec.lo, rec.hi):
+                self._offer_toward_dst(rec.lo, rec.left)
+            if rec.hi < self.hops and rec.alive and self.policy.wants_toward_src(self, rec.hi, rec.lo):
+                self._offer_toward_src(rec.hi, rec.right)
 
-    # delivery --------------------------------------------------------------------------
+    # delivery ----------------------------------------------------------------------------
     def _outcome_at_src(self, rec: PairRecord) -> None:
         if not self.session.active:
             return
         root = rec.root()
+        if not root.alive:
+            return
         root.known_src += 1
         self._check(root)
 
@@ -256,6 +346,8 @@ class _AsapState:
         if not self.session.active:
             return
         root = rec.root()
+        if not root.alive:
+            return
         root.known_dst += 1
         root.frame ^= outcome
         self._check(root)
@@ -263,42 +355,114 @@ class _AsapState:
     def _check(self, rec: PairRecord) -> None:
         need = self.hops - 1
         if rec.lo == 0 and rec.hi == self.hops and rec.known_src == need and rec.known_dst == need:
+            self._e2e_ready(rec)
+
+    def _e2e_ready(self, rec: PairRecord) -> None:
+        """Both ends hold the pair and know its frame (or know a swap in it failed)."""
+        if rec.failed:
+            self._lose(rec, "swap_failed")
+            return
+        self.devices[-1].apply_pauli(rec.right, rec.frame, self.env.now)
+        rec.frame = 0
+        if self.pur_e2e:
+            self._purify_or_wait("e2e", rec)
+        else:
             self._deliver(rec)
 
     def _deliver(self, rec: PairRecord) -> None:
         now = self.env.now
-        src_dev, dst_dev = self.devices[0], self.devices[-1]
         left, right = rec.left, rec.right
-        dst_dev.apply_pauli(right, rec.frame, now)
         fidelity = self.sim.backend.fidelity(left.qubit, right.qubit, now)
-        est = _age_estimate(rec.est, src_dev.memory_model, now - rec.t_left)
-        est = _age_estimate(est, dst_dev.memory_model, now - rec.t_right)
+        est = self._fidelity_now(rec)
+        rec.alive = False
         left.record = right.record = None
-        if est[0] < self.min_fidelity:
-            self.session.handle.discarded += 1
+        if est < self.min_fidelity:
+            self.handle.discarded += 1
             self.sim.free_memory(left)
             self.sim.free_memory(right)
             return
-        self.sim.deliver(self.session, DeliveredPair(now, fidelity, est[0], now - rec.t_attempt, left, right))
+        self.sim.deliver(self.session, DeliveredPair(now, fidelity, est, now - rec.t_attempt, now - rec.born, left, right))
+
+    # losses --------------------------------------------------------------------------------
+    def _cutoff(self, rec: PairRecord) -> None:
+        if not self.session.active:
+            return
+        root = rec.root()
+        if root.alive and self.env.now - root.born >= self.max_age - 1e-12:
+            self._lose(root, "cutoff")
+
+    def _lose(self, rec: PairRecord, why: str) -> None:
+        """Discard a stored pair: both end memories are freed and the loss is counted."""
+        rec.alive = False
+        losses = self.handle.losses
+        losses[why] = losses.get(why, 0) + 1
+        for m, queues in ((rec.left, self.toward_dst), (rec.right, self.toward_src)):
+            q = queues[self.pos[m.node]]
+            if m in q:
+                q.remove(m)
+            m.record = None
+            self.sim.free_memory(m)
+        for key, waiting in self.pur_wait.items():
+            for level, r in list(waiting.items()):
+                if r is rec:
+                    del waiting[level]
+            fresh = self.pur_fresh.get(key)
+            if fresh and rec in fresh:
+                fresh.remove(rec)
 
 
-class AsapSwapPolicy:
-    """Swap as soon as a repeater holds a qubit toward each end of the path."""
+class SwapPolicy:
+    """Base of the path swapping policies: which pairs a repeater may swap."""
 
-    def __init__(self, params: AsapParams, sim: Any):
+    #: re-examine the ends of a merged pair (policies whose choice depends on span)
+    reoffer = False
+
+    def __init__(self, params: SwapParams, sim: Any):
         self.params = params
         self.sim = sim
         self.generator = sim.link_generator
 
+    def wants_toward_dst(self, state: _PathState, i: int, hi: int) -> bool:
+        """May node ``i`` swap a qubit whose pair spans ``[i, hi]``?"""
+        return True
+
+    def wants_toward_src(self, state: _PathState, i: int, lo: int) -> bool:
+        """May node ``i`` swap a qubit whose pair spans ``[lo, i]``?"""
+        return True
+
     def serve(self, session: Session) -> None:
-        state = _AsapState(self, session)
+        state = _PathState(self, session)
         session.state = state
-        need = state.purify_rounds + 1
-        for h, pairs in enumerate(session.allocation):
+        pur = state.pur
+        need = pur.memory_pairs_needed() if pur is not None else 1
+        checks = range(len(session.allocation)) if state.pur_link else ((0, len(session.allocation) - 1) if state.pur_e2e else ())
+        for h in checks:
+            pairs = session.allocation[h]
             if len(pairs) < need:
                 u, v = session.path[h], session.path[h + 1]
                 self.sim.env.call_at(0.0, self.sim.finish, session.handle, RequestStatus.INSUFFICIENT_RESOURCES,
-                                     f"{state.purify_rounds} purification round(s) need {need} memory pairs per link; "
-                                     f"link {u}-{v} has {len(pairs)}")
+                                     f"{pur.scheme} purification with {pur.rounds} round(s) needs {need} memory pairs "
+                                     f"per {'link' if state.pur_link else 'end link'}; link {u}-{v} has {len(pairs)}")
                 return
         state.begin()
+
+
+class AsapSwapPolicy(SwapPolicy):
+    """Swap as soon as a repeater holds a qubit toward each end of the path."""
+
+
+class NestedSwapPolicy(SwapPolicy):
+    """Nested (doubling) swapping: over a chain of ``2^k`` links, level-1 repeaters (odd
+    positions) join single links, level-2 repeaters (positions 2 mod 4) join pairs spanning two
+    links, and so on: the repeater at position ``i`` swaps only a pair spanning
+    ``[i - s, i]`` with one spanning ``[i, i + s]``, ``s = i & -i`` (its lowest set bit).
+    Chains whose length is not a power of two clip the right segment at the destination.
+    With Werner links of fidelity F this composes the swap formula level by level."""
+
+    reoffer = True
+
+    def wants_toward_dst(self, state: _PathState, i: int, hi: int) -> bool:
+        return hi == min(state.hops, i + (i & -i))
+
+    def wants_toward_src(self, state: _PathState, i: int, lo: int) -> bool:
+        return lo == i - (i & -i)
