@@ -97,6 +97,7 @@ class Network:
                     link.b,
                     length_km=link.length_km,
                     link=m,
-                    expected_pair_time=(m.cycle_time / p) if p > 0 else float("inf"),
+                    # mean time from the first attempt to the herald: (k - 1) cycles + herald delay
+                    expected_pair_time=((1.0 / p - 1.0) * m.cycle_time + m.herald_delay) if p > 0 else float("inf"),
                 )
         return g

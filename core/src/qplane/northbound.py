@@ -107,7 +107,7 @@ class Router(Protocol):
     def route(self, graph: nx.Graph, src: str, dst: str, request: EntanglementRequest) -> list[str] | None:
         """A node path from ``src`` to ``dst``, or None when there is none. Edges of ``graph``
         carry ``length_km``, ``link`` (the :class:`qplane.southbound.LinkModel`) and
-        ``expected_pair_time`` (cycle / p, seconds)."""
+        ``expected_pair_time`` ((1/p - 1) cycles + herald delay, seconds)."""
         ...
 
 

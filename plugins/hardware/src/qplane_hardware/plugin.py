@@ -4,7 +4,16 @@ from __future__ import annotations
 
 from qplane.hookspecs import hookimpl
 
-from .links import MeetInTheMiddle, MimParams
+from .links import (
+    DirectParams,
+    DirectTransmission,
+    MeetInTheMiddle,
+    MidpointParams,
+    MidpointSource,
+    MimParams,
+    SingleClick,
+    SingleClickParams,
+)
 from .memory import DepolarizingMemory, DepolarizingMemoryParams, T1T2Memory, T1T2MemoryParams
 
 
@@ -12,6 +21,12 @@ from .memory import DepolarizingMemory, DepolarizingMemoryParams, T1T2Memory, T1
 def qplane_register_link_models(register):
     register("mim", MeetInTheMiddle, params=MimParams,
              description="meet-in-the-middle: both ends emit to a Bell-state analyser at L/2")
+    register("direct", DirectTransmission, params=DirectParams,
+             description="direct transmission: one end emits, the other absorbs and heralds back")
+    register("midpoint", MidpointSource, params=MidpointParams,
+             description="midpoint source: a photon-pair source at L/2, both ends absorb")
+    register("single-click", SingleClick, params=SingleClickParams,
+             description="single-click: weakly excited memories, one click at L/2 (rate ~2 alpha eta, F ~1-alpha)")
 
 
 @hookimpl

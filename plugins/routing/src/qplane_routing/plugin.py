@@ -11,4 +11,4 @@ from .routers import MinCostRouter, NoParams, ShortestPathRouter
 def qplane_register_routers(register):
     register("shortest-path", ShortestPathRouter, params=NoParams, description="fewest hops")
     register("min-cost", MinCostRouter, params=NoParams,
-             description="least total expected link-generation time (cycle / p per link)")
+             description="least total expected link-generation time (mean attempts x cycle per link)")

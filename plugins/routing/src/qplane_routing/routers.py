@@ -30,8 +30,8 @@ class ShortestPathRouter:
 
 
 class MinCostRouter:
-    """Least total expected link-generation time: edge cost ``cycle / p`` seconds, the mean
-    time for one memory pair to herald a pair (geometric number of attempts)."""
+    """Least total expected link-generation time: edge cost ``(1/p - 1) cycle + herald delay``
+    seconds, the mean time for one memory pair to herald a pair (geometric attempts)."""
 
     def __init__(self, params: NoParams):
         self.params = params
