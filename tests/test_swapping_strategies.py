@@ -156,3 +156,28 @@ def test_purify_until_the_estimate_reaches_min_fidelity(min_fidelity, rounds_nee
     assert req["status"] == "completed"
     assert req["fidelity_mean"] == pytest.approx(v[0], abs=1e-12)
     assert req["fidelity_mean"] >= min_fidelity
+
+
+def test_per_request_protocols_match_the_same_protocol_set_for_the_scenario():
+    f = 0.8
+    per_scenario = chain_scenario(2, pairs=300, count=2, pair_fidelity=f, seed=3)
+    per_scenario["protocols"]["purification"] = "dejmps"
+    per_request = chain_scenario(2, pairs=300, count=2, pair_fidelity=f, seed=3)
+    per_request["requests"][0]["protocols"] = {"purification": "dejmps"}
+    a = run(per_scenario)[1]["requests"][0]
+    b = run(per_request)[1]["requests"][0]
+    assert a == b
+    assert b["protocols"]["purification"] == "dejmps"
+
+
+@pytest.mark.parametrize("protocols,field", [
+    ({"scheduling": "fifo"}, "requests.0"),
+    ({"purification": "nope"}, "requests.0.protocols.purification"),
+    ({"cutoff": {"max_age": 0}}, "requests.0.protocols.cutoff.max_age"),
+])
+def test_per_request_protocol_errors_name_the_field(protocols, field):
+    sc = chain_scenario(2, pairs=3)
+    sc["requests"][0]["protocols"] = protocols
+    with pytest.raises(qplane.ScenarioError) as e:
+        run(sc)
+    assert field in str(e.value)

@@ -81,6 +81,12 @@ def summary_table(results: dict[str, Any]) -> str:
     lines.append("  ".join("-" * w for w in widths))
     for row in rows:
         lines.append("  ".join(c.ljust(w) for c, w in zip(row, widths)))
+    kinds = ("swapping", "purification", "cutoff", "router", "application")
+    varied = [k for k in kinds if len({r["protocols"].get(k) for r in results["requests"]}) > 1]
+    if varied:  # requests with protocols of their own: say which served each
+        lines.append("")
+        for r in results["requests"]:
+            lines.append(f"request {r['id']}: " + ", ".join(f"{k} {r['protocols'].get(k)}" for k in varied))
     for r in results["requests"]:
         if r["reason"] and r["status"] != "completed":
             lines.append(f"request {r['id']}: {r['status']}: {r['reason']}")

@@ -18,6 +18,16 @@ import networkx as nx
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 
+#: protocols a request may choose for itself (scenario key -> component kind)
+PER_REQUEST_PROTOCOLS = {
+    "routing": "router",
+    "swapping": "swapping",
+    "purification": "purification",
+    "cutoff": "cutoff",
+    "application": "application",
+}
+
+
 class EntanglementRequest(BaseModel):
     """Ask for entangled pairs between ``src`` and ``dst``.
 
@@ -36,6 +46,11 @@ class EntanglementRequest(BaseModel):
     start: float = Field(0.0, ge=0.0, allow_inf_nan=False)
     end: float | None = Field(None, gt=0.0, allow_inf_nan=False)
     priority: int = 0
+    protocols: dict[str, Any] | None = Field(
+        None,
+        description="per-request protocols replacing the scenario's: routing, swapping, purification, "
+        "cutoff, application (name or {name: ..., params})",
+    )
 
     @model_validator(mode="after")
     def _check(self) -> "EntanglementRequest":
@@ -47,6 +62,12 @@ class EntanglementRequest(BaseModel):
             raise ValueError("'end' must be after 'start'")
         if self.src == self.dst:
             raise ValueError("'src' and 'dst' must differ")
+        unknown = set(self.protocols or ()) - set(PER_REQUEST_PROTOCOLS)
+        if unknown:
+            raise ValueError(
+                f"protocols: {', '.join(sorted(unknown))} cannot be set per request "
+                f"(per request: {', '.join(PER_REQUEST_PROTOCOLS)})"
+            )
         return self
 
 
@@ -95,6 +116,10 @@ class RequestHandle:
     served_from: float | None = None
     finished_at: float | None = None
     session: Any = None
+    #: the components serving this request: kind -> instance (the scenario's unless overridden)
+    protocols: dict[str, Any] = field(default_factory=dict)
+    #: kind -> component name, for the results
+    protocol_names: dict[str, str] = field(default_factory=dict)
 
     @property
     def done(self) -> bool:

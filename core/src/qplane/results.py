@@ -24,6 +24,7 @@ class RequestResult(BaseModel):
     status: str
     reason: str = ""
     path: list[str] | None
+    protocols: dict[str, str] = Field(default_factory=dict, description="component kind -> name serving this request")
     pairs_requested: int | None
     rate_requested_hz: float | None
     min_fidelity: float
@@ -115,6 +116,7 @@ def summarize(handle: RequestHandle, run_end: float) -> RequestResult:
         status=handle.status.value,
         reason=handle.reason,
         path=handle.path,
+        protocols=dict(handle.protocol_names),
         pairs_requested=req.pairs,
         rate_requested_hz=req.rate,
         min_fidelity=req.min_fidelity,

@@ -21,7 +21,7 @@ from . import physics
 from .errors import PluginError, QPlaneError, ScenarioError
 from .kernel import Kernel
 from .network import Network, Node, QuantumLink
-from .northbound import DeliveredPair, EntanglementRequest, RequestHandle, RequestStatus, Session
+from .northbound import PER_REQUEST_PROTOCOLS, DeliveredPair, EntanglementRequest, RequestHandle, RequestStatus, Session
 from .registry import KINDS, BuildContext, Component, Registry
 from .results import SCHEMA, LinkResult, Results, summarize
 from .scenario import Scenario, load_scenario, scenario_base_dir, scenario_source, split_ref
@@ -119,8 +119,23 @@ class Simulation:
             res.instance = self._instantiate(res) if kind == "router" else self._instantiate(res, self)
             setattr(self, attr, res.instance)
             self.resolved[kind] = res
+        self.protocols = {k: self.resolved[k].instance for k in PER_REQUEST_PROTOCOLS.values()}
+        for i, handle in enumerate(self.handles):
+            self._request_protocols(handle, f"requests.{i}.protocols")
         self._check_capabilities()
         return self
+
+    def _request_protocols(self, handle: RequestHandle, field: str) -> None:
+        """The components serving ``handle``: the scenario's, replaced by the request's own."""
+        handle.protocols = dict(self.protocols)
+        handle.protocol_names = {k: self.resolved[k].component.name for k in self.protocols}
+        for key, ref in (handle.request.protocols or {}).items():
+            kind = PER_REQUEST_PROTOCOLS[key]
+            res = self._resolve(kind, ref, f"{field}.{key}", default="age" if kind == "cutoff" else None)
+            res.instance = self._instantiate(res) if kind == "router" else self._instantiate(res, self)
+            handle.protocols[kind] = res.instance
+            handle.protocol_names[kind] = res.component.name
+            self.resolved[f"{field}.{key}"] = res
 
     def _check_capabilities(self) -> None:
         """Every component may declare ``requires_capabilities``; fail before the run when the
@@ -215,6 +230,8 @@ class Simulation:
             if node not in self.network.nodes:
                 raise ScenarioError(f"node {node!r} is not in the topology", field=f"request.{end}")
         handle = RequestHandle(id=len(self.handles), request=request)
+        self._request_protocols(handle, "request.protocols")
+        self._check_capabilities()
         self.handles.append(handle)
         if self._running:
             self.env.call_at(max(request.start - self.now, 0.0), self._arrive, handle)
@@ -248,12 +265,12 @@ class Simulation:
         req = handle.request
         if req.end is not None:
             self.env.call_at(req.end - self.now, self._deadline, handle)
-        path = self.router.route(self.network.view(), req.src, req.dst, req)
+        path = handle.protocols["router"].route(self.network.view(), req.src, req.dst, req)
         if not path:
             self.finish(handle, RequestStatus.NO_PATH, f"no path from {req.src} to {req.dst}")
             return
         handle.path = list(path)
-        best = self.best_case_fidelity(handle.path)
+        best = self.best_case_fidelity(handle.path, handle.protocols["purification"])
         if best < req.min_fidelity:
             self.finish(
                 handle,
@@ -290,14 +307,14 @@ class Simulation:
         handle.session = session
         handle.status = RequestStatus.ACTIVE
         handle.served_from = self.now
-        self.swap_policy.serve(session)
+        handle.protocols["swapping"].serve(session)
         return session
 
     def deliver(self, session: Session, pair: DeliveredPair) -> None:
         """Called by the swapping policy when both end nodes hold a pair and know its frame."""
         handle = session.handle
         handle.delivered.append(pair)
-        keep = self.application.on_pair(handle, pair)
+        keep = handle.protocols["application"].on_pair(handle, pair)
         if not keep:
             self.free_memory(pair.src_memory)
             self.free_memory(pair.dst_memory)
@@ -342,12 +359,12 @@ class Simulation:
 
     # ---------------------------------------------------------------- estimates
 
-    def best_case_fidelity(self, path: list[str]) -> float:
+    def best_case_fidelity(self, path: list[str], purification: Any = None) -> float:
         """The network's estimate of the best fidelity a pair over ``path`` can have: link
         pairs as heralded (with storage noise during the herald wait), swapped with each
         repeater's gate errors, no other waiting; improved by the purification protocol's own
         ``best_case`` when it has one."""
-        improve = getattr(getattr(self, "purification", None), "best_case", None)
+        improve = getattr(purification, "best_case", None)
         v: list[float] | None = None
         for i, (u, w) in enumerate(zip(path, path[1:])):
             link = self.network.link(u, w)

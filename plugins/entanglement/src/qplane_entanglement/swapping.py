@@ -114,8 +114,9 @@ class _PathState:
         self.toward_src: list[deque[Memory]] = [deque() for _ in path]
         self.min_fidelity = session.handle.request.min_fidelity
         self.bsm_rng = [self.env.stream(f"bsm:{n}") for n in path]
-        self.max_age = getattr(sim.cutoff, "max_age", None)
-        pur = sim.purification
+        protocols = session.handle.protocols
+        self.max_age = getattr(protocols["cutoff"], "max_age", None)
+        pur = protocols["purification"]
         self.pur = pur if pur.protocol else None
         self.pur_link = self.pur is not None and pur.scope == "link"
         self.pur_e2e = self.pur is not None and pur.scope == "end-to-end"
