@@ -169,7 +169,9 @@ class Simulation:
             ov = hw.nodes.get(name)
             mem = mem_default.instance
             if ov is not None and ov.memory is not None:
-                merged = {**hw.memory, **ov.memory}
+                # an override of the same model changes some parameters; another model starts afresh
+                same = ov.memory.get("model", hw.memory.get("model", "depolarizing")) == hw.memory.get("model", "depolarizing")
+                merged = {**hw.memory, **ov.memory} if same else dict(ov.memory)
                 r = self._resolve("memory_model", merged, f"hardware.nodes.{name}.memory", key="model", default="depolarizing")
                 mem = self._instantiate(r)
             ops = ov.operations if ov is not None and ov.operations is not None else hw.operations

@@ -14,7 +14,7 @@ from .links import (
     SingleClick,
     SingleClickParams,
 )
-from .memory import DepolarizingMemory, DepolarizingMemoryParams, T1T2Memory, T1T2MemoryParams
+from .memory import DepolarizingMemory, DepolarizingMemoryParams, PresetMemory, PresetMemoryParams, T1T2Memory, T1T2MemoryParams
 
 
 @hookimpl
@@ -35,3 +35,5 @@ def qplane_register_memory_models(register):
              description="memories that depolarize with coherence time T (null: no decoherence)")
     register("t1t2", T1T2Memory, params=T1T2MemoryParams,
              description="amplitude damping (T1) and dephasing (T2); Pauli-twirled on Pauli-only backends")
+    register("preset", PresetMemory, params=PresetMemoryParams,
+             description="a platform's published T1/T2: nv-electron, nv-carbon, trapped-ion, rare-earth-ensemble")
