@@ -275,7 +275,7 @@ class BackendConformance:
         from .sim import build
 
         def run(backend: str) -> dict:
-            sc = chain_scenario(4, 20.0, pairs=600 if backend != "fidelity" else 600, count=2,
+            sc = chain_scenario(4, 20.0, pairs=600, count=2,
                                 coherence_time=2e-3, pair_fidelity=0.97, seed=13, backend=backend)
             sc["hardware"]["operations"] = {"gate_error": 0.02, "measurement_error": 0.01}
             return build(load_scenario(sc)).run()["requests"][0]

@@ -1,0 +1,9 @@
+"""The qplane backend conformance kit, run against the stabilizer backend."""
+
+from __future__ import annotations
+
+from qplane.testing import BackendConformance
+
+
+class TestConformance(BackendConformance):
+    backend_name = "stabilizer"
