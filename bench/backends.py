@@ -31,13 +31,17 @@ ROOT = Path(__file__).resolve().parent.parent
 SCENARIO = ROOT / "examples" / "chain.yaml"
 
 
-def _per_op_us(make, op, n: int) -> float:
-    """Mean microseconds of ``op(*make())`` over ``n`` calls, inputs prepared outside the clock."""
-    inputs = [make() for _ in range(n)]
-    t0 = time.perf_counter()
-    for args in inputs:
-        op(*args)
-    return (time.perf_counter() - t0) / n * 1e6
+def _per_op_us(make, op, n: int, repeat: int = 5) -> float:
+    """Mean microseconds of ``op(*make())`` over ``n`` calls, inputs prepared outside the
+    clock; the best of ``repeat`` batches (the machine may be shared)."""
+    best = float("inf")
+    for _ in range(repeat):
+        inputs = [make() for _ in range(n)]
+        t0 = time.perf_counter()
+        for args in inputs:
+            op(*args)
+        best = min(best, (time.perf_counter() - t0) / n * 1e6)
+    return best
 
 
 def measure(name: str, registry: Registry, pairs: int, n_ops: int) -> dict:
@@ -45,10 +49,7 @@ def measure(name: str, registry: Registry, pairs: int, n_ops: int) -> dict:
     b = comp.factory(comp.validate({}, "backend"), random.Random(1))
     w = physics.werner(0.9)
 
-    t0 = time.perf_counter()
-    for _ in range(n_ops):
-        b.create_pair(w, None, None, 0.0, 0.0)
-    create_us = (time.perf_counter() - t0) / n_ops * 1e6
+    create_us = _per_op_us(lambda: (), lambda: b.create_pair(w, None, None, 0.0, 0.0), n_ops)
 
     def two_pairs():
         a, r1 = b.create_pair(w, None, None, 0.0, 0.0)
@@ -69,9 +70,11 @@ def measure(name: str, registry: Registry, pairs: int, n_ops: int) -> dict:
         "topology.nodes=9", "requests.0.dst=n8", f"requests.0.pairs={pairs}",
         "requests.0.min_fidelity=0", "duration=1000", f"backend={name}",
     ])
-    t0 = time.perf_counter()
-    res = qplane.build(sc, registry).run()
-    wall = time.perf_counter() - t0
+    wall = float("inf")
+    for _ in range(3):  # best of three: the run is deterministic, only the timing varies
+        t0 = time.perf_counter()
+        res = qplane.build(sc, registry).run()
+        wall = min(wall, time.perf_counter() - t0)
     req = res["requests"][0]
     assert req["status"] == "completed" and req["delivered"] == pairs, req
     return {
