@@ -10,7 +10,9 @@ import pytest
 import qplane
 from qplane.cli import main
 
-EXAMPLES = sorted((Path(__file__).resolve().parent.parent / "examples").glob("*.yaml"))
+# parameter studies (fields given as lists of values) run with `qplane sweep`: tests/test_sweep.py
+EXAMPLES = sorted(p for p in (Path(__file__).resolve().parent.parent / "examples").glob("*.yaml")
+                  if not p.name.startswith("sweep-"))
 
 
 @pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.name)

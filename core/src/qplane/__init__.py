@@ -5,6 +5,8 @@ The public API::
     import qplane
     scenario = qplane.load_scenario("examples/chain.yaml", overrides=["seed=3"])
     results = qplane.run(scenario)            # a dict, schema "qplane.results/1"
+    study = qplane.compare("examples/chain.yaml", vary={"protocols.purification": ["none", "dejmps"]}, seeds=8)
+    study.dataframe                           # one row per run; study.summary, study.differences
 
 Everything that does work (topology, hardware, routing, scheduling, entanglement, backends) is
 a plugin discovered through the ``qplane`` entry-point group; see :mod:`qplane.hookspecs`.
@@ -15,6 +17,7 @@ from .northbound import DeliveredPair, EntanglementRequest, RequestHandle, Reque
 from .registry import Registry
 from .scenario import Scenario, load_scenario
 from .sim import Simulation, build, run
+from .experiment import ExperimentResults, compare, sweep
 
 __version__ = "0.1.0"
 
@@ -22,6 +25,7 @@ __all__ = [
     "CapabilityError",
     "DeliveredPair",
     "EntanglementRequest",
+    "ExperimentResults",
     "PluginError",
     "QPlaneError",
     "Registry",
@@ -32,6 +36,8 @@ __all__ = [
     "Simulation",
     "UnknownComponentError",
     "build",
+    "compare",
     "load_scenario",
     "run",
+    "sweep",
 ]

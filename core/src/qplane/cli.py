@@ -51,6 +51,125 @@ def _add_plugins(sub: Any) -> None:
     p = sub.add_parser("plugins", help="list installed plugins and the components they register")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=cmd_plugins)
+    _add_plugins_new(p)
+
+
+def _add_plugins_new(plugins_parser: argparse.ArgumentParser) -> None:
+    from .scaffold import KINDS as SCAFFOLD_KINDS
+
+    sub = plugins_parser.add_subparsers(dest="plugins_command", metavar="{new}", parser_class=_Parser)
+    sub.required = False  # plain `qplane plugins` lists the installed plugins
+    p = sub.add_parser("new", help="create a new plugin package (tested, ready to pip install) from a template")
+    p.add_argument("name", help="the plugin's and its component's name, e.g. my-router")
+    p.add_argument("--kind", required=True, choices=SCAFFOLD_KINDS, help="the kind of component it provides")
+    p.add_argument("--dir", dest="directory", metavar="DIR", help="where to write it (default: ./qplane-NAME)")
+    p.add_argument("--force", action="store_true", help="write into DIR even when it is not empty")
+    p.set_defaults(func=cmd_plugins_new)
+
+
+def cmd_plugins_new(args: argparse.Namespace) -> int:
+    from .scaffold import create_plugin, plugin_names
+
+    files = create_plugin(args.name, args.kind, args.directory, force=args.force)
+    names = plugin_names(args.name, args.kind)
+    root = Path(args.directory) if args.directory else Path(names.distribution)
+    print(f"created {root}/: distribution {names.distribution}, package {names.package}, "
+          f"{args.kind} {args.name!r} ({len(files)} files)")
+    for f in files:
+        print(f"  {f.relative_to(root)}")
+    print("next:")
+    print(f"  pip install -e {root}          # then `qplane plugins` lists {args.name}")
+    print(f"  pytest {root}/tests            # the conformance kit for a {args.kind}, and its own tests")
+    print(f"  qplane run {root}/examples/{args.name}.yaml")
+    return EXIT_OK
+
+
+def _at_least_one(option: str) -> Any:
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{option} takes a whole number (got {text!r})") from None
+        if value < 1:
+            raise argparse.ArgumentTypeError(f"{option} must be at least 1 (got {value})")
+        return value
+    return parse
+
+
+def _experiment_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("scenario", help="scenario file (YAML or JSON)")
+    p.add_argument("--vary", action="append", default=[], metavar="PATH=V1,V2,...",
+                   help="an arm per value, e.g. protocols.purification=none,bbpssw,dejmps; several --vary "
+                        "make their cartesian product; values are YAML scalars as in --set")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="PATH=VALUE",
+                   help="override a field by dotted path before expanding (repeatable)")
+    p.add_argument("--seeds", type=_at_least_one("--seeds"), metavar="K",
+                   help="runs per arm and grid point, same K seeds for all (default: the scenario's repetitions)")
+    p.add_argument("--seed", type=int, help="the seed the K run seeds derive from (default: the scenario's)")
+    p.add_argument("--backend", help="replace the scenario's state backend")
+    p.add_argument("--jobs", "-j", type=_at_least_one("--jobs"), metavar="J",
+                   help="parallel workers (default: one per CPU)")
+    p.add_argument("--executor", choices=("serial", "process", "dask"),
+                   help="serial, process (a local pool; the default) or dask (a local Dask cluster, or "
+                        "--scheduler's)")
+    p.add_argument("--scheduler", metavar="tcp://HOST:PORT", help="send the runs to this Dask scheduler")
+    p.add_argument("--out", metavar="DIR", help="output folder (default: <scenario name>-compare or -sweep)")
+    p.add_argument("--no-plots", action="store_true", help="write no PNG/SVG plots")
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--progress", dest="progress", action="store_true", default=None,
+                   help="show the progress bar even when stderr is not a terminal")
+    g.add_argument("--no-progress", dest="progress", action="store_false", help="never show the progress bar")
+    p.add_argument("--dry-run", action="store_true", help="expand and validate every run, print the plan, run nothing")
+
+
+def _add_compare(sub: Any) -> None:
+    p = sub.add_parser("compare", help="run arms head to head on the same seeds: means, 95%% CIs, paired differences")
+    _experiment_options(p)
+    p.set_defaults(func=lambda args: cmd_experiment(args, "compare"))
+
+
+def _add_sweep(sub: Any) -> None:
+    p = sub.add_parser("sweep", help="run a parameter study: every list-valued field's values x the seeds")
+    _experiment_options(p)
+    p.set_defaults(func=lambda args: cmd_experiment(args, "sweep"))
+
+
+def cmd_experiment(args: argparse.Namespace, kind: str) -> int:
+    from .experiment import execute, make_plan
+    from .registry import Registry
+
+    if args.scheduler and args.executor not in (None, "dask"):
+        raise QPlaneError(f"--scheduler sends the runs to a Dask cluster: it needs --executor dask (not {args.executor})")
+    executor = args.executor or ("dask" if args.scheduler else "process")
+    registry = Registry()
+    _warn_load_errors(registry)
+    plan = make_plan(kind, args.scenario, args.vary, seeds=args.seeds, seed=args.seed, overrides=args.overrides,
+                     backend=args.backend, registry=registry)
+    if args.dry_run:
+        n_grid = len({p.grid_index for p in plan.points})
+        n_arms = len({p.arm_index for p in plan.points})
+        print(f"{args.scenario}: {n_grid} grid points x {n_arms} arms x {len(plan.seeds)} seeds = "
+              f"{len(plan.points) * len(plan.seeds)} runs, every one valid")
+        for a in plan.grid_axes:
+            print(f"grid {a.path}: {len(a.values)} values")
+        for a in plan.arm_axes:
+            print(f"arm  {a.path}: {len(a.values)} values")
+        print("seeds: " + ", ".join(str(s) for s in plan.seeds))
+        return EXIT_OK
+    results = execute(plan, executor=executor, jobs=args.jobs, scheduler=args.scheduler, progress=args.progress)
+    print(results.table())
+    out = Path(args.out) if args.out else Path(f"{plan.name}-{kind}")
+    written = results.write(out, plots=not args.no_plots)
+    print(f"results: {out}/ ({', '.join(p.name for p in written)})")
+    if results.interrupted:
+        print(f"qplane: interrupted: {len(results.runs)} of {results.planned} runs finished; they are in {out}/",
+              file=sys.stderr)
+        return 130
+    if results.failures:
+        print(f"qplane: {len(results.failures)} of {results.planned} runs failed (see 'error' in {out}/runs.csv)",
+              file=sys.stderr)
+        return EXIT_FAIL
+    return EXIT_OK
 
 
 def _fmt(v: Any, spec: str = ".4g") -> str:
@@ -87,6 +206,18 @@ def summary_table(results: dict[str, Any]) -> str:
         lines.append("")
         for r in results["requests"]:
             lines.append(f"request {r['id']}: " + ", ".join(f"{k} {r['protocols'].get(k)}" for k in varied))
+    topo = results.get("topology") or {}
+    if topo.get("failures") or topo.get("manager") not in (None, "oracle"):
+        parts = [f"{topo.get('failures', 0)} failures"]
+        if topo.get("detections") is not None:
+            lat = topo.get("detection_latency_mean_s")
+            parts.append(f"{topo['detections']} link-down detections" + (
+                f" (latency mean {lat * 1e3:.3g} ms, max {topo['detection_latency_max_s'] * 1e3:.3g} ms)" if lat is not None else ""))
+        parts.append(f"{topo.get('reroutes', 0)} re-routes")
+        parts.append(f"{topo.get('requests_failed', 0)} requests lost")
+        if topo.get("discovery_converged_s") is not None:
+            parts.append(f"discovery converged at {topo['discovery_converged_s'] * 1e3:.3g} ms")
+        lines.append(f"topology ({topo.get('manager')}): " + ", ".join(parts))
     for r in results["requests"]:
         if r["reason"] and r["status"] != "completed":
             lines.append(f"request {r['id']}: {r['status']}: {r['reason']}")
@@ -167,6 +298,7 @@ def cmd_plugins(args: argparse.Namespace) -> int:
                 for n, i in sorted(infos.items())
             ],
             "errors": errors,
+            "conflicts": [{"kind": k, "name": n, "plugins": ps} for k, n, ps in registry.conflicts()],
         }, indent=2))
         return EXIT_OK
     for name, info in sorted(infos.items()):
@@ -176,6 +308,9 @@ def cmd_plugins(args: argparse.Namespace) -> int:
             print(f"    {e['kind']:<16} {e['name']:<16} {e['description']}{caps}")
     for name, err in sorted(errors.items()):
         print(f"{name}  FAILED: {err}")
+    for kind, name, plugins in registry.conflicts():
+        print(f"{KINDS[kind][1]} {name!r} is registered by plugins {', '.join(plugins)}: "
+              f"a scenario selecting it must pin one, e.g. {{name: {name}, plugin: {plugins[0]}}}")
     return EXIT_OK
 
 
@@ -184,7 +319,7 @@ def make_parser(registry: Any | None = None) -> argparse.ArgumentParser:
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
-    for add in (_add_run, _add_validate, _add_schema, _add_plugins):
+    for add in (_add_run, _add_validate, _add_schema, _add_plugins, _add_compare, _add_sweep):
         add(sub)
     for comp in registry.components("command") if registry is not None else []:
         try:

@@ -132,12 +132,40 @@ def qplane_register_cutoff_policies(register: Register) -> None:
 
 
 @hookspec
+def qplane_register_topology_managers(register: Register) -> None:
+    """Register topology managers (kind ``topology_manager``): who tells the controller what
+    the network looks like.
+
+    Called once per registry build, by the core. ``factory(params, sim)`` returns an object
+    with ``start()`` (called when the run starts), ``physical_change(kind, name, up)`` (the
+    ground truth changed — ``kind`` is ``"link"`` with ``name`` a ``(a, b)`` tuple, or
+    ``"node"``; the manager decides when and how the controller learns it, and then calls
+    :meth:`qplane.sim.Simulation.controller_learned`), ``view()`` (the controller's
+    :class:`networkx.Graph`, edges with ``length_km``, ``link`` and ``expected_pair_time``),
+    ``ready()`` (False while initial discovery is running: requests wait) and ``metrics()``
+    (a dict for ``results["topology"]``).
+    """
+
+
+@hookspec
 def qplane_register_applications(register: Register) -> None:
     """Register applications (kind ``application``) that consume delivered pairs.
 
     Called once per registry build, by the core. ``factory(params, sim)`` returns an object
     with ``on_pair(request, pair) -> bool``: return True to keep the pair's memories
     (the application must then free them), False to let the network free them.
+    """
+
+
+@hookspec
+def qplane_register_traffic_models(register: Register) -> None:
+    """Register traffic models (kind ``traffic``), selected by ``model`` in a scenario's
+    ``traffic`` field.
+
+    Called once per registry build, by the core. ``factory(params)`` returns a
+    :class:`qplane.traffic.TrafficModel`: ``generate(context)`` returns every request of the
+    run (the runner calls it once, at build time, with a :class:`qplane.traffic.TrafficContext`
+    holding the model's own random stream).
     """
 
 

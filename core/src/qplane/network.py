@@ -31,8 +31,18 @@ class QuantumLink:
     length_km: float
     model: LinkModel
     scheme: str
-    up: bool = True
+    up: bool = True  # the fibre (ground truth)
     stats: LinkStats = field(default_factory=LinkStats)
+    #: the fibre and both end nodes are up: attempts can succeed (ground truth)
+    operational: bool = True
+    #: incremented whenever the link stops being operational: attempts begun before are void
+    epoch: int = 0
+    #: attempts in flight: first memory -> (session, second memory, on_herald, t_start, attempts)
+    inflight: dict = field(default_factory=dict)
+    #: attempts waiting for the link to work again: (session, mem_a, mem_b, on_herald)
+    parked: list = field(default_factory=list)
+    #: ground-truth intervals during which the link was not operational: [start, end)
+    outages: list = field(default_factory=list)
 
     def other(self, node: str) -> str:
         return self.b if node == self.a else self.a
@@ -42,7 +52,8 @@ class QuantumLink:
 class Node:
     name: str
     device: SimulatedDevice
-    up: bool = True
+    up: bool = True  # ground truth
+    outages: list = field(default_factory=list)
 
 
 class Network:
@@ -82,8 +93,18 @@ class Network:
         self.messages_sent += 1
         env.call_at(delay, handler, *payload)
 
+    #: the topology manager whose view routing uses (None: the ground truth)
+    controller: Any = None
+
     def view(self) -> nx.Graph:
-        """The controller's view of the topology: up nodes and up links, with link costs."""
+        """The controller's view of the topology (routing uses it): the topology manager's
+        when one is set, otherwise the ground truth (up nodes and links) with link costs."""
+        if self.controller is not None:
+            return self.controller.view()
+        return self.truth_view()
+
+    def truth_view(self) -> nx.Graph:
+        """The ground truth: up nodes and up links, with link costs."""
         g = nx.Graph()
         for name, node in self.nodes.items():
             if node.up:

@@ -82,6 +82,7 @@ class RequestStatus(str, Enum):
     INSUFFICIENT_RESOURCES = "insufficient_resources"  # the protocols need more memories than the path has
     FIDELITY_UNREACHABLE = "fidelity_unreachable"
     CANCELLED = "cancelled"
+    FAILED = "failed"  # its path failed and no other path remains
 
     @property
     def final(self) -> bool:
@@ -113,9 +114,20 @@ class RequestHandle:
     delivered: list[DeliveredPair] = field(default_factory=list)
     discarded: int = 0  # pairs dropped because their estimate was below min_fidelity
     losses: dict[str, int] = field(default_factory=dict)  # pairs lost on the way: cutoff, swap_failed, ...
+    reroutes: int = 0  # times its path was replaced after a failure
     served_from: float | None = None
     finished_at: float | None = None
     session: Any = None
+    #: every session serving it now (several for a multipath router: one per path); the
+    #: runner adds a session when the scheduler starts one and removes it when it is released
+    sessions: list[Any] = field(default_factory=list)
+    #: the fixed paths it is served over (``paths[0] == path``); several for a multipath router,
+    #: none for a path-free (reactive) request
+    paths: list[list[str]] = field(default_factory=list)
+    #: seconds spent waiting for memories (routed, not holding any), over its whole life
+    queued_s: float = 0.0
+    waiting_since: float | None = None
+    preemptions: int = 0  # times the scheduler took its memories back before it finished
     #: the components serving this request: kind -> instance (the scenario's unless overridden)
     protocols: dict[str, Any] = field(default_factory=dict)
     #: kind -> component name, for the results
@@ -127,12 +139,28 @@ class RequestHandle:
 
 
 class Router(Protocol):
-    """Chooses the path of a request over the controller's view of the topology."""
+    """Chooses the path of a request over the controller's view of the topology.
+
+    Optional members the runner looks for:
+
+    * ``routes(graph, src, dst, request) -> list[list[str]]`` — a multipath router gives several
+      paths (the runner keeps those that can reach ``min_fidelity``; the scheduler starts one
+      session per path it can allocate, and the request completes when the pairs delivered over
+      all of them reach ``pairs``); when present it is used instead of ``route``;
+    * ``fixed_path = False`` — a path-free router (entanglement-graph routing): ``route`` only
+      proves that a path exists and bounds the fidelity; the request is served by a swapping
+      policy with ``path_free = True`` that finds its paths as link-level pairs appear;
+      ``swapping`` names that policy (used when the scenario does not choose one).
+    """
 
     def route(self, graph: nx.Graph, src: str, dst: str, request: EntanglementRequest) -> list[str] | None:
         """A node path from ``src`` to ``dst``, or None when there is none. Edges of ``graph``
         carry ``length_km``, ``link`` (the :class:`qplane.southbound.LinkModel`) and
-        ``expected_pair_time`` ((1/p - 1) cycles + herald delay, seconds)."""
+        ``expected_pair_time`` ((1/p - 1) cycles + herald delay, seconds). When the runner routes
+        a request, nodes also carry ``memory`` (the node's
+        :class:`qplane.southbound.MemoryModel`) and ``operations``
+        (:class:`qplane.southbound.Operations`); a router must not rely on them elsewhere.
+        The graph is shared: a router must not modify it."""
         ...
 
 
@@ -147,16 +175,37 @@ class Scheduler(Protocol):
         """``handle`` has finished: its memories are free again."""
         ...
 
+    # Optional: ``reconsider()`` — the paths of waiting requests changed (a failure or a
+    # repair): try admitting them again.
+    #
+    # A scheduler starts a request with ``sim.start_session(handle, allocation, path=...,
+    # gate=...)`` (one call per path of a multipath request; ``path=None`` and an empty
+    # allocation for a path-free request) and frees it with ``sim.release_session(session)``
+    # for every session in ``handle.sessions``; ``sim.preempt(handle)`` takes a request's
+    # memories back while it stays in the queue.
+
 
 @dataclass(eq=False)
 class Session:
     """One admitted request being served over its path with its allocated memories.
 
     ``allocation[h]`` is the list of memory pairs ``(m_a, m_b)`` reserved on hop ``h``
-    (between ``path[h]`` and ``path[h+1]``)."""
+    (between ``path[h]`` and ``path[h+1]``). A path-free session (reactive routing) has no
+    path; its allocation lists the memory pairs it holds at the moment, in any grouping.
+
+    ``gate``, when set (a slotted scheduler), confines link generation for this session to its
+    time slots: ``gate.open_until(now)`` is the end of the slot open now (None when closed) and
+    ``gate.wait(callback)`` calls ``callback()`` at the start of the session's next slot. A
+    link generator attempts only when every attempt window ``[emission, emission + cycle]``
+    fits inside an open slot.
+
+    The runner calls ``state.memory_freed(m)`` when a memory of an active session is emptied,
+    and ``state.on_release()`` (when the state has it) after the session's memories are
+    released."""
 
     handle: RequestHandle
     path: list[str]
     allocation: list[list[tuple[Any, Any]]]
     active: bool = True
     state: Any = None  # the swapping policy's own bookkeeping
+    gate: Any = None

@@ -2,12 +2,21 @@
 
 A scenario selects every protocol, model and backend by name; the registry maps
 ``(kind, name)`` to the component's factory and its pydantic parameter model, and records
-which plugin registered it. An unknown name is an error that lists the installed names; a
-name registered twice is an error that names both plugins.
+which plugin registered it. An unknown name is an error that lists the installed names.
+
+Two plugins may register the same name for the same kind (a third-party plugin offering its
+own ``shortest-path``, say): both are kept, and selecting that name is an error naming every
+plugin that provides it (:class:`AmbiguousComponentError`) unless the scenario pins one with a
+``plugin`` key beside the name, ``routing: {name: shortest-path, plugin: routing}``. A pin is
+checked even when the name is unambiguous.
+
+:meth:`Registry.plugin_at_fault` maps an exception raised during a run to the plugin whose
+code raised it (the deepest traceback frame in a plugin's modules).
 """
 
 from __future__ import annotations
 
+import types
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -30,9 +39,24 @@ KINDS: dict[str, tuple[str, str]] = {
     "swapping": ("qplane_register_swap_policies", "swapping policy"),
     "purification": ("qplane_register_purification", "purification protocol"),
     "cutoff": ("qplane_register_cutoff_policies", "cutoff policy"),
+    "topology_manager": ("qplane_register_topology_managers", "topology manager"),
     "application": ("qplane_register_applications", "application"),
+    "traffic": ("qplane_register_traffic_models", "traffic model"),
     "command": ("qplane_register_commands", "command"),
 }
+
+
+class AmbiguousComponentError(UnknownComponentError, PluginError):
+    """A scenario selects a name that several plugins register and does not pin one.
+
+    The name alone does not identify a component, hence an :class:`UnknownComponentError`
+    (code that asks "does this name resolve?" treats both alike); it is also a
+    :class:`PluginError` because the installed plugins collide. The message names every
+    plugin providing the name and shows the pin that resolves it."""
+
+
+#: the core's own package: its frames are never blamed on a plugin
+_CORE_PACKAGE = __name__.rpartition(".")[0]
 
 
 class NoParams(BaseModel):
@@ -99,8 +123,10 @@ class Registry:
 
     def __init__(self, pm: pluggy.PluginManager | None = None):
         self.pm = pm if pm is not None else make_plugin_manager()
-        self._components: dict[str, dict[str, Component]] = {k: {} for k in KINDS}
+        #: kind -> name -> plugin -> component (several plugins may provide one name)
+        self._providers: dict[str, dict[str, dict[str, Component]]] = {k: {} for k in KINDS}
         self.errors: dict[str, str] = {}
+        self._modules: tuple[dict[str, str], dict[str, str]] | None = None
         # each impl is called on its own (so one plugin's failure is its own), which bypasses
         # pluggy's hook-call monitoring: trace here what QPLANE_TRACE_PLUGINS promises
         hooktrace = self.pm.trace.root.get("hook")
@@ -130,30 +156,152 @@ class Registry:
             params: type[BaseModel] = NoParams,
             description: str = "",
         ) -> None:
-            existing = self._components[kind].get(name)
-            if existing is not None and existing.plugin != plugin:
-                raise PluginError(
-                    f"{KINDS[kind][1]} {name!r} is registered by both plugin "
-                    f"{existing.plugin!r} and plugin {plugin!r}"
-                )
+            if not isinstance(name, str) or not name:
+                raise TypeError(f"register(name, ...) needs a non-empty string name (got {name!r})")
             doc = description or (factory.__doc__ or "").strip().splitlines()[0:1]
             if isinstance(doc, list):
                 doc = doc[0] if doc else ""
-            self._components[kind][name] = Component(kind, name, factory, params, plugin, doc)
+            # a plugin registering one name twice replaces its own entry; another plugin's
+            # entry for the same name is kept beside it (selecting the name then needs a pin)
+            self._providers[kind].setdefault(name, {})[plugin] = Component(kind, name, factory, params, plugin, doc)
 
         return register
 
     def names(self, kind: str) -> list[str]:
-        return sorted(self._components[kind])
+        return sorted(self._providers[kind])
 
     def components(self, kind: str) -> list[Component]:
-        return [self._components[kind][n] for n in self.names(kind)]
+        """Every component of ``kind``, by name, then by plugin (a name several plugins
+        provide appears once per plugin)."""
+        return [c for n in self.names(kind) for _, c in sorted(self._providers[kind][n].items())]
 
-    def get(self, kind: str, name: str, field: str | None = None) -> Component:
-        try:
-            return self._components[kind][name]
-        except KeyError:
+    def providers(self, kind: str, name: str) -> list[str]:
+        """The plugins that register ``name`` as a component of ``kind``, sorted."""
+        return sorted(self._providers[kind].get(name, {}))
+
+    def conflicts(self) -> list[tuple[str, str, list[str]]]:
+        """``(kind, name, plugins)`` for every name that several plugins register."""
+        return [(kind, name, sorted(by_plugin)) for kind in KINDS
+                for name, by_plugin in sorted(self._providers[kind].items()) if len(by_plugin) > 1]
+
+    def get(self, kind: str, name: str, field: str | None = None, plugin: str | None = None, *,
+            plugin_field: str | None = None, key: str = "name") -> Component:
+        """The component ``name`` of ``kind``; ``plugin`` pins the plugin that provides it.
+
+        Raises :class:`UnknownComponentError` (listing the installed names) for an unknown
+        name or a pin to a plugin that does not provide it, and
+        :class:`AmbiguousComponentError` (naming every provider) when several plugins provide
+        ``name`` and nothing pins one. ``field`` / ``plugin_field`` are the scenario fields the
+        name and the pin came from; ``key`` is the name's key there (for the hint)."""
+        what = KINDS[kind][1]
+        by_plugin = self._providers[kind].get(name)
+        if not by_plugin:
             installed = ", ".join(self.names(kind)) or "none"
             raise UnknownComponentError(
-                f"unknown {KINDS[kind][1]} {name!r}; installed: {installed}", field=field
-            ) from None
+                f"unknown {what} {name!r}; installed: {installed}{self._failed_hint()}", field=field
+            )
+        if plugin is not None:
+            if not isinstance(plugin, str):
+                raise ScenarioError(f"'plugin' names the plugin that provides {name!r} (got {plugin!r})",
+                                    field=plugin_field or field)
+            comp = by_plugin.get(plugin)
+            if comp is None:
+                raise UnknownComponentError(
+                    f"plugin {plugin!r} does not provide {what} {name!r}; "
+                    f"provided by: {', '.join(_quoted(sorted(by_plugin)))}{self._failed_hint()}",
+                    field=plugin_field or field,
+                )
+            return comp
+        if len(by_plugin) == 1:
+            return next(iter(by_plugin.values()))
+        plugins = sorted(by_plugin)
+        raise AmbiguousComponentError(
+            f"{what} {name!r} is registered by {_both(plugins)}; pin one, e.g. "
+            f"{{{key}: {name}, plugin: {plugins[0]}}}",
+            field=field,
+        )
+
+    def _failed_hint(self) -> str:
+        from .plugins import load_errors
+
+        failed = sorted({**load_errors(self.pm), **self.errors})
+        return f" (plugins that failed to load: {', '.join(_quoted(failed))})" if failed else ""
+
+    # ---------------------------------------------------------------- error attribution
+
+    def _plugin_modules(self) -> tuple[dict[str, str], dict[str, str]]:
+        """``(module -> plugin, package -> plugin)`` for every registered plugin: the modules
+        of the plugin object, of its hook implementations and of its components' factories.
+        A package shared by several plugins is left out (their modules still match exactly)."""
+        if self._modules is not None:
+            return self._modules
+        found: dict[str, set[str]] = {}  # module -> plugins
+
+        def add(module: Any, plugin: str) -> None:
+            if not isinstance(module, str) or not module or module == "builtins":
+                return
+            if module == _CORE_PACKAGE or module.startswith(_CORE_PACKAGE + "."):
+                return  # the core's frames are never a plugin's (kits register objects from qplane.testing)
+            found.setdefault(module, set()).add(plugin)
+
+        for name, obj in self.pm.list_name_plugin():
+            if obj is None:
+                continue
+            add(obj.__name__ if isinstance(obj, types.ModuleType) else type(obj).__module__, name)
+            for caller in self.pm.get_hookcallers(obj) or []:
+                for impl in caller.get_hookimpls():
+                    if impl.plugin is obj:
+                        add(getattr(impl.function, "__module__", None), name)
+        for kind in KINDS:
+            for comp in self.components(kind):
+                add(getattr(comp.factory, "__module__", None), comp.plugin)
+        exact = {m: next(iter(p)) for m, p in found.items() if len(p) == 1}
+        packages: dict[str, set[str]] = {}
+        for module, plugins in found.items():
+            package = module.rpartition(".")[0] or module
+            packages.setdefault(package, set()).update(plugins)
+        prefix = {pkg: next(iter(p)) for pkg, p in packages.items() if len(p) == 1 and pkg not in ("__main__",)}
+        self._modules = (exact, prefix)
+        return self._modules
+
+    def plugin_of_module(self, module: str) -> str | None:
+        """The plugin whose code ``module`` is, or None (the core, a library, unknown)."""
+        exact, prefix = self._plugin_modules()
+        if module in exact:
+            return exact[module]
+        parts = module.split(".")
+        for i in range(len(parts), 0, -1):
+            plugin = prefix.get(".".join(parts[:i]))
+            if plugin is not None:
+                return plugin
+        return None
+
+    def plugin_at_fault(self, error: BaseException) -> tuple[str, str] | None:
+        """``(plugin, where)`` for the deepest frame of ``error``'s traceback that runs a
+        plugin's code (``where`` is ``file:line in function``), or None when no plugin code is
+        on the traceback (the fault is the core's, or a library's called by the core)."""
+        frames = []
+        tb = error.__traceback__
+        while tb is not None:
+            frames.append(tb.tb_frame)
+            tb = tb.tb_next
+        for frame in reversed(frames):
+            module = frame.f_globals.get("__name__", "")
+            plugin = self.plugin_of_module(module) if isinstance(module, str) else None
+            if plugin is not None:
+                code = frame.f_code
+                filename = code.co_filename
+                short = "/".join(Path(filename).parts[-2:]) if filename else module
+                return plugin, f"{short}:{frame.f_lineno} in {code.co_name}"
+        return None
+
+
+def _quoted(names: list[str]) -> list[str]:
+    return [repr(n) for n in names]
+
+
+def _both(plugins: list[str]) -> str:
+    quoted = _quoted(plugins)
+    if len(quoted) == 2:
+        return f"both plugin {quoted[0]} and plugin {quoted[1]}"
+    return "plugins " + ", ".join(quoted[:-1]) + f" and {quoted[-1]}"

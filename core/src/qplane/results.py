@@ -30,7 +30,8 @@ class RequestResult(BaseModel):
     min_fidelity: float
     delivered: int
     discarded: int = Field(description="pairs dropped because the network's estimate was below min_fidelity")
-    losses: dict[str, int] = Field(default_factory=dict, description="stored pairs lost, by cause: cutoff, swap_failed, purification_failed")
+    losses: dict[str, int] = Field(default_factory=dict, description="stored pairs lost, by cause: cutoff, swap_failed, purification_failed, node_failed")
+    reroutes: int = Field(0, description="times its path was replaced after a failure")
     rate_hz: float | None = Field(description="delivered / time served (start to completion, end or end of run)")
     fidelity_mean: float | None
     fidelity_stderr: float | None
@@ -40,6 +41,24 @@ class RequestResult(BaseModel):
     latency_p95_s: float | None
     time_to_first_pair_s: float | None
     completion_time_s: float | None
+    paths: list[list[str]] | None = Field(None, description="every path its sessions were served over (several: multipath); null for a path-free (reactive) request")
+    wait_s: float | None = Field(None, description="time to the first pair: first delivery minus start (null: none delivered)")
+    queued_s: float = Field(0.0, description="seconds it waited for memories (routed but holding none), preemptions included")
+    preemptions: int = Field(0, description="times the scheduler took its memories back before it finished")
+    served_fraction: float = Field(0.0, description="min(1, delivered / pairs), or min(1, rate_hz / rate) for a rate request")
+    sla_met: bool = Field(False, description="completed (all pairs, or the rate until end) by its end, with a mean fidelity of at least min_fidelity")
+
+
+class NodeResult(BaseModel):
+    """Memory utilisation of one node over the run."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: str
+    memories: int = Field(description="memories of the node, all links together")
+    reserved_mean: float = Field(description="time-averaged fraction reserved by sessions (exact)")
+    reserved_peak: float = Field(description="largest fraction reserved at once")
+    occupied_mean: float | None = Field(description="time-averaged fraction holding a qubit (sampled; null unless sampling was on)")
+    occupied_peak: float | None = Field(description="largest sampled fraction holding a qubit")
 
 
 class LinkResult(BaseModel):
@@ -67,6 +86,12 @@ class Results(BaseModel):
     classical_messages: int
     requests: list[RequestResult]
     links: list[LinkResult]
+    nodes: list[NodeResult] = Field(default_factory=list, description="per-node memory utilisation")
+    memory_timeline: list[list[float]] = Field(
+        default_factory=list,
+        description="[t, fraction of all memories reserved, fraction holding a qubit] at each occupancy sample "
+        "(empty unless sampling was on)")
+    topology: dict[str, Any] = Field(default_factory=dict, description="topology management: failures, detection latency, re-routes, discovery")
     plugins: dict[str, str | None]
     extra: dict[str, Any] = Field(default_factory=dict)
 
@@ -123,6 +148,7 @@ def summarize(handle: RequestHandle, run_end: float) -> RequestResult:
         delivered=len(pairs),
         discarded=handle.discarded,
         losses=dict(sorted(handle.losses.items())),
+        reroutes=handle.reroutes,
         rate_hz=rate,
         fidelity_mean=fmean,
         fidelity_stderr=fse,
@@ -132,4 +158,27 @@ def summarize(handle: RequestHandle, run_end: float) -> RequestResult:
         latency_p95_s=_percentile(lats, 0.95) if lats else None,
         time_to_first_pair_s=(pairs[0].time - req.start) if pairs else None,
         completion_time_s=(handle.finished_at - req.start) if completed else None,
+        paths=[list(p) for p in handle.paths] if handle.paths else None,
+        wait_s=(pairs[0].time - req.start) if pairs else None,
+        queued_s=handle.queued_s,
+        preemptions=handle.preemptions,
+        served_fraction=_served_fraction(handle, rate),
+        sla_met=_sla_met(handle, fmean),
     )
+
+
+def _served_fraction(handle: RequestHandle, rate: float | None) -> float:
+    req = handle.request
+    if req.pairs is not None:
+        return min(1.0, len(handle.delivered) / req.pairs)
+    return min(1.0, (rate or 0.0) / req.rate) if req.rate else 0.0
+
+
+def _sla_met(handle: RequestHandle, fidelity_mean: float | None) -> bool:
+    """All pairs (or the rate) delivered by ``end``, at ``min_fidelity`` on average."""
+    req = handle.request
+    if handle.status != RequestStatus.COMPLETED or handle.finished_at is None or fidelity_mean is None:
+        return False
+    if req.end is not None and handle.finished_at > req.end + 1e-12:
+        return False
+    return fidelity_mean >= req.min_fidelity - 1e-12

@@ -26,6 +26,7 @@ from .registry import KINDS, BuildContext, Component, Registry
 from .results import SCHEMA, LinkResult, Results, summarize
 from .scenario import Scenario, load_scenario, scenario_base_dir, scenario_source, split_ref
 from .southbound import Memory, Operations, SimulatedDevice
+from .traffic import TrafficContext
 
 
 @dataclass
@@ -52,7 +53,16 @@ class Simulation:
         self._all_done = self.env.event()
         self._wall = 0.0
         self._running = False
+        self._awaiting_view: list[RequestHandle] = []
+        self.failures_injected = 0
         self._pair_hook_wanted = bool(self.hook.qplane_pair_delivered.get_hookimpls())
+        #: sessions holding memories now (insertion-ordered), for the inventory's invariants
+        self._sessions: dict[Session, None] = {}
+        #: per-run objects plugins share across requests (e.g. a link-level entanglement pool)
+        self.services: dict[str, Any] = {}
+        #: node -> [memories reserved now, reserved memory-seconds, time of last change, peak]
+        self._reserved: dict[str, list[float]] = {}
+        self._occupancy: dict[str, Any] | None = None
 
     # ---------------------------------------------------------------- construction
 
@@ -62,7 +72,9 @@ class Simulation:
     def _resolve(self, kind: str, ref: Any, field: str, key: str = "name", default: str | None = None) -> Resolved:
         try:
             name, raw = split_ref(ref, key=key, default=default)
-            comp = self.registry.get(kind, name, field=field if isinstance(ref, str) else f"{field}.{key}")
+            pin = raw.pop("plugin", None)  # which plugin provides the name, when several do
+            comp = self.registry.get(kind, name, field=field if isinstance(ref, str) else f"{field}.{key}",
+                                     plugin=pin, plugin_field=f"{field}.plugin", key=key)
             params = comp.validate(raw, field)
         except ScenarioError as e:
             if e.field is None:
@@ -113,6 +125,7 @@ class Simulation:
             ("purification", "purification", p.purification),
             ("cutoff", "cutoff", p.cutoff),
             ("application", "application", p.application),
+            ("topology_manager", "topology_manager", p.topology_manager),
         ):
             field = {"router": "protocols.routing", "scheduler": "protocols.scheduling"}.get(kind, f"protocols.{kind}")
             res = self._resolve(kind, ref, field, default="age" if kind == "cutoff" else None)
@@ -122,8 +135,18 @@ class Simulation:
         self.protocols = {k: self.resolved[k].instance for k in PER_REQUEST_PROTOCOLS.values()}
         for i, handle in enumerate(self.handles):
             self._request_protocols(handle, f"requests.{i}.protocols")
+        self._build_traffic()
+        self.network.controller = self.topology_manager
+        self._check_events()
         self._check_capabilities()
         return self
+
+    def _check_events(self) -> None:
+        for i, ev in enumerate(self.scenario.events):
+            if ev.link is not None and frozenset(ev.link) not in self.network.links:
+                raise self._error(f"there is no link {ev.link[0]}-{ev.link[1]} in the topology", f"events.{i}.link")
+            if ev.node is not None and ev.node not in self.network.nodes:
+                raise self._error(f"node {ev.node!r} is not in the topology", f"events.{i}.node")
 
     def _request_protocols(self, handle: RequestHandle, field: str) -> None:
         """The components serving ``handle``: the scenario's, replaced by the request's own."""
@@ -136,6 +159,65 @@ class Simulation:
             handle.protocols[kind] = res.instance
             handle.protocol_names[kind] = res.component.name
             self.resolved[f"{field}.{key}"] = res
+        self._check_session_model(handle, field)
+
+    def _check_session_model(self, handle: RequestHandle, field: str) -> None:
+        """A path-free router (``fixed_path = False``) needs a path-free swapping policy and vice
+        versa; when the scenario leaves ``swapping`` unset, the router's own choice is used. A
+        swapping policy may refuse the other protocols of a request (``check_protocols(protocols)``
+        returns a message)."""
+        router, swapping = handle.protocols["router"], handle.protocols["swapping"]
+        path_free_router = not getattr(router, "fixed_path", True)
+        path_free_swapping = bool(getattr(swapping, "path_free", False))
+        own = handle.request.protocols or {}
+        where = f"{field}.swapping" if "swapping" in own else "protocols.swapping"
+        if path_free_router != path_free_swapping:
+            chosen = "swapping" in own or "swapping" in self.scenario.protocols.model_fields_set
+            r_name, s_name = handle.protocol_names["router"], handle.protocol_names["swapping"]
+            needed = getattr(router, "swapping", None)
+            if not (path_free_router and not chosen and needed):
+                if path_free_router:
+                    raise self._error(f"routing {r_name!r} has no fixed path; it needs a path-free swapping "
+                                      f"policy ({needed or 'reactive'!r}), not {s_name!r}", where)
+                raise self._error(f"swapping {s_name!r} finds its own paths; it needs a path-free router "
+                                  f"(routing: reactive), not {r_name!r}", where)
+            res = self._resolve("swapping", needed, where)
+            res.instance = self._instantiate(res, self)
+            handle.protocols["swapping"] = res.instance
+            handle.protocol_names["swapping"] = res.component.name
+            self.resolved[f"{field}.swapping"] = res
+        check = getattr(handle.protocols["swapping"], "check_protocols", None)
+        problem = check(handle.protocols) if check is not None else None
+        if problem:  # e.g. a swapping policy that cannot purify, asked to
+            raise self._error(problem, where)
+
+    def _build_traffic(self) -> None:
+        """Append the requests of the scenario's traffic model(s) (:mod:`qplane.traffic`)."""
+        raw = self.scenario.traffic
+        if raw is None:
+            return
+        items = [("traffic", raw)] if isinstance(raw, dict) else [(f"traffic.{i}", r) for i, r in enumerate(raw)]
+        nodes = list(self.network.nodes)
+        for field, ref in items:
+            res = self._resolve("traffic", ref, field, key="model")
+            res.instance = model = self._instantiate(res)
+            self.resolved[field] = res
+            context = TrafficContext(rng=self.env.stream(field), nodes=nodes, duration=self.scenario.duration)
+            try:
+                requests = list(model.generate(context))
+            except ScenarioError as e:
+                raise ScenarioError(e.message, field=f"{field}.{e.field}" if e.field else field,
+                                    source=self.source) from e
+            except QPlaneError:
+                raise
+            except Exception as e:
+                c = res.component
+                raise PluginError(f"plugin {c.plugin!r}: traffic model {c.name!r} failed to generate requests: "
+                                  f"{type(e).__name__}: {e}") from e
+            for req in requests:
+                handle = RequestHandle(id=len(self.handles), request=req)
+                self._request_protocols(handle, f"{field}.protocols")
+                self.handles.append(handle)
 
     def _check_capabilities(self) -> None:
         """Every component may declare ``requires_capabilities``; fail before the run when the
@@ -244,19 +326,156 @@ class Simulation:
         self.finish(handle, RequestStatus.CANCELLED, reason)
 
     def set_link_state(self, a: str, b: str, up: bool) -> None:
-        """Mark a quantum link up or down and fire ``qplane_link_state_changed``. Routing uses
-        only up links; what a failure does to pairs in flight is the topology manager's job."""
+        """Ground truth: the fibre between ``a`` and ``b`` fails or is repaired. While a link
+        is down its photons are lost (attempts in flight are void, none start); stored qubits
+        survive. Fires ``qplane_link_state_changed``; the topology manager decides when the
+        controller learns of it."""
         link = self.network.link(a, b)
-        if link.up != up:
-            link.up = up
-            self.hook.qplane_link_state_changed(sim=self, link=link, up=up)
+        if link.up == up:
+            return
+        link.up = up
+        self.failures_injected += 0 if up else 1
+        self._refresh_link(link)
+        self.hook.qplane_link_state_changed(sim=self, link=link, up=up)
+        self.topology_manager.physical_change("link", (link.a, link.b), up)
 
     def set_node_state(self, name: str, up: bool) -> None:
-        """Mark a node up or down and fire ``qplane_node_state_changed``."""
+        """Ground truth: node ``name`` fails or comes back. A failed node loses the qubits in
+        its memories (their pairs are discarded at both ends) and its links stop working.
+        Fires ``qplane_node_state_changed``."""
         node = self.network.nodes[name]
-        if node.up != up:
-            node.up = up
-            self.hook.qplane_node_state_changed(sim=self, node=node, up=up)
+        if node.up == up:
+            return
+        node.up = up
+        now = self.now
+        if not up:
+            self.failures_injected += 1
+            node.outages.append([now, None])
+            for m in node.device.all_memories():
+                owner = m.owner
+                if m.qubit is not None and owner is not None and owner.active and owner.state is not None:
+                    owner.state.qubit_lost(m)
+        else:
+            node.outages[-1][1] = now
+        for nbr in self.network.graph[name]:
+            self._refresh_link(self.network.link(name, nbr))
+        self.hook.qplane_node_state_changed(sim=self, node=node, up=up)
+        self.topology_manager.physical_change("node", name, up)
+
+    def _refresh_link(self, link: QuantumLink) -> None:
+        nodes = self.network.nodes
+        operational = link.up and nodes[link.a].up and nodes[link.b].up
+        if operational == link.operational:
+            return
+        link.operational = operational
+        if not operational:
+            link.epoch += 1
+            link.outages.append([self.now, None])
+            self.link_generator.link_down(link)
+        else:
+            link.outages[-1][1] = self.now
+            self.link_generator.link_up(link)
+
+    def _schedule_failures(self) -> None:
+        env = self.env
+        for ev in self.scenario.events:
+            if ev.link is not None:
+                a, b = ev.link
+                env.call_at(ev.at, self.set_link_state, a, b, False)
+                if ev.down_for is not None:
+                    env.call_at(ev.at + ev.down_for, self.set_link_state, a, b, True)
+            else:
+                env.call_at(ev.at, self.set_node_state, ev.node, False)
+                if ev.down_for is not None:
+                    env.call_at(ev.at + ev.down_for, self.set_node_state, ev.node, True)
+        rates = self.scenario.failures
+        if rates is None:
+            return
+        if rates.links is not None:
+            for link in self.network.links.values():
+                rng = env.stream(f"failures:link:{link.a}-{link.b}")
+                self._next_failure(rng, rates.links, lambda up, l=link: self.set_link_state(l.a, l.b, up), False)
+        if rates.nodes is not None:
+            for name in self.network.nodes:
+                rng = env.stream(f"failures:node:{name}")
+                self._next_failure(rng, rates.nodes, lambda up, n=name: self.set_node_state(n, up), False)
+
+    def _next_failure(self, rng: Any, rates: Any, apply: Any, up: bool) -> None:
+        """Alternating exponential up times (mean MTBF) and repair times (mean MTTR)."""
+        delay = rng.expovariate(1.0 / (rates.mttr if up else rates.mtbf))
+        if self.now + delay >= self.scenario.duration:
+            return
+
+        def fire() -> None:
+            apply(up)
+            self._next_failure(rng, rates, apply, not up)
+
+        self.env.call_at(delay, fire)
+
+    # ---------------------------------------------------------------- the controller
+
+    def controller_learned(self, kind: str, name: Any, up: bool) -> None:
+        """Called by the topology manager when the controller learns that a link (``name`` =
+        ``(a, b)``) or a node changed state. On a failure, every request whose path uses it is
+        re-routed over the controller's view, or ends ``failed`` when no path remains."""
+        if up:
+            # a recovered element is in the view again: new routes use it, and so do requests
+            # still waiting for memories (they have not started on their detour)
+            view = self.network.view()
+            for handle in self.handles:
+                if handle.status == RequestStatus.WAITING and handle.path is not None:
+                    req = handle.request
+                    path = handle.protocols["router"].route(view, req.src, req.dst, req)
+                    if path and list(path) != handle.path:
+                        handle.path = list(path)
+            self._reconsider()
+            return
+        if kind == "link":
+            a, b = name
+            what = f"link {a}-{b} down"
+
+            def uses(path: list[str]) -> bool:
+                return any({u, v} == {a, b} for u, v in zip(path, path[1:]))
+        else:
+            what = f"node {name} down"
+
+            def uses(path: list[str]) -> bool:
+                return name in path
+
+        for handle in self.handles:
+            if not handle.done and handle.path is not None and uses(handle.path):
+                self._reroute(handle, what)
+        self._reconsider()
+
+    def _reconsider(self) -> None:
+        """Paths of waiting requests changed: let the scheduler look at its queue again."""
+        reconsider = getattr(self.scheduler, "reconsider", None)
+        if reconsider is not None:
+            reconsider()
+
+    def _reroute(self, handle: RequestHandle, reason: str) -> None:
+        req = handle.request
+        if handle.session is not None:  # stop serving it on the broken path
+            handle.session.active = False
+            self.scheduler.release(handle)
+            handle.session = None
+        path = handle.protocols["router"].route(self.network.view(), req.src, req.dst, req)
+        if not path:
+            self.finish(handle, RequestStatus.FAILED, f"{reason}; no other path from {req.src} to {req.dst}")
+            return
+        handle.path = list(path)
+        handle.reroutes += 1
+        if handle.status == RequestStatus.ACTIVE:
+            handle.status = RequestStatus.WAITING
+            self.scheduler.submit(handle)
+        # a waiting request keeps its place in the scheduler's queue, with the new path
+
+    def view_ready(self) -> None:
+        """Called by the topology manager when initial discovery has converged: requests that
+        arrived meanwhile are routed now."""
+        waiting, self._awaiting_view = self._awaiting_view, []
+        for handle in waiting:
+            self._route_and_submit(handle)
 
     # ---------------------------------------------------------------- request life cycle
 
@@ -267,20 +486,50 @@ class Simulation:
         req = handle.request
         if req.end is not None:
             self.env.call_at(req.end - self.now, self._deadline, handle)
-        path = handle.protocols["router"].route(self.network.view(), req.src, req.dst, req)
-        if not path:
+        if not self.topology_manager.ready():
+            self._awaiting_view.append(handle)  # discovery still running: route once it converged
+            return
+        self._route_and_submit(handle)
+
+    def _route_and_submit(self, handle: RequestHandle) -> None:
+        if handle.done:
+            return
+        req = handle.request
+        router = handle.protocols["router"]
+        view = self.network.view()
+        view.graph["speed_km_per_s"] = self.network.speed
+        for name, data in view.nodes(data=True):  # what fidelity-aware routers need of a node
+            device = self.network.nodes[name].device
+            data["memory"] = device.memory_model
+            data["operations"] = device.operations
+        multipath = getattr(router, "routes", None)
+        if multipath is not None:
+            paths = [list(p) for p in (multipath(view, req.src, req.dst, req) or []) if p]
+        else:
+            path = router.route(view, req.src, req.dst, req)
+            paths = [list(path)] if path else []
+        if not paths:
             self.finish(handle, RequestStatus.NO_PATH, f"no path from {req.src} to {req.dst}")
             return
-        handle.path = list(path)
-        best = self.best_case_fidelity(handle.path, handle.protocols["purification"])
-        if best < req.min_fidelity:
+        purification = handle.protocols["purification"]
+        best = [self.best_case_fidelity(p, purification) for p in paths]
+        feasible = [p for p, b in zip(paths, best) if b >= req.min_fidelity]
+        if not feasible:
+            i = max(range(len(paths)), key=best.__getitem__)
+            over = f"over {len(paths[i]) - 1} links" + (f" (the best of {len(paths)} paths)" if len(paths) > 1 else "")
             self.finish(
                 handle,
                 RequestStatus.FIDELITY_UNREACHABLE,
-                f"best-case fidelity {best:.4f} over {len(path) - 1} links is below min_fidelity {req.min_fidelity}",
+                f"best-case fidelity {best[i]:.4f} {over} is below min_fidelity {req.min_fidelity}",
             )
             return
+        if getattr(router, "fixed_path", True):
+            handle.path, handle.paths = feasible[0], feasible
+        else:  # path-free: the swapping policy finds a path for every pair
+            handle.path, handle.paths = None, []
         handle.status = RequestStatus.WAITING
+        if handle.waiting_since is None:
+            handle.waiting_since = self.now
         self.scheduler.submit(handle)
 
     def _deadline(self, handle: RequestHandle) -> None:
@@ -300,17 +549,67 @@ class Simulation:
         else:
             self.finish(handle, RequestStatus.RATE_NOT_MET, f"served {achieved:.4g} pairs/s, below the {req.rate:g} asked")
 
-    def start_session(self, handle: RequestHandle, allocation: list[list[tuple[Memory, Memory]]]) -> Session:
-        """Called by the scheduler: ``handle`` has its memories; the swapping policy serves it."""
-        session = Session(handle, list(handle.path or []), allocation)
-        for hop in allocation:
-            for ma, mb in hop:
-                ma.owner = mb.owner = session
+    def start_session(self, handle: RequestHandle, allocation: list[list[tuple[Memory, Memory]]],
+                      path: list[str] | None = None, gate: Any = None) -> Session:
+        """Called by the scheduler: ``handle`` has its memories on ``path`` (default: its path;
+        one call per path of a multipath request, ``path=[]`` for a path-free one); the swapping
+        policy serves it. ``gate`` confines its link generation to time slots (see
+        :class:`qplane.northbound.Session`)."""
+        session = Session(handle, list(path if path is not None else (handle.path or [])), allocation, gate=gate)
+        self.claim(session)
+        handle.sessions.append(session)
         handle.session = session
+        if handle.waiting_since is not None:
+            handle.queued_s += self.now - handle.waiting_since
+            handle.waiting_since = None
         handle.status = RequestStatus.ACTIVE
-        handle.served_from = self.now
+        if handle.served_from is None:
+            handle.served_from = self.now
         handle.protocols["swapping"].serve(session)
         return session
+
+    def claim(self, session: Session) -> None:
+        """Register ``session`` as holding the memories of its allocation (they become its own).
+        :meth:`start_session` calls it; a plugin holding memories for no single request (a
+        link-level pool) calls it for its own session, and :meth:`release_session` to let go."""
+        self._sessions[session] = None
+        for hop in session.allocation:
+            for pair in hop:
+                for m in pair:
+                    self.set_owner(m, session)
+
+    def set_owner(self, m: Memory, owner: Session | None) -> None:
+        """Give ``m`` to ``owner`` (None: free). Every change of a memory's owner goes through
+        here, so the inventory's reserved memory-seconds are integrated exactly, at no cost
+        per simulation event."""
+        if (m.owner is None) != (owner is None):
+            now = self.env.now
+            r = self._reserved.get(m.node)
+            if r is None:
+                r = self._reserved[m.node] = [0, 0.0, now, 0]
+            r[1] += r[0] * (now - r[2])
+            r[2] = now
+            r[0] += 1 if owner is not None else -1
+            if r[0] > r[3]:
+                r[3] = r[0]
+        m.owner = owner
+
+    def preempt(self, handle: RequestHandle, cause: str = "preempted") -> None:
+        """Take an active request's memories back; it stays routed and waiting (the scheduler
+        re-queues it). Its sessions end; the pairs they stored are lost and counted under
+        ``losses[cause]``; pairs already delivered stay delivered."""
+        lost = 0
+        for session in list(handle.sessions):
+            session.active = False
+            lost += sum(m.qubit is not None for hop in session.allocation for pair in hop for m in pair) // 2
+            self.release_session(session)
+        if lost:
+            handle.losses[cause] = handle.losses.get(cause, 0) + lost
+        handle.session = None
+        handle.preemptions += 1
+        if not handle.done:
+            handle.status = RequestStatus.WAITING
+            handle.waiting_since = self.now
 
     def deliver(self, session: Session, pair: DeliveredPair) -> None:
         """Called by the swapping policy when both end nodes hold a pair and know its frame."""
@@ -336,14 +635,125 @@ class Simulation:
             owner.state.memory_freed(m)
 
     def release_session(self, session: Session) -> None:
-        """Free every memory of a finished session (used by schedulers)."""
+        """Free every memory of a finished (or preempted) session (used by schedulers). A
+        memory of its allocation that another session owns is left alone: that would be a
+        double booking, which :meth:`memory_violations` reports."""
         session.active = False
+        if session not in self._sessions:
+            return  # released already
+        del self._sessions[session]
         now = self.now
+        nodes = self.network.nodes
         for hop in session.allocation:
-            for ma, mb in hop:
-                for m in (ma, mb):
-                    self.network.nodes[m.node].device.release(m, now)
-                    m.owner = None
+            for pair in hop:
+                for m in pair:
+                    if m.owner is session:
+                        nodes[m.node].device.release(m, now)
+                        self.set_owner(m, None)
+        handle = session.handle
+        if handle is not None and session in handle.sessions:
+            handle.sessions.remove(session)
+        on_release = getattr(session.state, "on_release", None)
+        if on_release is not None:
+            on_release()
+
+    # ---------------------------------------------------------------- the inventory
+
+    def memory_violations(self, final: bool = False) -> list[str]:
+        """Breaches of the memory inventory's invariants (empty when it is sound):
+
+        * every memory with an owner belongs to the allocation of that owner, an active session
+          holding memories (none is leaked to a finished session);
+        * no memory is in the allocations of two sessions (none is double-booked);
+        * every memory that holds a qubit has an owner (no stray qubit);
+        * with ``final=True`` (after the run): no memory has an owner, a qubit or a pair record.
+
+        Tests call :meth:`check_memory_invariants` after every run and may call it during one."""
+        problems: list[str] = []
+        holder: dict[Memory, Session] = {}
+
+        def who(session: Any) -> str:
+            h = getattr(session, "handle", None)
+            return f"request {h.id}" if h is not None else repr(getattr(session, "state", None) or session)
+
+        for session in self._sessions:
+            if not session.active:
+                problems.append(f"{who(session)}: a finished session still holds memories")
+            for hop in session.allocation:
+                for pair in hop:
+                    for m in pair:
+                        other = holder.get(m)
+                        if other is not None:
+                            problems.append(f"{m.label} is in the allocations of {who(other)} and {who(session)}")
+                        holder[m] = session
+                        if m.owner is not session:
+                            problems.append(f"{m.label} is in the allocation of {who(session)} but owned by "
+                                            f"{who(m.owner) if m.owner is not None else 'nobody'}")
+        for node in self.network.nodes.values():
+            for m in node.device.all_memories():
+                if m.owner is not None and holder.get(m) is not m.owner:
+                    problems.append(f"{m.label} is owned by {who(m.owner)}, which does not hold it (leaked)")
+                if m.qubit is not None and m.owner is None:
+                    problems.append(f"{m.label} holds a qubit but no session owns it (leaked)")
+                if final and (m.owner is not None or m.qubit is not None or m.record is not None):
+                    problems.append(f"{m.label} is not free after the run (owner {who(m.owner) if m.owner else None}, "
+                                    f"qubit {m.qubit is not None}, record {m.record is not None})")
+        return problems
+
+    def check_memory_invariants(self, final: bool = False) -> None:
+        """Raise :class:`AssertionError` listing every breach of :meth:`memory_violations`."""
+        problems = self.memory_violations(final)
+        if problems:
+            shown = problems[:20] + ([f"... and {len(problems) - 20} more"] if len(problems) > 20 else [])
+            raise AssertionError("memory inventory broken at t=%.9g s:\n  " % self.now + "\n  ".join(shown))
+
+    def sample_occupancy(self, interval: float) -> None:
+        """Sample every ``interval`` simulated seconds how many memories of each node hold a qubit;
+        the results then give per-node ``occupied_mean`` / ``occupied_peak`` and a network-wide
+        ``memory_timeline``. Off by default: it costs one event per sample and a scan of every
+        memory. (Reserved memories are integrated exactly whether or not this is on.)"""
+        if self._occupancy is not None or interval <= 0:
+            return
+        names = list(self.network.nodes)
+        occ: dict[str, Any] = {"interval": interval, "samples": 0, "sum": dict.fromkeys(names, 0),
+                               "peak": dict.fromkeys(names, 0), "timeline": []}
+        self._occupancy = occ
+        total = sum(len(self.network.nodes[n].device.all_memories()) for n in names) or 1
+
+        def sample() -> None:
+            occupied_all = 0
+            for name in names:
+                k = sum(m.qubit is not None for m in self.network.nodes[name].device.all_memories())
+                occ["sum"][name] += k
+                if k > occ["peak"][name]:
+                    occ["peak"][name] = k
+                occupied_all += k
+            occ["samples"] += 1
+            reserved_all = sum(r[0] for r in self._reserved.values())
+            occ["timeline"].append([self.env.now, reserved_all / total, occupied_all / total])
+            self.env.call_at(interval, sample)
+
+        self.env.call_at(0.0, sample)
+
+    def memory_utilisation(self) -> list[dict[str, Any]]:
+        """Per node: its memories, the time-averaged and peak fractions reserved (exact) and
+        holding a qubit (sampled; None unless :meth:`sample_occupancy` was on)."""
+        now = self.env.now
+        occ = self._occupancy
+        out = []
+        for name, node in self.network.nodes.items():
+            total = len(node.device.all_memories())
+            r = self._reserved.get(name, [0, 0.0, now, 0])
+            area = r[1] + r[0] * (now - r[2])
+            out.append({
+                "name": name,
+                "memories": total,
+                "reserved_mean": area / (now * total) if now > 0 and total else 0.0,
+                "reserved_peak": r[3] / total if total else 0.0,
+                "occupied_mean": (occ["sum"][name] / (occ["samples"] * total)) if occ and occ["samples"] and total else None,
+                "occupied_peak": (occ["peak"][name] / total) if occ and total else None,
+            })
+        return out
 
     def finish(self, handle: RequestHandle, status: RequestStatus, reason: str = "") -> None:
         if handle.done:
@@ -351,8 +761,14 @@ class Simulation:
         handle.status = status
         handle.reason = reason
         handle.finished_at = self.now
-        if handle.session is not None:
-            handle.session.active = False
+        if handle.waiting_since is not None:
+            handle.queued_s += self.now - handle.waiting_since
+            handle.waiting_since = None
+        if handle.sessions or handle.session is not None:
+            for session in handle.sessions:
+                session.active = False
+            if handle.session is not None:
+                handle.session.active = False
             self.scheduler.release(handle)
         self.hook.qplane_request_finished(sim=self, request=handle)
         self._done += 1
@@ -390,10 +806,37 @@ class Simulation:
     # ---------------------------------------------------------------- running
 
     def run(self) -> dict[str, Any]:
+        """Play the scenario and return the results dictionary.
+
+        An exception a plugin raises during the run (a protocol, a hook, a backend) becomes one
+        :class:`PluginError` line naming the plugin, the simulated time and the original error,
+        chained to it (``--debug`` shows the traceback): the plugin is the one owning the
+        deepest traceback frame in a plugin's code (:meth:`Registry.plugin_at_fault`). Errors
+        qplane raises on purpose, and faults with no plugin code on the traceback, pass as they are."""
+        try:
+            return self._run()
+        except QPlaneError:
+            raise
+        except Exception as e:
+            culprit = self.registry.plugin_at_fault(e)
+            if culprit is None:
+                raise
+            plugin, where = culprit
+            message = " | ".join(line.strip() for line in str(e).strip().splitlines() if line.strip())
+            error = PluginError(
+                f"plugin {plugin!r} failed during the run at t={self.env.now:.9g} s: "
+                f"{type(e).__name__}{': ' + message if message else ''} ({where})"
+            )
+            error.plugin, error.time, error.where = plugin, self.env.now, where  # type: ignore[attr-defined]
+            raise error from e
+
+    def _run(self) -> dict[str, Any]:
         env = self.env
         t0 = time.perf_counter()
         self.hook.qplane_simulation_start(sim=self)
         self._running = True
+        self._schedule_failures()
+        self.topology_manager.start()
         for handle in self.handles:
             env.call_at(handle.request.start, self._arrive, handle)
         duration = self.scenario.duration
@@ -445,6 +888,15 @@ class Simulation:
             classical_messages=self.network.messages_sent,
             requests=[summarize(h, self.env.now) for h in self.handles],
             links=links,
+            nodes=self.memory_utilisation(),
+            memory_timeline=self._occupancy["timeline"] if self._occupancy else [],
+            topology={
+                "manager": self.resolved["topology_manager"].component.name,
+                "failures": self.failures_injected,
+                "reroutes": sum(h.reroutes for h in self.handles),
+                "requests_failed": sum(h.status == RequestStatus.FAILED for h in self.handles),
+                **self.topology_manager.metrics(),
+            },
             plugins=versions,
         )
         return res.model_dump(mode="json", by_alias=True)

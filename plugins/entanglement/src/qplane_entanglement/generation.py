@@ -10,6 +10,12 @@ statistics (a test compares them).
 
 Timing: attempt ``j`` (1-based) emits at ``t0 + (j-1) tau`` and its herald reaches both ends
 ``herald_delay`` later; the pair's qubits have been stored since that emission.
+
+Slotted generation: when a session has a ``gate`` (a time-slot scheduler such as ``tdma``), an
+attempt is made only if its window ``[emission, emission + tau]`` fits in one of the session's
+open slots. The attempts that fit in the rest of the slot are drawn at once (geometric draws are
+memoryless, so a fresh draw after a slot's failed attempts is exact); then the generator waits
+for the session's next slot. ``attempt_observer``, when set, sees every run of attempts.
 """
 
 from __future__ import annotations
@@ -42,10 +48,16 @@ class HeraldedLinkGenerator:
         self.env = sim.env
         self.backend = sim.backend
         self.per_attempt = params.mode == "per_attempt"
+        #: ``attempt_observer(session, link, t_first_emission, attempts, cycle)`` is called for
+        #: every run of consecutive attempts scheduled (None: nothing observed; tests use it)
+        self.attempt_observer: Callable[..., None] | None = None
 
     def start(self, session: Any, link: Any, mem_a: Memory, mem_b: Memory, on_herald: HeraldCallback) -> None:
         """Start attempting on ``(mem_a, mem_b)`` for ``session``; ``on_herald(mem_a, mem_b,
         t_start)`` is called once both memories hold the heralded pair."""
+        if not link.operational:  # photons would be lost: wait for the link to work again
+            link.parked.append((session, mem_a, mem_b, on_herald))
+            return
         env = self.env
         rng = env.stream(f"link:{link.a}-{link.b}")
         model = link.model
@@ -53,30 +65,108 @@ class HeraldedLinkGenerator:
         t_start = env.now
         if p <= 0.0:
             return  # a link that can never herald: the request will time out
+        if getattr(session, "gate", None) is not None:
+            self._slotted(session, link, mem_a, mem_b, on_herald, rng, t_start)
+            return
         if self.per_attempt:
-            self._attempt(session, link, mem_a, mem_b, on_herald, rng, t_start, model.herald_delay)
+            link.inflight[mem_a] = (session, mem_b, on_herald, t_start, None)
+            self._attempt(session, link, mem_a, mem_b, on_herald, rng, t_start, model.herald_delay, link.epoch)
             return
         if p >= 1.0:
             k = 1
         else:
             k = 1 + int(math.log(1.0 - rng.random()) / math.log1p(-p))
         t_emit = t_start + (k - 1) * model.cycle_time
-        env.call_at(t_emit - t_start + model.herald_delay, self._herald, session, link, mem_a, mem_b, on_herald, k, t_emit, t_start)
+        if self.attempt_observer is not None:
+            self.attempt_observer(session, link, t_start, k, model.cycle_time)
+        link.inflight[mem_a] = (session, mem_b, on_herald, t_start, k)
+        env.call_at(t_emit - t_start + model.herald_delay, self._herald, session, link, mem_a, mem_b, on_herald, k,
+                    t_emit, t_start, link.epoch)
 
-    def _attempt(self, session, link, mem_a, mem_b, on_herald, rng, t_start, delay) -> None:
+    def _attempt(self, session, link, mem_a, mem_b, on_herald, rng, t_start, delay, epoch) -> None:
+        if self.attempt_observer is not None:
+            self.attempt_observer(session, link, self.env.now + delay - link.model.herald_delay, 1, link.model.cycle_time)
+
         def result(_ev: Any) -> None:
-            if not session.active:
+            if not session.active or epoch != link.epoch:
                 return
             link.stats.attempts += 1
             if rng.random() < link.model.success_probability:
                 t_emit = self.env.now - link.model.herald_delay
-                self._herald(session, link, mem_a, mem_b, on_herald, 0, t_emit, t_start)
+                self._herald(session, link, mem_a, mem_b, on_herald, 0, t_emit, t_start, epoch)
             else:
-                self._attempt(session, link, mem_a, mem_b, on_herald, rng, t_start, link.model.cycle_time)
+                self._attempt(session, link, mem_a, mem_b, on_herald, rng, t_start, link.model.cycle_time, epoch)
 
         self.env.timeout(delay).callbacks.append(result)
 
-    def _herald(self, session, link, mem_a, mem_b, on_herald, attempts, t_emit, t_start) -> None:
+    def _slotted(self, session, link, mem_a, mem_b, on_herald, rng, t_start) -> None:
+        """Attempt only inside the session's open slots (``session.gate``; see the module)."""
+        if not session.active or mem_a.owner is not session or mem_b.owner is not session:
+            return
+        if not link.operational:
+            link.parked.append((session, mem_a, mem_b, on_herald))
+            return
+        env, model, gate = self.env, link.model, session.gate
+        now = env.now
+        cycle = model.cycle_time
+        end = gate.open_until(now)
+        fit = int((end - now) / cycle + 1e-9) if end is not None else 0  # whole windows left in the slot
+        if fit <= 0:
+            gate.wait(lambda: self._slotted(session, link, mem_a, mem_b, on_herald, rng, t_start))
+            return
+        p = model.success_probability
+        if self.per_attempt:  # one attempt at a time: success now (k = 1) or try again next cycle
+            fit, k = 1, (1 if rng.random() < p else 2)
+        else:
+            k = 1 if p >= 1.0 else 1 + int(math.log(1.0 - rng.random()) / math.log1p(-p))
+        n = min(k, fit)
+        if self.attempt_observer is not None:
+            self.attempt_observer(session, link, now, n, cycle)
+        link.inflight[mem_a] = (session, mem_b, on_herald, now, n)
+        if k <= fit:
+            t_emit = now + (k - 1) * cycle
+            env.call_at(t_emit - now + model.herald_delay, self._herald, session, link, mem_a, mem_b, on_herald, k,
+                        t_emit, t_start, link.epoch)
+        else:
+            env.call_at(fit * cycle, self._slot_failed, session, link, mem_a, mem_b, on_herald, rng, t_start, fit,
+                        link.epoch)
+
+    def _slot_failed(self, session, link, mem_a, mem_b, on_herald, rng, t_start, attempts, epoch) -> None:
+        """``attempts`` slotted attempts all failed: count them and go on (next slot or now)."""
+        if epoch != link.epoch:  # the link failed meanwhile: link_down counted and parked them
+            return
+        entry = link.inflight.get(mem_a)
+        if entry is not None and entry[0] is session:
+            del link.inflight[mem_a]
+        if not session.active or mem_a.owner is not session or mem_b.owner is not session:
+            return
+        link.stats.attempts += attempts
+        self._slotted(session, link, mem_a, mem_b, on_herald, rng, t_start)
+
+    def link_down(self, link: Any) -> None:
+        """``link`` stopped working (its epoch has moved on): the attempts in flight are void;
+        their memory pairs wait in ``link.parked`` until :meth:`link_up`."""
+        now = self.env.now
+        cycle = link.model.cycle_time
+        for mem_a, (session, mem_b, on_herald, t_start, k) in link.inflight.items():
+            if k is not None:  # geometric mode: count the attempts made before the failure
+                link.stats.attempts += min(k, max(0, math.ceil((now - t_start) / cycle)))
+            link.parked.append((session, mem_a, mem_b, on_herald))
+        link.inflight.clear()
+
+    def link_up(self, link: Any) -> None:
+        """``link`` works again: the parked memory pairs start attempting now."""
+        parked, link.parked = link.parked, []
+        for session, mem_a, mem_b, on_herald in parked:
+            if session.active and mem_a.owner is session and mem_b.owner is session:
+                self.start(session, link, mem_a, mem_b, on_herald)
+
+    def _herald(self, session, link, mem_a, mem_b, on_herald, attempts, t_emit, t_start, epoch) -> None:
+        if epoch != link.epoch:  # the link failed meanwhile: link_down parked this pair
+            return
+        entry = link.inflight.get(mem_a)
+        if entry is not None and entry[0] is session:  # (the memory may serve another session by now)
+            del link.inflight[mem_a]
         if not session.active or mem_a.owner is not session or mem_b.owner is not session:
             return
         link.stats.attempts += attempts

@@ -385,6 +385,13 @@ class _PathState:
         self.sim.deliver(self.session, DeliveredPair(now, fidelity, est, now - rec.t_attempt, now - rec.born, left, right))
 
     # losses --------------------------------------------------------------------------------
+    def qubit_lost(self, m: Memory) -> None:
+        """The node holding ``m`` failed: its qubit is gone, and with it the pair (the other
+        end's qubit is discarded too)."""
+        rec = m.record
+        if rec is not None and rec.alive:
+            self._lose(rec, "node_failed")
+
     def _cutoff(self, rec: PairRecord) -> None:
         if not self.session.active:
             return

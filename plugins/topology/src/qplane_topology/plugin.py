@@ -1,4 +1,5 @@
-"""Topology builders: regular shapes (chain, ring, star, grid) and graphs read from files.
+"""Topology builders: regular shapes (chain, ring, star, grid), seeded random meshes (waxman,
+random-geometric; :mod:`qplane_topology.random_graphs`) and graphs read from files.
 
 Each builder is registered under the ``topology`` kind through
 ``qplane_register_topology_builders``; a scenario selects one with ``topology: {builder: NAME,
@@ -21,6 +22,8 @@ from pydantic_core import PydanticCustomError
 from qplane.errors import ScenarioError
 from qplane.hookspecs import hookimpl
 from qplane.registry import BuildContext
+
+from .random_graphs import RandomGeometricParams, WaxmanParams, build_random_geometric, build_waxman
 
 PATH_FIELD = "topology.path"
 CONTENT_FIELD = "topology"
@@ -311,11 +314,24 @@ BUILDERS: dict[str, tuple[Callable[[Any, BuildContext], nx.Graph], type[BaseMode
     "star": (build_star, StarParams, "hub n0 with leaves n1..n{K}, each linked to the hub"),
     "grid": (build_grid, GridParams, "a rows x cols lattice of nodes n{r}_{c}, 4-neighbour links"),
     "file": (build_from_file, FileParams, "a topology read from a GraphML (.graphml) or GML (.gml) file"),
+    "waxman": (build_waxman, WaxmanParams, "a seeded Waxman random mesh in a square region, lengths in km"),
+    "random-geometric": (build_random_geometric, RandomGeometricParams,
+                         "a seeded random geometric mesh: nodes closer than radius_km are linked"),
 }
 
 
 @hookimpl
 def qplane_register_topology_builders(register: Callable[..., None]) -> None:
-    """Register the chain, ring, star, grid and file topology builders."""
+    """Register the chain, ring, star, grid, file, waxman and random-geometric topology builders."""
     for name, (factory, params, description) in BUILDERS.items():
         register(name, factory, params=params, description=description)
+
+
+@hookimpl
+def qplane_register_topology_managers(register):
+    from .manager import LldpManager, LldpParams, NoParams, OracleManager
+
+    register("oracle", OracleManager, params=NoParams,
+             description="the controller knows the ground truth at once (no discovery, no detection delay)")
+    register("lldp", LldpManager, params=LldpParams,
+             description="hello discovery, QPing-like probes, heartbeat failure detection")

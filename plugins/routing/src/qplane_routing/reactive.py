@@ -1,0 +1,522 @@
+"""Reactive (entanglement-graph) routing: swap over whatever link-level entanglement exists at
+the moment, instead of a path fixed in advance.
+
+The session model differs from the path-based policies', so it is a swapping policy of its own
+(``swapping: reactive``, chosen automatically with ``routing: reactive``):
+
+* **The pool.** When the first reactive request is served, a :class:`LinkPool` takes memory
+  pairs on every quantum link (``memories_per_link`` per link, default every free one) and keeps
+  all of them generating link-level pairs, whether or not a request is waiting (pairs made ahead
+  of demand). The pool holds those memories as a session of its own, so the inventory's
+  invariants cover it. It lets go of them when no unfinished reactive request remains (and at
+  the end of the run). Pool pairs older than ``max_age`` (default: the scenario's cutoff policy)
+  are discarded and their memories regenerate.
+* **The entanglement graph.** Its edges are the links holding at least one available pool pair.
+  Whenever it gains a pair, and whenever a request arrives or wants another pair, every active
+  reactive request whose end nodes are connected in it (most urgent first: higher priority, then
+  earlier deadline, then arrival) gets the path with the best expected fidelity over the
+  available pairs (Dijkstra on ``-ln`` of each link's freshest pair's Werner parameter, with the
+  repeaters' gate errors), provided the network's estimate of the delivered pair — the chosen
+  pairs' storage so far, the swaps' gate and measurement errors, and the end qubits' wait for
+  the swap outcomes — reaches the request's ``min_fidelity``.
+* **Swapping along it.** The chosen link pairs (with their memories) are *reserved for the
+  request*: ownership moves from the pool to the request's session. Every repeater on the path
+  performs its Bell-state measurement at once; each outcome travels to both end nodes; the pair
+  is delivered when both know every outcome (one event stands for those 2(n-1) messages, which
+  are counted). The destination applies the Pauli correction. A failed measurement
+  (``bsm_success < 1``) loses the pair (``losses.swap_failed``).
+* **Release.** When the application consumes the pair (or it is lost), the reserved memories
+  return to the pool and generate again; when the request ends first, its session's release
+  returns them.
+
+The controller's knowledge is idealised: it sees the entanglement graph as the nodes know it at
+that instant (heralds reach both ends of a link; their dissemination to a controller is not
+delayed) — the model of Pant et al., npj Quantum Inf. 5, 25 (2019). Purification is not
+supported (a request asking for it is an error before the run).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import networkx as nx
+from pydantic import BaseModel, ConfigDict, Field
+
+from qplane import physics
+from qplane.northbound import DeliveredPair, Session
+
+from .routers import MaxFidelityParams, MaxFidelityRouter
+
+POOL = "reactive-pool"
+STATS = "reactive-stats"
+_HUGE = 1e6
+
+
+class ReactiveRouter(MaxFidelityRouter):
+    """Entanglement-graph routing: no path in advance (``route`` only proves one exists and
+    bounds the fidelity, with the max-fidelity path); pairs find their paths as they are made."""
+
+    fixed_path = False
+    swapping = "reactive"
+
+    def __init__(self, params: MaxFidelityParams):
+        super().__init__(params)
+
+
+class ReactiveParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    memories_per_link: int | None = Field(
+        None, ge=1, description="memory pairs per link the pool holds; null = every memory free when the pool starts")
+    max_age: float | None = Field(
+        None, gt=0.0, allow_inf_nan=False,
+        description="pool pairs whose qubits are older than this are discarded; null = the cutoff policy's max_age")
+
+
+def _age(est: list[float], noise: Any, dt: float) -> list[float]:
+    if dt <= 0.0 or noise is None:
+        return est
+    t = getattr(noise, "depolarizing_time", None)
+    if t is not None:
+        return physics.depolarize(est, physics.depolarizing_lambda(dt, t))
+    return physics.pauli_channel(est, noise.pauli_probs(dt))
+
+
+class _PoolPair:
+    """A heralded link-level pair in the pool."""
+
+    __slots__ = ("index", "entry", "born", "t_attempt", "available")
+
+    def __init__(self, index: int, entry: tuple[Any, Any], born: float, t_attempt: float):
+        self.index = index  # the link's index in the pool
+        self.entry = entry  # (memory at link.a, memory at link.b)
+        self.born = born  # emission of the successful attempt
+        self.t_attempt = t_attempt
+        self.available = True
+
+
+class _Reservation:
+    """Link pairs reserved for one end-to-end pair of a request, from the swaps to delivery."""
+
+    __slots__ = ("group", "src_mem", "dst_mem", "est", "frame", "failed", "t_attempt", "born", "alive")
+
+    def __init__(self, group, src_mem, dst_mem, est, frame, failed, t_attempt, born):
+        self.group = group  # the memory pairs (entries) it holds, one per link of its path
+        self.src_mem = src_mem
+        self.dst_mem = dst_mem
+        self.est = est  # the network's estimate of the delivered fidelity
+        self.frame = frame
+        self.failed = failed
+        self.t_attempt = t_attempt
+        self.born = born
+        self.alive = True  # until delivered or lost
+
+
+class _Consumer:
+    """A reactive request's session state (``session.state``)."""
+
+    def __init__(self, pool: "LinkPool", session: Session, order: int):
+        self.pool = pool
+        self.session = session
+        self.handle = session.handle
+        req = self.handle.request
+        self.src, self.dst = req.src, req.dst
+        self.min_fidelity = req.min_fidelity
+        self.rank = (-req.priority, req.end if req.end is not None else math.inf, order)
+        self.in_flight: list[_Reservation] = []
+        self.by_end: dict[Any, _Reservation] = {}
+        #: its ends are connected in the entanglement graph, but no path is good enough yet
+        self.blocked_by_fidelity = False
+
+    def wants_more(self) -> bool:
+        pairs = self.handle.request.pairs
+        return pairs is None or len(self.handle.delivered) + len(self.in_flight) < pairs
+
+    # the runner's calls -------------------------------------------------------------------
+    def memory_freed(self, m: Any) -> None:
+        res = self.by_end.get(m)
+        if res is not None and not res.alive and res.src_mem.qubit is None and res.dst_mem.qubit is None:
+            self.pool.give_back(self, res)
+
+    def qubit_lost(self, m: Any) -> None:
+        res = self.by_end.get(m)
+        if res is not None and res.alive:
+            self.pool.lose(self, res, "node_failed")
+
+    def on_release(self) -> None:
+        self.pool.consumer_released(self)
+
+
+class LinkPool:
+    """Link-level pairs shared by the reactive requests of a run (see the module)."""
+
+    def __init__(self, sim: Any, params: ReactiveParams, max_age: float | None):
+        self.sim = sim
+        self.env = sim.env
+        self.params = params
+        self.max_age = max_age
+        self.session = Session(handle=None, path=[], allocation=[])
+        self.session.state = self
+        self.links: list[Any] = []
+        self.index: dict[Any, tuple[int, tuple[Any, Any]]] = {}  # memory -> (link index, entry)
+        self.generating: set[tuple[Any, Any]] = set()
+        self.avail: dict[frozenset[str], list[_PoolPair]] = {}
+        self.graph = nx.Graph()  # the entanglement graph: links with an available pair
+        self.consumers: list[_Consumer] = []
+        self._orders = 0
+        self._serving = False
+        self._again = False
+        self.stats = sim.services.setdefault(STATS, {"pairs_heralded": 0, "pairs_expired": 0, "paths": {}})
+
+    def __repr__(self) -> str:
+        return "the reactive link pool"
+
+    # ------------------------------------------------------------------ life cycle
+
+    def start(self) -> None:
+        net = self.sim.network
+        cap = self.params.memories_per_link
+        for link in net.links.values():
+            free_a = [m for m in net.nodes[link.a].device.memories(link.b) if m.owner is None and m.qubit is None]
+            free_b = [m for m in net.nodes[link.b].device.memories(link.a) if m.owner is None and m.qubit is None]
+            k = min(len(free_a), len(free_b))
+            if cap is not None:
+                k = min(k, cap)
+            i = len(self.links)
+            self.links.append(link)
+            entries = list(zip(free_a[:k], free_b[:k]))
+            self.session.allocation.append(entries)
+            for entry in entries:
+                self.index[entry[0]] = self.index[entry[1]] = (i, entry)
+        self.sim.claim(self.session)
+        for entries in self.session.allocation:
+            for entry in list(entries):
+                self._generate(entry)
+
+    def stop(self) -> None:
+        if self.session.active:
+            self.sim.release_session(self.session)
+        self.avail.clear()
+        self.graph.clear()
+        if self.sim.services.get(POOL) is self:
+            del self.sim.services[POOL]
+
+    def add_consumer(self, session: Session) -> None:
+        self._orders += 1
+        consumer = _Consumer(self, session, self._orders)
+        session.state = consumer
+        self.consumers.append(consumer)
+        self.consumers.sort(key=lambda c: c.rank)
+        self.serve([consumer])
+
+    def consumer_released(self, c: _Consumer) -> None:
+        """``c``'s session was released (its memories freed): reserved memories come back."""
+        for res in c.in_flight:
+            res.alive = False
+        c.in_flight.clear()
+        for group in c.session.allocation:
+            self._reclaim(group)
+        c.session.allocation.clear()
+        c.by_end.clear()
+        if c in self.consumers:
+            self.consumers.remove(c)
+        if not self.consumers and not any(
+            not h.done and getattr(h.protocols.get("swapping"), "path_free", False) for h in self.sim.handles
+        ):
+            self.stop()
+
+    # ------------------------------------------------------------------ generation
+
+    def _generate(self, entry: tuple[Any, Any]) -> None:
+        if entry in self.generating or not self.session.active:
+            return
+        i, _ = self.index[entry[0]]
+        self.generating.add(entry)
+        self.sim.link_generator.start(self.session, self.links[i], entry[0], entry[1],
+                                      lambda ma, mb, t0, e=entry: self._heralded(e, t0))
+
+    def _heralded(self, entry: tuple[Any, Any], t_attempt: float) -> None:
+        self.generating.discard(entry)
+        i, _ = self.index[entry[0]]
+        link = self.links[i]
+        now = self.env.now
+        pair = _PoolPair(i, entry, now - link.model.herald_delay, t_attempt)
+        entry[0].record = entry[1].record = pair
+        key = frozenset((link.a, link.b))
+        pairs = self.avail.setdefault(key, [])
+        pairs.append(pair)
+        if len(pairs) == 1:
+            self.graph.add_edge(link.a, link.b)
+        self.stats["pairs_heralded"] += 1
+        if self.max_age is not None:
+            self.env.call_at(max(pair.born + self.max_age - now, 0.0), self._expire, pair)
+        # A new link in the graph may connect a request's ends; another pair on a link already
+        # there changes no connectivity and can only help a request held back by fidelity (after
+        # every pass, no waiting request has an acceptable path: they were all served).
+        new_link = len(pairs) == 1
+        waiting = [c for c in self.consumers if (new_link or c.blocked_by_fidelity)
+                   and c.session.active and c.wants_more() and c.src in self.graph and c.dst in self.graph]
+        if waiting:
+            component = nx.node_connected_component(self.graph, link.a)
+            self.serve([c for c in waiting if c.src in component and c.dst in component])
+
+    def _take(self, pair: _PoolPair) -> None:
+        """``pair`` leaves the available set (reserved, expired or lost)."""
+        pair.available = False
+        link = self.links[pair.index]
+        key = frozenset((link.a, link.b))
+        pairs = self.avail[key]
+        if pairs and pairs[-1] is pair:
+            pairs.pop()
+        else:
+            pairs.remove(pair)
+        if not pairs:
+            self.graph.remove_edge(link.a, link.b)
+
+    def _discard(self, pair: _PoolPair) -> None:
+        self._take(pair)
+        ma, mb = pair.entry
+        ma.record = mb.record = None
+        self.sim.free_memory(ma)
+        self.sim.free_memory(mb)
+
+    def _expire(self, pair: _PoolPair) -> None:
+        if pair.available and self.session.active:
+            self.stats["pairs_expired"] += 1
+            self._discard(pair)
+
+    # the runner's calls on the pool's own session ---------------------------------------------
+    def memory_freed(self, m: Any) -> None:
+        found = self.index.get(m)
+        if found is not None and found[1][0].qubit is None and found[1][1].qubit is None:
+            self._generate(found[1])
+
+    def qubit_lost(self, m: Any) -> None:
+        pair = m.record
+        if isinstance(pair, _PoolPair) and pair.available:
+            self._discard(pair)
+
+    # ------------------------------------------------------------------ serving requests
+
+    def serve(self, candidates: list[_Consumer] | None = None) -> None:
+        """Give each of ``candidates`` (default: every request; most urgent first) end-to-end
+        pairs over the available link pairs, as many as it wants and the graph allows."""
+        if self._serving:
+            self._again = True
+            return
+        self._serving = True
+        try:
+            todo = self.consumers if candidates is None else candidates
+            while True:
+                progress = False
+                for c in todo:
+                    if not c.session.active or not c.wants_more():
+                        continue
+                    if c.src not in self.graph or c.dst not in self.graph:
+                        c.blocked_by_fidelity = False
+                        continue
+                    choice = self._best_path(c)
+                    if choice is not None:
+                        self._use(c, *choice)
+                        progress = True
+                if self._again:  # something asked to serve meanwhile: look at everyone once more
+                    self._again, todo, progress = False, list(self.consumers), True
+                if not progress:
+                    break
+        finally:
+            self._serving = False
+
+    def _state_now(self, pair: _PoolPair, now: float) -> list[float]:
+        link = self.links[pair.index]
+        nodes = self.sim.network.nodes
+        est = physics.to_pauli_order(link.model.pair_state)
+        dt = now - pair.born
+        est = _age(est, nodes[link.a].device.memory_model, dt)
+        return _age(est, nodes[link.b].device.memory_model, dt)
+
+    def _best_path(self, c: _Consumer) -> tuple[list[str], list[_PoolPair], float, float] | None:
+        now = self.env.now
+        nodes = self.sim.network.nodes
+        avail = self.avail
+
+        def gate(n: str) -> float:
+            g = nodes[n].device.operations.gate_error
+            return -math.log(1.0 - g) if g < 1.0 else _HUGE
+
+        memo: dict[frozenset[str], float] = {}
+
+        def cost(u: str, v: str, _data: dict) -> float:
+            key = frozenset((u, v))
+            w = memo.get(key)
+            if w is None:
+                f = self._state_now(avail[key][-1], now)[0]
+                w = (4.0 * f - 1.0) / 3.0
+                w = memo[key] = (-math.log(w) if w > 0.0 else _HUGE) + 0.5 * (gate(u) + gate(v))
+            return w
+
+        try:
+            path = nx.dijkstra_path(self.graph, c.src, c.dst, weight=cost)
+        except (nx.NetworkXNoPath, nx.NodeNotFound):
+            c.blocked_by_fidelity = False
+            return None
+        pairs = [avail[frozenset(e)][-1] for e in zip(path, path[1:])]
+        est, delay = self._predict(path, pairs, now)
+        c.blocked_by_fidelity = est < c.min_fidelity
+        if c.blocked_by_fidelity:
+            return None  # fresher pairs may do; aging ones will not
+        return path, pairs, est, delay
+
+    def _predict(self, path: list[str], pairs: list[_PoolPair], now: float) -> tuple[float, float]:
+        """The network's estimate of the delivered fidelity, and the delay until delivery."""
+        nodes = self.sim.network.nodes
+        v: list[float] | None = None
+        for h, pair in enumerate(pairs):
+            lv = self._state_now(pair, now)
+            if v is None:
+                v = lv
+                continue
+            v = physics.swap_pauli_order(v, lv)
+            ops = nodes[path[h]].device.operations
+            if ops.gate_error:
+                v = physics.two_qubit_depolarize(v, ops.gate_error)
+            if ops.measurement_error:
+                e = ops.measurement_error
+                v = physics.pauli_channel(v, ((1 - e) ** 2, e * (1 - e), e * (1 - e), e * e))
+        d = self.sim.network.path_delays(path)
+        delay = max((nodes[path[h]].device.operations.bsm_duration + max(d[h], d[-1] - d[h])
+                     for h in range(1, len(path) - 1)), default=0.0)
+        v = _age(v, nodes[path[0]].device.memory_model, delay)
+        v = _age(v, nodes[path[-1]].device.memory_model, delay)
+        return v[0], delay
+
+    def _use(self, c: _Consumer, path: list[str], pairs: list[_PoolPair], est: float, delay: float) -> None:
+        """Reserve ``pairs`` for ``c``, swap along ``path``, deliver after the outcomes travel."""
+        sim, now = self.sim, self.env.now
+        nodes = sim.network.nodes
+        group = []
+        lefts, rights = [], []
+        for h, pair in enumerate(pairs):
+            self._take(pair)
+            entry = pair.entry
+            entries = self.session.allocation[pair.index]
+            for j, e in enumerate(entries):
+                if e is entry:
+                    del entries[j]
+                    break
+            group.append(entry)
+            for m in entry:
+                sim.set_owner(m, c.session)
+                m.record = None
+            ma, mb = entry
+            left, right = (ma, mb) if ma.node == path[h] else (mb, ma)
+            lefts.append(left)
+            rights.append(right)
+        c.session.allocation.append(group)
+        frame, failed = 0, False
+        for h in range(1, len(path) - 1):  # every repeater measures at once
+            device = nodes[path[h]].device
+            frame ^= device.bell_measurement(rights[h - 1], lefts[h], now)
+            ops = device.operations
+            if ops.bsm_success < 1.0 and self.env.stream(f"reactive-bsm:{path[h]}").random() >= ops.bsm_success:
+                failed = True
+        sim.network.messages_sent += 2 * (len(path) - 2)
+        res = _Reservation(group, lefts[0], rights[-1], est, frame, failed,
+                           min(p.t_attempt for p in pairs), min(p.born for p in pairs))
+        res.src_mem.record = res.dst_mem.record = res
+        c.in_flight.append(res)
+        c.by_end[res.src_mem] = c.by_end[res.dst_mem] = res
+        paths = self.stats["paths"].setdefault(c.handle.id, {})
+        key = "-".join(path)
+        paths[key] = paths.get(key, 0) + 1
+        self.env.call_at(delay, self._arrive, c, res)
+
+    def _arrive(self, c: _Consumer, res: _Reservation) -> None:
+        """Both end nodes know every outcome: deliver (or drop) the pair."""
+        if not c.session.active or not res.alive:
+            return
+        res.alive = False
+        c.in_flight.remove(res)
+        handle, sim, now = c.handle, self.sim, self.env.now
+        src_mem, dst_mem = res.src_mem, res.dst_mem
+        src_mem.record = dst_mem.record = None
+        if res.failed:
+            handle.losses["swap_failed"] = handle.losses.get("swap_failed", 0) + 1
+            sim.free_memory(src_mem)
+            sim.free_memory(dst_mem)
+        else:
+            sim.network.nodes[dst_mem.node].device.apply_pauli(dst_mem, res.frame, now)
+            if res.est < c.min_fidelity:
+                handle.discarded += 1
+                sim.free_memory(src_mem)
+                sim.free_memory(dst_mem)
+            else:
+                fidelity = sim.backend.fidelity(src_mem.qubit, dst_mem.qubit, now)
+                sim.deliver(c.session, DeliveredPair(now, fidelity, res.est, now - res.t_attempt, now - res.born,
+                                                     src_mem, dst_mem))
+        if c.session.active:
+            self.serve([c])
+
+    def lose(self, c: _Consumer, res: _Reservation, why: str) -> None:
+        res.alive = False
+        if res in c.in_flight:
+            c.in_flight.remove(res)
+        c.handle.losses[why] = c.handle.losses.get(why, 0) + 1
+        res.src_mem.record = res.dst_mem.record = None
+        self.sim.free_memory(res.src_mem)
+        self.sim.free_memory(res.dst_mem)
+        if c.session.active:
+            self.serve([c])
+
+    def give_back(self, c: _Consumer, res: _Reservation) -> None:
+        """The pair of ``res`` is consumed or lost: its memories return to the pool."""
+        alloc = c.session.allocation
+        for j, g in enumerate(alloc):
+            if g is res.group:
+                del alloc[j]
+                break
+        else:
+            return  # given back already
+        for m in (res.src_mem, res.dst_mem):
+            c.by_end.pop(m, None)
+        self._reclaim(res.group)
+
+    def _reclaim(self, group: list[tuple[Any, Any]]) -> None:
+        sim, now = self.sim, self.env.now
+        active = self.session.active
+        for entry in group:
+            for m in entry:
+                if m.qubit is not None or m.record is not None:
+                    sim.network.nodes[m.node].device.release(m, now)
+                sim.set_owner(m, self.session if active else None)
+            if active:
+                i, _ = self.index[entry[0]]
+                self.session.allocation[i].append(entry)
+                self._generate(entry)
+
+
+class ReactiveSwapping:
+    """The session model of reactive routing: requests draw on a shared link-level pool."""
+
+    path_free = True
+
+    def __init__(self, params: ReactiveParams, sim: Any):
+        self.params = params
+        self.sim = sim
+
+    def check_protocols(self, protocols: dict[str, Any]) -> str | None:
+        pur = protocols.get("purification")
+        if getattr(pur, "protocol", None):
+            return "swapping 'reactive' does not purify: use purification: none with routing: reactive"
+        return None
+
+    def serve(self, session: Session) -> None:
+        pool = self.sim.services.get(POOL)
+        if pool is None or not pool.session.active:
+            max_age = self.params.max_age
+            if max_age is None:
+                max_age = getattr(session.handle.protocols.get("cutoff"), "max_age", None)
+            pool = LinkPool(self.sim, self.params, max_age)
+            self.sim.services[POOL] = pool
+            pool.start()
+        pool.add_consumer(session)

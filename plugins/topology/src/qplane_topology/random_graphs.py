@@ -1,0 +1,127 @@
+"""Random mesh topologies: Waxman and random geometric graphs, seeded, with lengths in km.
+
+Nodes ``n0 … n{N-1}`` are placed uniformly at random in a square of side ``region_km``; a
+link's length is the straight-line distance between its ends (at least ``MIN_LENGTH_KM``, so
+two nodes drawn on the same spot still make a valid link). Node positions are kept as node
+attributes ``x_km`` and ``y_km``.
+
+* ``waxman`` (Waxman, IEEE JSAC 6, 1617 (1988), as in :func:`networkx.waxman_graph`): nodes
+  ``u``, ``v`` at distance ``d`` are linked with probability ``beta * exp(-d / (alpha * L))``,
+  ``L`` the largest distance between two nodes. ``beta`` sets the density, ``alpha`` the share
+  of long links; ``max_length_km`` drops links longer than the hardware can serve.
+* ``random-geometric`` (:func:`networkx.random_geometric_graph`): nodes closer than
+  ``radius_km`` are linked.
+
+The graph has its own ``seed`` (not the scenario's): the network stays the same while the
+simulation's seed varies, so runs over several seeds compare protocols on one network.
+
+A random graph may come out disconnected. ``connect`` says what then happens: ``join`` (the
+default) adds, for each component other than the largest, the shortest link from it to the
+nodes joined so far (components taken largest first) — the fewest, shortest extra links that
+make the graph connected, reported in the graph attribute ``joined_links``; ``largest`` keeps
+only the largest component (the node count drops; names keep their numbers); ``error`` refuses,
+naming the components, so the parameters can be changed instead.
+
+This module only builds graphs (see :mod:`qplane_topology.plugin`).
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from typing import Literal
+
+import networkx as nx
+from pydantic import BaseModel, ConfigDict, Field
+
+from qplane.errors import ScenarioError
+from qplane.registry import BuildContext
+
+#: the shortest link a random graph makes, km
+MIN_LENGTH_KM = 1e-3
+
+
+class _RandomParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    nodes: int = Field(ge=2, le=100_000, description="number of nodes")
+    region_km: float = Field(gt=0.0, allow_inf_nan=False, description="side of the square the nodes are placed in, km")
+    seed: int = Field(0, ge=0, description="the graph's own random seed (not the scenario's)")
+    connect: Literal["join", "largest", "error"] = Field(
+        "join", description="if disconnected: join (add the shortest links that connect it), "
+        "largest (keep the largest component) or error")
+
+
+class WaxmanParams(_RandomParams):
+    """``topology: {builder: waxman, nodes, region_km, beta, alpha, seed, connect}``."""
+
+    beta: float = Field(0.4, gt=0.0, le=1.0, description="link probability of two nodes at distance 0")
+    alpha: float = Field(0.1, gt=0.0, le=1.0, allow_inf_nan=False,
+                         description="distance scale, as a fraction of the largest distance")
+    max_length_km: float | None = Field(
+        None, gt=0.0, allow_inf_nan=False,
+        description="no link longer than this (before connecting; null: any length)")
+
+
+class RandomGeometricParams(_RandomParams):
+    """``topology: {builder: random-geometric, nodes, region_km, radius_km, seed, connect}``."""
+
+    radius_km: float = Field(gt=0.0, allow_inf_nan=False, description="nodes closer than this are linked")
+
+
+def _positions(n: int, region_km: float, seed: int) -> dict[int, tuple[float, float]]:
+    rng = random.Random(seed)
+    return {i: (rng.uniform(0.0, region_km), rng.uniform(0.0, region_km)) for i in range(n)}
+
+
+def _finish(raw: nx.Graph, pos: dict[int, tuple[float, float]], connect: str, builder: str) -> nx.Graph:
+    """Name nodes, set lengths and positions, apply the ``connect`` policy."""
+
+    def dist(a: int, b: int) -> float:
+        (x1, y1), (x2, y2) = pos[a], pos[b]
+        return max(math.hypot(x1 - x2, y1 - y2), MIN_LENGTH_KM)
+
+    graph = nx.Graph()
+    for i in sorted(raw.nodes):
+        graph.add_node(f"n{i}", x_km=pos[i][0], y_km=pos[i][1])
+    for a, b in sorted(tuple(sorted(e)) for e in raw.edges):
+        graph.add_edge(f"n{a}", f"n{b}", length_km=dist(a, b))
+    components = sorted((sorted(c, key=lambda s: int(s[1:])) for c in nx.connected_components(graph)),
+                        key=lambda c: (-len(c), int(c[0][1:])))
+    graph.graph["joined_links"] = 0
+    if len(components) == 1:
+        return graph
+    if connect == "error":
+        sizes = ", ".join(str(len(c)) for c in components[:8]) + (", ..." if len(components) > 8 else "")
+        raise ScenarioError(
+            f"the {builder} graph is disconnected: {len(components)} components of {sizes} nodes "
+            f"(the smallest holds {', '.join(components[-1][:4])}); change seed or the density "
+            "parameters, or set connect: join or largest", field="topology")
+    if connect == "largest":
+        return graph.subgraph(components[0]).copy()
+    joined = list(components[0])
+    for comp in components[1:]:  # the shortest link from this component to those joined so far
+        a, b = min(((u, v) for u in comp for v in joined),
+                   key=lambda e: (dist(int(e[0][1:]), int(e[1][1:])), e))
+        graph.add_edge(a, b, length_km=dist(int(a[1:]), int(b[1:])))
+        graph.graph["joined_links"] += 1
+        joined.extend(comp)
+    return graph
+
+
+def build_waxman(params: WaxmanParams, context: BuildContext) -> nx.Graph:
+    """A Waxman random graph in a ``region_km`` square (see the module)."""
+    raw = nx.waxman_graph(params.nodes, beta=params.beta, alpha=params.alpha,
+                          domain=(0.0, 0.0, params.region_km, params.region_km), seed=params.seed)
+    pos = {i: (float(x), float(y)) for i, (x, y) in raw.nodes(data="pos")}
+    if params.max_length_km is not None:
+        raw.remove_edges_from([(a, b) for a, b in raw.edges
+                               if math.dist(pos[a], pos[b]) > params.max_length_km])
+    return _finish(raw, pos, params.connect, "waxman")
+
+
+def build_random_geometric(params: RandomGeometricParams, context: BuildContext) -> nx.Graph:
+    """A random geometric graph in a ``region_km`` square (see the module)."""
+    pos = _positions(params.nodes, params.region_km, params.seed)
+    raw = nx.random_geometric_graph(params.nodes, params.radius_km, pos=pos)
+    return _finish(raw, pos, params.connect, "random-geometric")
