@@ -78,7 +78,8 @@ def make_plugin_manager(extra_plugins: list[object] | None = None) -> pluggy.Plu
             plugin = ep.load()
             pm.register(plugin, name=ep.name)
         except Exception as e:  # a broken plugin must not take the others down
-            report.errors[ep.name] = f"{type(e).__name__}: {e}"
+            one_line = "; ".join(l.strip() for l in str(e).strip().splitlines() if l.strip())  # pluggy's run long
+            report.errors[ep.name] = f"{type(e).__name__}: {one_line}"
             continue
         report.plugins[ep.name] = info
 

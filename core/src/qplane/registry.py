@@ -143,11 +143,26 @@ class Registry:
                     msg = f"{hook_name}: {type(e).__name__}: {e}"
                     prev = self.errors.get(impl.plugin_name)
                     self.errors[impl.plugin_name] = f"{prev}; {msg}" if prev else msg
+        self._check_unknown_hooks()
         from .backend import INSTALLED_BACKENDS, backend_capabilities
 
         INSTALLED_BACKENDS.clear()
         for comp in self.components("backend"):
             INSTALLED_BACKENDS[comp.name] = backend_capabilities(comp.factory) or frozenset()
+
+    def _check_unknown_hooks(self) -> None:
+        """A ``@hookimpl`` whose name is no qplane hook (``qplane_register_router``, say) would
+        never be called: name it as the plugin's error instead of ignoring it silently."""
+        for name, obj in self.pm.list_name_plugin():
+            if obj is None:
+                continue
+            for caller in self.pm.get_hookcallers(obj) or []:
+                if caller.spec is not None:
+                    continue
+                if any(i.plugin is obj and not i.optionalhook for i in caller.get_hookimpls()):
+                    msg = f"{caller.name}: not a qplane hook (misspelt? the hooks are in qplane.hookspecs)"
+                    prev = self.errors.get(name)
+                    self.errors[name] = f"{prev}; {msg}" if prev else msg
 
     def _register_callback(self, kind: str, plugin: str) -> Callable[..., None]:
         def register(

@@ -74,6 +74,12 @@ def create_plugin(name: str, kind: str, directory: str | Path | None = None, *, 
     names = plugin_names(name, kind)
     if name in _installed_plugin_names():
         raise ScaffoldError(f"a plugin named {name!r} is installed already; choose another name")
+    from .registry import KINDS as REGISTRY_KINDS, Registry
+
+    providers = Registry().providers(kind, name)
+    if providers:  # it would work, but every scenario selecting it would have to pin a plugin
+        raise ScaffoldError(f"{REGISTRY_KINDS[kind][1]} {name!r} is provided by plugin {providers[0]!r} already; "
+                            "choose another name")
     root = Path(directory) if directory is not None else Path(names.distribution)
     if root.exists() and not root.is_dir():
         raise ScaffoldError(f"{root} exists and is not a folder")

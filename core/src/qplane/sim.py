@@ -41,11 +41,13 @@ class Resolved:
 class Simulation:
     """One run of one scenario."""
 
-    def __init__(self, scenario: Scenario, registry: Registry):
+    def __init__(self, scenario: Scenario, registry: Registry, env: Kernel | None = None):
         self.scenario = scenario
         self.registry = registry
         self.source = scenario_source(scenario)
-        self.env = Kernel(scenario.seed)
+        #: the event loop; a caller may bring its own Kernel subclass (the northbound service runs
+        #: on a real-time one, seeded with the scenario's seed), before build()
+        self.env = env if env is not None else Kernel(scenario.seed)
         self.hook = registry.pm.hook
         self.handles: list[RequestHandle] = []
         self.resolved: dict[str, Resolved] = {}

@@ -597,9 +597,11 @@ class RouterConformance:
                         protocols={"routing": {"name": self.router_name, **self.params}})
         sim, results = run_scenario(data, self.plugin)
         graph = sim.network.graph
+        fixed_path = getattr(self.make_router(), "fixed_path", True)  # a path-free router reports none
         for r in results["requests"]:
             assert r["status"] == "completed", f"request {r['id']}: {r['status']}: {r['reason']}"
-            assert not path_problems(graph, r["path"], r["src"], r["dst"]), r["path"]
+            if fixed_path:
+                assert not path_problems(graph, r["path"], r["src"], r["dst"]), r["path"]
 
 
 # ---------------------------------------------------------------------------- schedulers
@@ -902,6 +904,8 @@ class PurificationConformance:
     purification_name: str = ""
     params: dict[str, Any] = {}
     plugin: Any = None
+    #: fidelity of the Werner pairs the kit's links herald (above 1/2: purifiable)
+    link_fidelity: float = 0.8
 
     def make_purification(self) -> Any:
         comp = kit_registry(self.plugin).get("purification", self.purification_name)
@@ -910,7 +914,7 @@ class PurificationConformance:
     def _scenario(self, nodes: int, coherence_time: float | None, pairs: int = 30) -> dict[str, Any]:
         return scenario({"builder": "chain", "nodes": nodes, "spacing_km": 10},
                         [{"src": "n0", "dst": f"n{nodes - 1}", "pairs": pairs}],
-                        count=6, coherence_time=coherence_time, pair_fidelity=0.8,
+                        count=6, coherence_time=coherence_time, pair_fidelity=self.link_fidelity,
                         protocols={"purification": {"name": self.purification_name, **self.params}})
 
     def test_declares_a_valid_scheme(self) -> None:
@@ -927,7 +931,7 @@ class PurificationConformance:
         r = results["requests"][0]
         assert r["status"] == "completed", f"{r['status']}: {r['reason']}"
         fids = [p.fidelity for h in sim.handles for p in h.delivered]
-        assert min(fids) >= 0.8 - 1e-9, f"delivered {min(fids)} < 0.8 unpurified"
+        assert min(fids) >= self.link_fidelity - 1e-9, f"delivered {min(fids)} < {self.link_fidelity} unpurified"
         best = sim.best_case_fidelity(r["path"], sim.purification)
         assert max(fids) <= best + 1e-9, f"delivered {max(fids)} above the best case {best}"
 

@@ -37,6 +37,7 @@ supported (a request asking for it is an error before the run).
 
 from __future__ import annotations
 
+import heapq
 import math
 from typing import Any
 
@@ -96,6 +97,20 @@ class _PoolPair:
         self.available = True
 
 
+def _decay_rate(noise: Any) -> float | None:
+    """How fast ``-ln`` of a pair's Werner parameter grows per second of storage of one qubit in
+    ``noise``: ``1/T`` for a depolarizing memory (``w -> w exp(-dt/T)``), 0 for a perfect one,
+    None when it is not that simple (then the state is aged exactly)."""
+    if noise is None:
+        return 0.0
+    t = getattr(noise, "depolarizing_time", None)
+    if t is not None:
+        return 1.0 / t
+    if noise.pauli_probs(1.0)[0] == 1.0:  # no storage noise at all
+        return 0.0
+    return None
+
+
 class _Reservation:
     """Link pairs reserved for one end-to-end pair of a request, from the swaps to delivery."""
 
@@ -128,6 +143,12 @@ class _Consumer:
         self.by_end: dict[Any, _Reservation] = {}
         #: its ends are connected in the entanglement graph, but no path is good enough yet
         self.blocked_by_fidelity = False
+        #: largest path cost that can reach min_fidelity (None: searches are not bounded)
+        w_min = (4.0 * req.min_fidelity - 1.0) / 3.0
+        self.budget = -math.log(w_min) + 1e-9 if pool.bounded and w_min > 0.0 else None
+        #: while it waits (bounded searches): lower bounds of the path cost from its source to
+        #: every node within budget; lowered as fresh pairs appear, exact after each search
+        self.reach: dict[str, float] | None = None
 
     def wants_more(self) -> bool:
         pairs = self.handle.request.pairs
@@ -159,6 +180,12 @@ class LinkPool:
         self.session = Session(handle=None, path=[], allocation=[])
         self.session.state = self
         self.links: list[Any] = []
+        #: per link: (-ln of the Werner parameter of a fresh pair, its growth per second stored)
+        self.link_cost: list[tuple[float, float | None]] = []
+        self.gate_cost: dict[str, float] = {}
+        #: the additive cost is a lower bound of the delivered pair's -ln(Werner parameter)
+        #: (Werner link states, depolarizing memories): searches may stop at a request's budget
+        self.bounded = False
         self.index: dict[Any, tuple[int, tuple[Any, Any]]] = {}  # memory -> (link index, entry)
         self.generating: set[tuple[Any, Any]] = set()
         self.avail: dict[frozenset[str], list[_PoolPair]] = {}
@@ -185,10 +212,21 @@ class LinkPool:
                 k = min(k, cap)
             i = len(self.links)
             self.links.append(link)
+            f = link.model.pair_state[0]
+            w = (4.0 * f - 1.0) / 3.0
+            rates = [_decay_rate(net.nodes[n].device.memory_model) for n in (link.a, link.b)]
+            self.link_cost.append((-math.log(w) if w > 0.0 else _HUGE,
+                                   None if None in rates else sum(rates)))  # type: ignore[arg-type]
             entries = list(zip(free_a[:k], free_b[:k]))
             self.session.allocation.append(entries)
             for entry in entries:
                 self.index[entry[0]] = self.index[entry[1]] = (i, entry)
+        for name, node in net.nodes.items():
+            g = node.device.operations.gate_error
+            self.gate_cost[name] = -math.log(1.0 - g) if g < 1.0 else _HUGE
+        werner = all(abs(l.model.pair_state[1] - l.model.pair_state[2]) < 1e-12
+                     and abs(l.model.pair_state[2] - l.model.pair_state[3]) < 1e-12 for l in self.links)
+        self.bounded = werner and all(rate is not None for _, rate in self.link_cost)
         self.sim.claim(self.session)
         for entries in self.session.allocation:
             for entry in list(entries):
@@ -247,19 +285,97 @@ class LinkPool:
         pairs = self.avail.setdefault(key, [])
         pairs.append(pair)
         if len(pairs) == 1:
-            self.graph.add_edge(link.a, link.b)
+            self.graph.add_edge(link.a, link.b, pairs=pairs)
         self.stats["pairs_heralded"] += 1
         if self.max_age is not None:
             self.env.call_at(max(pair.born + self.max_age - now, 0.0), self._expire, pair)
-        # A new link in the graph may connect a request's ends; another pair on a link already
-        # there changes no connectivity and can only help a request held back by fidelity (after
-        # every pass, no waiting request has an acceptable path: they were all served).
+        # After every pass no waiting request has an acceptable path (they were all served), so
+        # only a request this pair may help is searched again: a new link in the graph may
+        # connect its ends; another pair on a link already there changes no connectivity and can
+        # only help a request held back by fidelity -- and, with bounded searches, only if the
+        # lower bounds of its path costs, lowered by this pair, now fit its budget.
         new_link = len(pairs) == 1
-        waiting = [c for c in self.consumers if (new_link or c.blocked_by_fidelity)
-                   and c.session.active and c.wants_more() and c.src in self.graph and c.dst in self.graph]
-        if waiting:
+        bounded, unbounded = [], []
+        for c in self.consumers:
+            if not (c.session.active and c.wants_more() and c.src in self.graph and c.dst in self.graph):
+                continue
+            if c.budget is None:
+                if new_link or c.blocked_by_fidelity:
+                    unbounded.append(c)
+            elif c.reach is None:
+                if new_link or c.blocked_by_fidelity:
+                    bounded.append(c)
+            elif self._lower(c, link.a, link.b, now):
+                bounded.append(c)
+        if unbounded:
             component = nx.node_connected_component(self.graph, link.a)
-            self.serve([c for c in waiting if c.src in component and c.dst in component])
+            bounded += [c for c in unbounded if c.src in component and c.dst in component]
+        if bounded:
+            self.serve(sorted(bounded, key=lambda c: c.rank))
+
+    def _edge_cost(self, now: float):
+        """The additive cost of using a link's freshest pair now: ``-ln`` of its Werner
+        parameter (exact aging for depolarizing memories), plus half of each end's gate error."""
+        link_cost, gate = self.link_cost, self.gate_cost
+
+        def cost(u: str, v: str, data: dict) -> float:
+            pair = data["pairs"][-1]
+            c0, rate = link_cost[pair.index]
+            if rate is None:
+                w = (4.0 * self._state_now(pair, now)[0] - 1.0) / 3.0
+                c0 = -math.log(w) if w > 0.0 else _HUGE
+            else:
+                c0 += rate * (now - pair.born)
+            return c0 + 0.5 * (gate[u] + gate[v])
+
+        return cost
+
+    def _lower(self, c: _Consumer, a: str, b: str, now: float) -> bool:
+        """Link ``a``-``b`` has a fresh pair: lower ``c``'s bounds through it (Dijkstra-style
+        propagation, within budget). True when its destination may now be within budget."""
+        reach = c.reach
+        heap: list[tuple[float, str]] = []
+        cost = self._edge_cost(now)
+        adj = self.graph._adj
+        for x, y in ((a, b), (b, a)):
+            dx = reach.get(x)
+            if dx is not None:
+                nd = dx + cost(x, y, adj[x][y])
+                if nd <= c.budget and nd < reach.get(y, math.inf):
+                    reach[y] = nd
+                    heap.append((nd, y))
+        if heap:
+            heapq.heapify(heap)
+            self._relax(heap, reach, {}, c.budget, now)
+        return reach.get(c.dst, math.inf) <= c.budget
+
+    def _relax(self, heap: list[tuple[float, str]], dist: dict[str, float], pred: dict[str, str],
+               budget: float, now: float, target: str | None = None) -> None:
+        """Dijkstra from the entries of ``heap`` over the available pairs, within ``budget``
+        (no settling beyond it), costs of :meth:`_edge_cost` inlined for speed."""
+        adj, link_cost, gate = self.graph._adj, self.link_cost, self.gate_cost
+        state_now = self._state_now
+        pop, push, inf, log = heapq.heappop, heapq.heappush, math.inf, math.log
+        while heap:
+            d, u = pop(heap)
+            if d > dist.get(u, inf):
+                continue
+            if u == target:
+                return
+            gu = 0.5 * gate[u]
+            for v, data in adj[u].items():
+                pair = data["pairs"][-1]
+                c0, rate = link_cost[pair.index]
+                if rate is None:
+                    w = (4.0 * state_now(pair, now)[0] - 1.0) / 3.0
+                    c0 = -log(w) if w > 0.0 else _HUGE
+                else:
+                    c0 += rate * (now - pair.born)
+                nd = d + c0 + gu + 0.5 * gate[v]
+                if nd <= budget and nd < dist.get(v, inf):
+                    dist[v] = nd
+                    pred[v] = u
+                    push(heap, (nd, v))
 
     def _take(self, pair: _PoolPair) -> None:
         """``pair`` leaves the available set (reserved, expired or lost)."""
@@ -336,35 +452,38 @@ class LinkPool:
         return _age(est, nodes[link.b].device.memory_model, dt)
 
     def _best_path(self, c: _Consumer) -> tuple[list[str], list[_PoolPair], float, float] | None:
+        """The best path for ``c`` over the available pairs, if its pair would reach
+        ``min_fidelity`` (Dijkstra on :meth:`_edge_cost`, then the exact estimate)."""
         now = self.env.now
-        nodes = self.sim.network.nodes
-        avail = self.avail
-
-        def gate(n: str) -> float:
-            g = nodes[n].device.operations.gate_error
-            return -math.log(1.0 - g) if g < 1.0 else _HUGE
-
-        memo: dict[frozenset[str], float] = {}
-
-        def cost(u: str, v: str, _data: dict) -> float:
-            key = frozenset((u, v))
-            w = memo.get(key)
-            if w is None:
-                f = self._state_now(avail[key][-1], now)[0]
-                w = (4.0 * f - 1.0) / 3.0
-                w = memo[key] = (-math.log(w) if w > 0.0 else _HUGE) + 0.5 * (gate(u) + gate(v))
-            return w
-
-        try:
-            path = nx.dijkstra_path(self.graph, c.src, c.dst, weight=cost)
-        except (nx.NetworkXNoPath, nx.NodeNotFound):
-            c.blocked_by_fidelity = False
-            return None
-        pairs = [avail[frozenset(e)][-1] for e in zip(path, path[1:])]
+        cost = self._edge_cost(now)
+        if c.budget is not None:
+            # Werner parameters multiply along a path and every other noise only lowers them:
+            # no path costing more than the budget can reach min_fidelity
+            reach: dict[str, float] = {c.src: 0.0}
+            pred: dict[str, str] = {}
+            self._relax([(0.0, c.src)], reach, pred, c.budget, now)
+            if c.dst not in reach:
+                c.reach, c.blocked_by_fidelity = reach, True
+                return None
+            path = [c.dst]
+            while path[-1] != c.src:
+                path.append(pred[path[-1]])
+            path.reverse()
+        else:
+            try:
+                _, path = nx.bidirectional_dijkstra(self.graph, c.src, c.dst, weight=cost)
+            except (nx.NetworkXNoPath, nx.NodeNotFound):
+                c.blocked_by_fidelity = False
+                return None
+        pairs = [self.avail[frozenset(e)][-1] for e in zip(path, path[1:])]
         est, delay = self._predict(path, pairs, now)
         c.blocked_by_fidelity = est < c.min_fidelity
-        if c.blocked_by_fidelity:
-            return None  # fresher pairs may do; aging ones will not
+        if c.blocked_by_fidelity:  # fresher pairs may do; aging ones will not
+            if c.budget is not None:
+                c.reach = reach
+                reach[c.dst] = math.inf  # look again once a path to it improves
+            return None
+        c.reach = None
         return path, pairs, est, delay
 
     def _predict(self, path: list[str], pairs: list[_PoolPair], now: float) -> tuple[float, float]:

@@ -22,7 +22,7 @@ from .queueing import QueueScheduler, SchedulerParams
 class RoundRobinParams(SchedulerParams):
     """``scheduling: round-robin``."""
 
-    quantum_s: float = Field(1e-3, gt=0.0, allow_inf_nan=False,
+    quantum_s: float = Field(1e-2, gt=0.0, allow_inf_nan=False,
                              description="seconds a request keeps contended memories before it yields them")
 
 
