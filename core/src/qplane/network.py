@@ -43,6 +43,8 @@ class QuantumLink:
     parked: list = field(default_factory=list)
     #: ground-truth intervals during which the link was not operational: [start, end)
     outages: list = field(default_factory=list)
+    #: the link's random stream for attempts (set by the link generator on first use)
+    rng: Any = None
 
     def other(self, node: str) -> str:
         return self.b if node == self.a else self.a

@@ -86,11 +86,14 @@ def swap_pauli_order(v1: Sequence[float], v2: Sequence[float], outcome: int = 0)
     ``r[k] = sum_i v1[i] * v2[i ^ k ^ outcome]``; with the frame corrected (outcome applied as a
     Pauli) this is the XOR-convolution of the two coefficient vectors."""
     a0, a1, a2, a3 = v1
-    out = []
-    for k in range(4):
-        s = k ^ outcome
-        out.append(a0 * v2[s] + a1 * v2[1 ^ s] + a2 * v2[2 ^ s] + a3 * v2[3 ^ s])
-    return out
+    b0, b1, b2, b3 = v2 if outcome == 0 else (v2[outcome], v2[1 ^ outcome], v2[2 ^ outcome], v2[3 ^ outcome])
+    # unrolled (hot path): r[k] = sum_i a[i] * b[i ^ k]
+    return [
+        a0 * b0 + a1 * b1 + a2 * b2 + a3 * b3,
+        a0 * b1 + a1 * b0 + a2 * b3 + a3 * b2,
+        a0 * b2 + a1 * b3 + a2 * b0 + a3 * b1,
+        a0 * b3 + a1 * b2 + a2 * b1 + a3 * b0,
+    ]
 
 
 def twirl(v: Sequence[float]) -> list[float]:

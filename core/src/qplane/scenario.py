@@ -105,6 +105,9 @@ class RandomFailures(_Strict):
 
 class Classical(_Strict):
     speed_km_per_s: float = Field(2.0e5, gt=0.0, description="signal speed in fibre")
+    instant: bool = Field(
+        False, description="swap outcomes reach the end nodes at once (no delay, no message event), as "
+        "simulators without classical control messages assume; for comparisons with them")
 
 
 class Scenario(_Strict):

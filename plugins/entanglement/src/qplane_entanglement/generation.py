@@ -59,7 +59,9 @@ class HeraldedLinkGenerator:
             link.parked.append((session, mem_a, mem_b, on_herald))
             return
         env = self.env
-        rng = env.stream(f"link:{link.a}-{link.b}")
+        rng = link.rng
+        if rng is None:
+            rng = link.rng = env.stream(f"link:{link.a}-{link.b}")
         model = link.model
         p = model.success_probability
         t_start = env.now

@@ -113,6 +113,7 @@ class _PathState:
         self.toward_dst: list[deque[Memory]] = [deque() for _ in path]  # qubits whose pair extends to higher positions
         self.toward_src: list[deque[Memory]] = [deque() for _ in path]
         self.min_fidelity = session.handle.request.min_fidelity
+        self.instant = sim.scenario.classical.instant
         self.bsm_rng = [self.env.stream(f"bsm:{n}") for n in path]
         protocols = session.handle.protocols
         self.max_age = getattr(protocols["cutoff"], "max_age", None)
@@ -321,9 +322,13 @@ class _PathState:
     def _after_swap(self, i: int, m1: Memory, m2: Memory, rec: PairRecord, outcome: int) -> None:
         if not self.session.active:
             return
-        net, env = self.network, self.env
-        net.send(env, self.delay_src[i], self._outcome_at_src, rec)
-        net.send(env, self.delay_dst[i], self._outcome_at_dst, rec, outcome)
+        if self.instant:  # no classical delay modelled: the ends know at once
+            self._outcome_at_src(rec)
+            self._outcome_at_dst(rec, outcome)
+        else:
+            net, env = self.network, self.env
+            net.send(env, self.delay_src[i], self._outcome_at_src, rec)
+            net.send(env, self.delay_dst[i], self._outcome_at_dst, rec, outcome)
         self.memory_freed(m1)
         self.memory_freed(m2)
         if self.policy.reoffer and rec.alive:
