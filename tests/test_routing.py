@@ -5,7 +5,6 @@ none good enough, end saying so. Every run ends with the memory inventory checke
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 import networkx as nx

@@ -108,7 +108,10 @@ def qplane_register_swap_policies(register: Register) -> None:
 
     Called once per registry build, by the core. ``factory(params, sim)`` returns an object
     with ``serve(session)``: run entanglement distribution for one admitted request over its
-    path and allocated memories, until the session is stopped.
+    path and allocated memories, until the session is stopped. A policy with
+    ``path_free = True`` serves sessions that have no fixed path (those of a router with
+    ``fixed_path = False``, see :class:`qplane.northbound.Router`); a policy may refuse a
+    request's other protocols before the run with ``check_protocols(protocols) -> message``.
     """
 
 

@@ -158,13 +158,22 @@ def summarize(handle: RequestHandle, run_end: float) -> RequestResult:
         latency_p95_s=_percentile(lats, 0.95) if lats else None,
         time_to_first_pair_s=(pairs[0].time - req.start) if pairs else None,
         completion_time_s=(handle.finished_at - req.start) if completed else None,
-        paths=[list(p) for p in handle.paths] if handle.paths else None,
+        paths=_paths(handle),
         wait_s=(pairs[0].time - req.start) if pairs else None,
         queued_s=handle.queued_s,
         preemptions=handle.preemptions,
         served_fraction=_served_fraction(handle, rate),
         sla_met=_sla_met(handle, fmean),
     )
+
+
+def _paths(handle: RequestHandle) -> list[list[str]] | None:
+    """Its fixed paths; a path replaced after a failure is served alone."""
+    if handle.path is None:
+        return None
+    if handle.paths and handle.paths[0] == handle.path:
+        return [list(p) for p in handle.paths]
+    return [list(handle.path)]
 
 
 def _served_fraction(handle: RequestHandle, rate: float | None) -> float:

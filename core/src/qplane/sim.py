@@ -183,11 +183,13 @@ class Simulation:
                                       f"policy ({needed or 'reactive'!r}), not {s_name!r}", where)
                 raise self._error(f"swapping {s_name!r} finds its own paths; it needs a path-free router "
                                   f"(routing: reactive), not {r_name!r}", where)
-            res = self._resolve("swapping", needed, where)
-            res.instance = self._instantiate(res, self)
+            res = self.resolved.get(f"auto.swapping.{needed}")
+            if res is None:  # one instance serves every request that needs it
+                res = self._resolve("swapping", needed, where)
+                res.instance = self._instantiate(res, self)
+                self.resolved[f"auto.swapping.{needed}"] = res
             handle.protocols["swapping"] = res.instance
             handle.protocol_names["swapping"] = res.component.name
-            self.resolved[f"{field}.swapping"] = res
         check = getattr(handle.protocols["swapping"], "check_protocols", None)
         problem = check(handle.protocols) if check is not None else None
         if problem:  # e.g. a swapping policy that cannot purify, asked to

@@ -167,20 +167,20 @@ class QueueScheduler:
             self.sim.start_session(handle, [], path=[], gate=gate)
             self.on_admitted(handle)
             return True
-        chosen = []
-        for path in paths:
-            allocation = self.free_pairs(path)
-            if allocation is not None:
-                chosen.append((path, allocation))
-        if not chosen:
-            return False
-        self.admitted[handle] = None
-        for path, allocation in chosen:
+        started = False
+        for path in paths:  # one after the other: a path sharing links with an earlier one gets what is left
             if handle.done:
                 break
+            allocation = self.free_pairs(path)
+            if allocation is None:
+                continue
+            if not started:
+                self.admitted[handle] = None
+                started = True
             self.sim.start_session(handle, allocation, path=path, gate=gate)
-        self.on_admitted(handle)
-        return True
+        if started:
+            self.on_admitted(handle)
+        return started
 
     def make_room(self, handle: RequestHandle) -> bool:
         """Preempt the fewest of :meth:`victims` (in their order) that let ``handle`` in."""

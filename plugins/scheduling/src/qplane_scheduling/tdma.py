@@ -24,6 +24,10 @@ The controller tells a request's sessions through their ``gate`` (see
 ``[emission, emission + cycle]`` fits inside an open slot of the request, and waits for the next
 slot otherwise. Heralds, swaps, purification and delivery are not generation: they happen
 whenever they happen. ``slots`` keeps every slot ``(start, end, request ids)`` for analysis.
+
+A request whose path has a link whose attempt cycle is longer than ``slot_s`` could never
+attempt: it ends ``insufficient_resources`` saying so. Path-free (reactive) requests draw on a
+link-level pool that generates for everyone; slots do not apply to them.
 """
 
 from __future__ import annotations
