@@ -241,3 +241,18 @@ def test_failure_events_are_validated():
     sc["events"] = [{"at": 0.1, "node": "n0", "link": ["n0", "n1"]}]
     with pytest.raises(qplane.ScenarioError, match="exactly one of"):
         build(sc)
+
+
+def test_a_failure_on_any_path_of_a_multipath_request_reroutes_it(monkeypatch):
+    seen = _record_heralds(monkeypatch)
+    sc = ring_scenario(pairs=3000, count=2)
+    sc["requests"][0]["dst"] = "n2"
+    sc["protocols"]["routing"] = {"name": "k-shortest", "k": 2}
+    sc["events"] = [{"at": 0.02, "link": ["n3", "n2"]}]  # the second of its two paths
+    sim = build(sc)
+    res = sim.run()
+    req = res["requests"][0]
+    assert req["status"] == "completed" and req["reroutes"] == 1
+    assert req["paths"] == [["n0", "n1", "n2"]]
+    _assert_no_herald_in_outages(seen)
+    _assert_no_leak(sim)

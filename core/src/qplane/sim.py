@@ -449,7 +449,7 @@ class Simulation:
                 return name in path
 
         for handle in self.handles:
-            if not handle.done and handle.path is not None and uses(handle.path):
+            if not handle.done and any(uses(p) for p in (handle.paths or ([handle.path] if handle.path else []))):
                 self._reroute(handle, what)
         self._reconsider()
 
@@ -460,21 +460,24 @@ class Simulation:
             reconsider()
 
     def _reroute(self, handle: RequestHandle, reason: str) -> None:
-        req = handle.request
-        if handle.session is not None:  # stop serving it on the broken path
-            handle.session.active = False
+        was_active = bool(handle.sessions) or handle.session is not None
+        if was_active:  # stop serving it on the broken path(s); their memories are freed
+            for session in handle.sessions:
+                session.active = False
+            if handle.session is not None:
+                handle.session.active = False
             self.scheduler.release(handle)
+            handle.sessions = []
             handle.session = None
-        path = handle.protocols["router"].route(self.network.view(), req.src, req.dst, req)
-        if not path:
-            self.finish(handle, RequestStatus.FAILED, f"{reason}; no other path from {req.src} to {req.dst}")
+        if not self._route(handle, RequestStatus.FAILED, RequestStatus.FAILED, f"{reason}; "):
             return
-        handle.path = list(path)
         handle.reroutes += 1
-        if handle.status == RequestStatus.ACTIVE:
+        if was_active:
             handle.status = RequestStatus.WAITING
+            if handle.waiting_since is None:
+                handle.waiting_since = self.now
             self.scheduler.submit(handle)
-        # a waiting request keeps its place in the scheduler's queue, with the new path
+        # a waiting request keeps its place in the scheduler's queue, with the new path(s)
 
     def view_ready(self) -> None:
         """Called by the topology manager when initial discovery has converged: requests that
@@ -500,6 +503,16 @@ class Simulation:
     def _route_and_submit(self, handle: RequestHandle) -> None:
         if handle.done:
             return
+        if not self._route(handle, RequestStatus.NO_PATH, RequestStatus.FIDELITY_UNREACHABLE, ""):
+            return
+        handle.status = RequestStatus.WAITING
+        if handle.waiting_since is None:
+            handle.waiting_since = self.now
+        self.scheduler.submit(handle)
+
+    def _route(self, handle: RequestHandle, no_path: RequestStatus, unreachable: RequestStatus, why: str) -> bool:
+        """Choose ``handle``'s path(s) over the controller's view; when there is none (or none
+        that can reach its ``min_fidelity``) finish it with the given status and say why."""
         req = handle.request
         router = handle.protocols["router"]
         view = self.network.view()
@@ -515,28 +528,22 @@ class Simulation:
             path = router.route(view, req.src, req.dst, req)
             paths = [list(path)] if path else []
         if not paths:
-            self.finish(handle, RequestStatus.NO_PATH, f"no path from {req.src} to {req.dst}")
-            return
+            self.finish(handle, no_path, f"{why}no {'other ' if why else ''}path from {req.src} to {req.dst}")
+            return False
         purification = handle.protocols["purification"]
         best = [self.best_case_fidelity(p, purification) for p in paths]
         feasible = [p for p, b in zip(paths, best) if b >= req.min_fidelity]
         if not feasible:
             i = max(range(len(paths)), key=best.__getitem__)
             over = f"over {len(paths[i]) - 1} links" + (f" (the best of {len(paths)} paths)" if len(paths) > 1 else "")
-            self.finish(
-                handle,
-                RequestStatus.FIDELITY_UNREACHABLE,
-                f"best-case fidelity {best[i]:.4f} {over} is below min_fidelity {req.min_fidelity}",
-            )
-            return
+            self.finish(handle, unreachable,
+                        f"{why}best-case fidelity {best[i]:.4f} {over} is below min_fidelity {req.min_fidelity}")
+            return False
         if getattr(router, "fixed_path", True):
             handle.path, handle.paths = feasible[0], feasible
         else:  # path-free: the swapping policy finds a path for every pair
             handle.path, handle.paths = None, []
-        handle.status = RequestStatus.WAITING
-        if handle.waiting_since is None:
-            handle.waiting_since = self.now
-        self.scheduler.submit(handle)
+        return True
 
     def _deadline(self, handle: RequestHandle) -> None:
         if handle.done:
