@@ -105,8 +105,20 @@ class Network:
             return self.controller.view()
         return self.truth_view()
 
+    def topology_changed(self) -> None:
+        """A node or link changed state: the cached ground-truth view is stale."""
+        self._truth_cache = None
+
     def truth_view(self) -> nx.Graph:
-        """The ground truth: up nodes and up links, with link costs."""
+        """The ground truth: up nodes and up links, with link costs. Built once per topology
+        state and shared: callers must not modify it."""
+        cached = getattr(self, "_truth_cache", None)
+        if cached is not None:
+            return cached
+        self._truth_cache = g = self._build_truth_view()
+        return g
+
+    def _build_truth_view(self) -> nx.Graph:
         g = nx.Graph()
         for name, node in self.nodes.items():
             if node.up:

@@ -341,6 +341,7 @@ class Simulation:
             return
         link.up = up
         self.failures_injected += 0 if up else 1
+        self.network.topology_changed()
         self._refresh_link(link)
         self.hook.qplane_link_state_changed(sim=self, link=link, up=up)
         self.topology_manager.physical_change("link", (link.a, link.b), up)
@@ -353,6 +354,7 @@ class Simulation:
         if node.up == up:
             return
         node.up = up
+        self.network.topology_changed()
         now = self.now
         if not up:
             self.failures_injected += 1
@@ -516,11 +518,12 @@ class Simulation:
         req = handle.request
         router = handle.protocols["router"]
         view = self.network.view()
-        view.graph["speed_km_per_s"] = self.network.speed
-        for name, data in view.nodes(data=True):  # what fidelity-aware routers need of a node
-            device = self.network.nodes[name].device
-            data["memory"] = device.memory_model
-            data["operations"] = device.operations
+        if "speed_km_per_s" not in view.graph:  # views are cached: annotate each one once
+            view.graph["speed_km_per_s"] = self.network.speed
+            for name, data in view.nodes(data=True):  # what fidelity-aware routers need of a node
+                device = self.network.nodes[name].device
+                data["memory"] = device.memory_model
+                data["operations"] = device.operations
         multipath = getattr(router, "routes", None)
         if multipath is not None:
             paths = [list(p) for p in (multipath(view, req.src, req.dst, req) or []) if p]

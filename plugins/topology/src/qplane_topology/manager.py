@@ -142,6 +142,7 @@ class LldpManager:
         self.probes: dict[str, dict[str, float]] = {}
         self.estimates: dict[frozenset[str], EstimatedLink] = {}
         self.messages = 0
+        self._view: nx.Graph | None = None
 
     # discovery -----------------------------------------------------------------------------
     def start(self) -> None:
@@ -168,6 +169,7 @@ class LldpManager:
         net.send(self.sim.env, net.classical_delay(node, self.controller), self._table_arrives, node, table)
 
     def _table_arrives(self, node: str, table: dict[str, Any]) -> None:
+        self._view = None
         self.reported.add(node)
         self.known.add(node)
         self.graph.add_node(node)
@@ -231,6 +233,7 @@ class LldpManager:
         return n / attempts, f_est, duration
 
     def _probe_arrives(self, link: Any, p_est: float, f_est: float) -> None:
+        self._view = None
         est = EstimatedLink(link.model, p_est, f_est)
         self.estimates[frozenset((link.a, link.b))] = est
         if self.graph.has_edge(link.a, link.b):
@@ -244,10 +247,14 @@ class LldpManager:
         return self._ready
 
     def view(self) -> nx.Graph:
-        g = self.graph.copy()
-        g.remove_edges_from([tuple(k) for k in self.believed_down if len(k) == 2 and g.has_edge(*tuple(k))])
-        g.remove_nodes_from([n for n in self.node_believed_down if n in g])
-        return g
+        """The controller's view (cached until the controller learns something new; shared:
+        callers must not modify it)."""
+        if self._view is None:
+            g = self.graph.copy()
+            g.remove_edges_from([tuple(k) for k in self.believed_down if len(k) == 2 and g.has_edge(*tuple(k))])
+            g.remove_nodes_from([n for n in self.node_believed_down if n in g])
+            self._view = g
+        return self._view
 
     # failure detection -------------------------------------------------------------------------
     def physical_change(self, kind: str, name: Any, up: bool) -> None:
@@ -274,6 +281,7 @@ class LldpManager:
         self.sim.env.call_at(max(0.0, report - now), self._detected, link, key, token, what)
 
     def _detected(self, link: Any, key: frozenset[str], token: int, what: dict[str, Any]) -> None:
+        self._view = None
         if self._pending.get(key) != token or link.operational:
             return
         del self._pending[key]
@@ -295,6 +303,7 @@ class LldpManager:
         self.sim.env.call_at(report - now, self._recovered, link, key, now)
 
     def _recovered(self, link: Any, key: frozenset[str], at: float) -> None:
+        self._view = None
         if not link.operational or key not in self.believed_down:
             return
         self.believed_down.discard(key)
