@@ -39,7 +39,6 @@ from pathlib import Path
 import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
-EXTRA = json.loads(os.environ.get("LOADX", "{}"))
 
 
 def percentile(values: list[float], q: float) -> float | None:
@@ -98,6 +97,7 @@ def main(argv: list[str] | None = None) -> int:
 
         def client(k: int) -> None:
             rng = random.Random(args.seed * 1000 + k)
+            rid = -1
             with httpx.Client(base_url=url, timeout=10) as http:
                 while True:
                     with lock:
@@ -112,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
                         t0 = time.perf_counter()
                         try:
                             if kind == "POST":
-                                r = http.post("/requests", json={"src": src, "dst": dst, "pairs": 1, **EXTRA})
+                                r = http.post("/requests", json={"src": src, "dst": dst, "pairs": 1})
                             else:
                                 r = http.get(f"/requests/{rid}")
                             code = str(r.status_code)

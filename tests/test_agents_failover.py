@@ -43,32 +43,34 @@ class Network:
     """A served twin whose every node is an agent process."""
 
     def __init__(self, sc: Any, nodes: list[str], heartbeat: float = 0.1):
-        self.procs: dict[str, subprocess.Popen] = {}
+        self.procs: dict[str, subprocess.Popen] = {}  # the latest agent of each node
+        self.spawned: list[subprocess.Popen] = []
         self.twin = DigitalTwin(sc, speed=SPEED, agents=AgentOptions(nodes, heartbeat_interval=heartbeat, misses=3,
                                                                      wait_s=30))
         self.service = Service(self.twin, "127.0.0.1", 0)
 
-        def spawn(host: str, port: int) -> None:
-            for node in nodes:
-                self.procs[node] = subprocess.Popen(
-                    [sys.executable, "-m", "qplane.cli", "agent", "--node", node, "--connect", f"{host}:{port}"],
-                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-
-        self.service.start(on_agents_listening=spawn)
+        self.service.start(on_agents_listening=lambda host, port: [self.spawn(n, host, port) for n in nodes])
         self.client = Client(self.service.url)
 
     def close(self) -> dict[str, Any] | None:
         self.client.close()
         results = self.service.stop()
-        for p in self.procs.values():
+        for p in self.spawned:
             if p.poll() is None:
                 p.send_signal(signal.SIGCONT)
-                try:
-                    p.wait(5)
-                except subprocess.TimeoutExpired:
-                    p.kill()
-                    p.wait(5)
+            try:
+                p.communicate(timeout=5)  # also closes its pipes
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.communicate(timeout=5)
         return results
+
+    def spawn(self, node: str, host: str, port: int) -> subprocess.Popen:
+        p = subprocess.Popen([sys.executable, "-m", "qplane.cli", "agent", "--node", node, "--connect", f"{host}:{port}"],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        self.procs[node] = p
+        self.spawned.append(p)
+        return p
 
     def wait_delivered(self, rid: int, n: int, timeout: float = 20.0) -> dict[str, Any]:
         deadline = time.monotonic() + timeout
@@ -123,9 +125,19 @@ def test_killing_the_middle_agent_of_a_chain_fails_the_request_naming_the_node(n
     again = c.wait(c.submit(src="n0", dst="n2", pairs=1)["id"], timeout=20)
     assert again["status"] == "no_path"
 
+    # a new agent for n1 repairs the node: the chain serves again
+    killed = net.procs["n1"]
+    net.spawn("n1", *net.twin.hub.address)
+    deadline = time.monotonic() + 20
+    while not {n["name"]: n for n in c.topology()["nodes"]}["n1"]["up"]:
+        assert time.monotonic() < deadline, "n1 did not come back"
+        time.sleep(0.05)
+    back = c.wait(c.submit(src="n0", dst="n2", pairs=3)["id"], timeout=20)
+    assert back["status"] == "completed" and back["path"] == ["n0", "n1", "n2"]
+
     results = net.close()
-    assert net.procs["n1"].returncode == -signal.SIGKILL
-    assert net.procs["n0"].returncode == 0 and net.procs["n2"].returncode == 0  # bye from the controller
+    assert killed.wait(5) == -signal.SIGKILL
+    assert all(p.returncode == 0 for p in net.procs.values())  # bye from the controller
     assert results["topology"]["failures"] == 1 and results["topology"]["requests_failed"] == 1
 
 

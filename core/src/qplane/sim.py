@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -320,8 +321,13 @@ class Simulation:
             if node not in self.network.nodes:
                 raise ScenarioError(f"node {node!r} is not in the topology", field=f"request.{end}")
         handle = RequestHandle(id=len(self.handles), request=request)
-        self._request_protocols(handle, "request.protocols")
-        self._check_capabilities()
+        before = dict(self.resolved)
+        try:
+            self._request_protocols(handle, "request.protocols")
+            self._check_capabilities()
+        except QPlaneError:
+            self.resolved = before  # a refused request leaves nothing behind
+            raise
         self.handles.append(handle)
         if self._running:
             self.env.call_at(max(request.start - self.now, 0.0), self._arrive, handle)
@@ -919,20 +925,34 @@ class Simulation:
         return res.model_dump(mode="json", by_alias=True)
 
 
+_gc_lock = threading.Lock()
+_gc_users = 0
+_gc_saved: tuple[int, int, int] | None = None
+
+
 @contextlib.contextmanager
 def _quiet_gc() -> Any:
     """Run with the objects built so far frozen out of the cyclic collector and a larger
     young-generation threshold: a large network keeps hundreds of thousands of live objects,
     and re-scanning them on every collection made the cost per event grow with the network.
-    Garbage made during the run is still collected."""
-    threshold = gc.get_threshold()
-    gc.freeze()
-    gc.set_threshold(max(threshold[0], 100_000), max(threshold[1], 50), max(threshold[2], 100))
+    Garbage made during the run is still collected. The setting is process-wide: the first
+    run to enter applies it, the last to leave restores it (runs may share a process and run
+    in threads, as the northbound service's twins do)."""
+    global _gc_users, _gc_saved
+    with _gc_lock:
+        if _gc_users == 0:
+            _gc_saved = threshold = gc.get_threshold()
+            gc.freeze()
+            gc.set_threshold(max(threshold[0], 100_000), max(threshold[1], 50), max(threshold[2], 100))
+        _gc_users += 1
     try:
         yield
     finally:
-        gc.set_threshold(*threshold)
-        gc.unfreeze()
+        with _gc_lock:
+            _gc_users -= 1
+            if _gc_users == 0 and _gc_saved is not None:
+                gc.set_threshold(*_gc_saved)
+                gc.unfreeze()
 
 
 def build(scenario: Scenario, registry: Registry | None = None) -> Simulation:

@@ -1,0 +1,336 @@
+"""The northbound HTTP API (FastAPI) over a :class:`~qplane_northbound.twin.DigitalTwin`.
+
+Routes: ``POST /requests``, ``GET /requests``, ``GET /requests/{id}``,
+``GET /requests/{id}/events`` (server-sent events), ``DELETE /requests/{id}``, ``GET /topology``,
+``GET /links``, ``GET /metrics``, ``GET /agents``, ``GET /health``.
+
+* every body is validated by :mod:`.models`; an error answers 422 with the field in ``loc``
+  (``["body", "min_fidelity"]``), including a node that is not in the topology and the
+  request's own protocols; a body over ``max_body`` bytes answers 413 before it is parsed;
+* with a ``token`` every mutating call (POST, DELETE) needs ``Authorization: Bearer <token>``
+  (401 otherwise); reads stay open. The OpenAPI document always declares the bearer scheme on
+  them, so it does not depend on how the service was started;
+* the handlers run on the event loop and never touch simulation state: they hand work to the
+  simulation thread and await its future (503 when the twin does not answer within
+  ``timeout`` seconds, is shutting down, or its simulation failed).
+
+This module must not import the southbound package: agents are the twin's business.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import hmac
+import json
+import math
+from typing import Any, AsyncIterator
+
+from fastapi import Depends, FastAPI, Header, HTTPException, Query, Request, Response, Security
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from qplane.northbound import RequestStatus
+
+from . import __version__
+from .models import (
+    MAX_BODY_BYTES,
+    MAX_FIDELITIES_SHOWN,
+    AgentState,
+    Health,
+    LinkState,
+    Metrics,
+    RequestIn,
+    RequestState,
+    RequestSummary,
+    Topology,
+)
+from .twin import Conflict, DigitalTwin, Overloaded, RequestRecord, RequestRejected, ServiceUnavailable
+
+DESCRIPTION = """\
+The control-and-service plane of a quantum network, with the simulated network as its digital
+twin. Applications submit entanglement requests, follow them (state, or a server-sent-event
+stream of delivered pairs and status changes), cancel them, and read the topology, the links and
+the metrics. Times are simulated seconds; a request's `start` and `end` count from its
+acceptance. Mutating calls need `Authorization: Bearer <token>` when the service has a token
+(always when it listens beyond loopback).
+"""
+
+#: seconds between two looks at a request's log in an event stream
+STREAM_POLL_S = 0.02
+#: seconds between keep-alive comments on a quiet stream
+STREAM_KEEPALIVE_S = 15.0
+
+_ERRORS = {
+    401: {"description": "a bearer token is required for this call"},
+    404: {"description": "no such request"},
+    413: {"description": "the body is larger than the service accepts"},
+    503: {"description": "the twin is not running (starting, shutting down, or its simulation failed)"},
+}
+
+
+class BodyLimit:
+    """ASGI middleware: refuse a request body over ``max_bytes`` with 413 before any parsing."""
+
+    def __init__(self, app: Any, max_bytes: int = MAX_BODY_BYTES):
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http" or scope["method"] not in ("POST", "PUT", "PATCH"):
+            await self.app(scope, receive, send)
+            return
+        for name, value in scope.get("headers", ()):
+            if name == b"content-length":
+                try:
+                    declared = int(value)
+                except ValueError:
+                    await self._answer(send, 400, "invalid Content-Length")
+                    return
+                if declared > self.max_bytes:
+                    await self._answer(send, 413, f"the body is {declared} bytes; at most {self.max_bytes} are accepted")
+                    return
+        body = bytearray()
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            body += message.get("body", b"")
+            if len(body) > self.max_bytes:
+                await self._answer(send, 413, f"the body exceeds {self.max_bytes} bytes")
+                return
+            if not message.get("more_body", False):
+                break
+        replayed = False
+
+        async def replay() -> Any:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": bytes(body), "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)
+
+    @staticmethod
+    async def _answer(send: Any, status: int, detail: str) -> None:
+        payload = json.dumps({"detail": detail}).encode()
+        await send({"type": "http.response.start", "status": status,
+                    "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode()),
+                                (b"connection", b"close")]})
+        await send({"type": "http.response.body", "body": payload})
+
+
+def request_state(rec: RequestRecord) -> RequestState:
+    """Read a record from the event loop: the final state once published, else the live one."""
+    h = rec.handle
+    req = h.request
+    delivered = list(h.delivered)
+    fidelities = [p.fidelity for p in delivered]
+    final = rec.final
+    if final is not None:
+        status, reason, path = RequestStatus(final["status"]), final["reason"], final["path"]
+    else:
+        status, reason, path = h.status, h.reason, (list(h.path) if h.path else None)
+    return RequestState(
+        id=h.id, origin=rec.origin, src=req.src, dst=req.dst, min_fidelity=req.min_fidelity, pairs=req.pairs,
+        rate=req.rate, start_s=req.start, end_s=req.end, accepted_at_s=rec.accepted_sim_s, status=status,
+        final=final is not None, reason=reason, delivered=len(delivered), fidelities=fidelities[-MAX_FIDELITIES_SHOWN:],
+        fidelity_mean=(sum(fidelities) / len(fidelities)) if fidelities else None, discarded=h.discarded,
+        losses=dict(h.losses), path=path, reroutes=h.reroutes, finished_at_s=final["finished_at_s"] if final else None,
+    )
+
+
+def _finite(value: Any) -> Any:
+    """JSON has no NaN or infinity: an error echoing such an input shows it as a string."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_finite(v) for v in value]
+    return value
+
+
+def _sse(event: str, data: dict[str, Any], event_id: int | None = None) -> str:
+    head = f"id: {event_id}\n" if event_id is not None else ""
+    return f"{head}event: {event}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n"
+
+
+def create_app(twin: DigitalTwin, *, token: str | None = None, max_body: int = MAX_BODY_BYTES,
+               timeout: float = 10.0) -> FastAPI:
+    """The FastAPI application serving ``twin``."""
+    token = token or None
+    app = FastAPI(title="qplane northbound", version=__version__, description=DESCRIPTION,
+                  generate_unique_id_function=lambda route: route.name)
+    app.add_middleware(BodyLimit, max_bytes=max_body)
+    counts = {"accepted": 0, "rejected": 0, "cancelled": 0}
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        if request.method == "POST" and request.url.path == "/requests":
+            counts["rejected"] += 1
+        return JSONResponse({"detail": _finite(jsonable_encoder(exc.errors()))}, status_code=422)
+
+    app.state.twin = twin
+    app.state.counts = counts
+    nodes = set(twin.sim.network.nodes)
+    shown = ", ".join(list(twin.sim.network.nodes)[:8]) + (", ..." if len(nodes) > 8 else "")
+    bearer = HTTPBearer(auto_error=False, description="required on POST and DELETE when the service has a token")
+
+    def authorize(credentials: HTTPAuthorizationCredentials | None = Security(bearer)) -> None:
+        if token is None:
+            return
+        if credentials is None or not hmac.compare_digest(credentials.credentials.encode(), token.encode()):
+            raise HTTPException(401, "this call needs Authorization: Bearer <token>",
+                                headers={"WWW-Authenticate": "Bearer"})
+
+    async def wait(fut: concurrent.futures.Future[Any]) -> Any:
+        try:
+            return await asyncio.wait_for(asyncio.wrap_future(fut), timeout)
+        except asyncio.TimeoutError:
+            raise HTTPException(503, f"the simulation did not answer within {timeout:g} s") from None
+        except Overloaded as e:
+            raise HTTPException(429, str(e)) from None
+        except ServiceUnavailable as e:
+            raise HTTPException(503, str(e)) from None
+
+    def find(request_id: int) -> RequestRecord:
+        rec = twin.record(request_id)
+        if rec is None:
+            raise HTTPException(404, f"no request {request_id}")
+        return rec
+
+    @app.post("/requests", status_code=201, response_model=RequestState, dependencies=[Depends(authorize)],
+              summary="submit an entanglement request",
+              responses={**{k: _ERRORS[k] for k in (401, 413, 503)},
+                         429: {"description": "too many requests are unfinished: try again later"}})
+    async def submit(body: RequestIn, response: Response) -> RequestState:
+        for end in ("src", "dst"):
+            name = getattr(body, end)
+            if name not in nodes:
+                raise RequestValidationError([{"type": "unknown_node", "loc": ("body", end), "input": name,
+                                               "msg": f"node {name!r} is not in the topology (nodes: {shown})"}])
+        try:
+            rec = await wait(twin.submit(body.fields()))
+        except RequestRejected as e:
+            loc = ("body", *(e.field.split(".") if e.field else ()))
+            raise RequestValidationError([{"type": "rejected", "loc": loc, "msg": e.message, "input": None}]) from None
+        counts["accepted"] += 1
+        response.headers["Location"] = f"/requests/{rec.id}"
+        return request_state(rec)
+
+    @app.get("/requests", response_model=list[RequestSummary], summary="list requests")
+    async def list_requests(
+        status: RequestStatus | None = Query(None, description="only requests in this status"),
+        after: int = Query(-1, ge=-1, description="only ids greater than this (paging)"),
+        limit: int = Query(100, ge=1, le=1000),
+    ) -> list[RequestSummary]:
+        out = []
+        for rid in sorted(twin.records):
+            if rid <= after:
+                continue
+            rec = twin.records[rid]
+            h = rec.handle
+            st = RequestStatus(rec.final["status"]) if rec.final else h.status
+            if status is not None and st != status:
+                continue
+            out.append(RequestSummary(id=rid, origin=rec.origin, src=h.request.src, dst=h.request.dst, status=st,
+                                      final=rec.final is not None, delivered=len(h.delivered)))
+            if len(out) >= limit:
+                break
+        return out
+
+    @app.get("/requests/{request_id}", response_model=RequestState, summary="a request's state",
+             responses={404: _ERRORS[404]})
+    async def get_request(request_id: int) -> RequestState:
+        return request_state(find(request_id))
+
+    @app.delete("/requests/{request_id}", response_model=RequestState, dependencies=[Depends(authorize)],
+                summary="cancel a request", responses={**{k: _ERRORS[k] for k in (401, 404, 503)},
+                                                       409: {"description": "the request has already ended"}})
+    async def cancel(request_id: int) -> RequestState:
+        find(request_id)
+        try:
+            rec = await wait(twin.cancel(request_id, f"cancelled by the application (DELETE /requests/{request_id})"))
+        except Conflict as e:
+            raise HTTPException(409, str(e)) from None
+        counts["cancelled"] += 1
+        return request_state(rec)
+
+    @app.get("/requests/{request_id}/events", summary="stream a request's delivered pairs and status changes",
+             response_class=StreamingResponse,
+             responses={200: {"content": {"text/event-stream": {"schema": {"type": "string"}}},
+                              "description": "server-sent events: `status` (data: request, status, final, reason, "
+                                             "sim_time_s, delivered, path) and `pair` (data: request, index, "
+                                             "sim_time_s, fidelity, fidelity_estimated, latency_s, age_s); the "
+                                             "stream ends after the final status. Events carry ids: send "
+                                             "Last-Event-ID to resume."},
+                        404: _ERRORS[404]})
+    async def events(request_id: int, last_event_id: str | None = Header(None)) -> StreamingResponse:
+        rec = find(request_id)
+        try:
+            cursor = int(last_event_id) + 1 if last_event_id is not None else 0
+        except ValueError:
+            cursor = 0
+        return StreamingResponse(_stream(rec, max(0, cursor)), media_type="text/event-stream",
+                                 headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+
+    async def _stream(rec: RequestRecord, cursor: int) -> AsyncIterator[str]:
+        loop = asyncio.get_running_loop()
+        last_status = None
+        quiet_since = loop.time()
+        while True:
+            log = rec.events
+            n = len(log)
+            while cursor < n:
+                ev = log[cursor]
+                cursor += 1
+                if ev["event"] == "status":
+                    last_status = ev["data"]["status"]
+                yield _sse(ev["event"], ev["data"], ev["id"])
+                quiet_since = loop.time()
+                if ev["event"] == "status" and ev["data"]["final"]:
+                    return
+            live = rec.handle.status
+            if rec.final is None and not live.final and live.value != last_status and last_status is not None:
+                # a change no hook announces (e.g. back to waiting after a re-route)
+                last_status = live.value
+                yield _sse("status", {"request": rec.id, "status": live.value, "final": False,
+                                      "reason": rec.handle.reason, "sim_time_s": twin.kernel.now,
+                                      "delivered": len(rec.handle.delivered),
+                                      "path": list(rec.handle.path) if rec.handle.path else None})
+            if loop.time() - quiet_since > STREAM_KEEPALIVE_S:
+                quiet_since = loop.time()
+                yield ": keep-alive\n\n"
+            await asyncio.sleep(STREAM_POLL_S)
+
+    @app.get("/topology", response_model=Topology, summary="nodes and links, as they are and as the controller sees them",
+             responses={503: _ERRORS[503]})
+    async def topology() -> Any:
+        return await wait(twin.query(twin.topology_snapshot))
+
+    @app.get("/links", response_model=list[LinkState], summary="every link's state and statistics",
+             responses={503: _ERRORS[503]})
+    async def links() -> Any:
+        return await wait(twin.query(twin.links_snapshot))
+
+    @app.get("/metrics", response_model=Metrics, summary="the twin's and the API's counters",
+             responses={503: _ERRORS[503]})
+    async def metrics() -> Any:
+        snap = await wait(twin.query(twin.metrics_snapshot))
+        return {**snap, "api": dict(counts)}
+
+    @app.get("/agents", response_model=list[AgentState], summary="the node agents (empty without agents)")
+    async def agents() -> Any:
+        return twin.hub.status() if twin.hub is not None else []
+
+    @app.get("/health", response_model=Health, summary="is the twin running (503 when not)",
+             responses={503: {"model": Health, "description": "the twin is not running"}})
+    async def health() -> Any:
+        error = f"{type(twin.error).__name__}: {twin.error}" if twin.error is not None else None
+        body = Health(state=twin.state, sim_time_s=twin.kernel.now, speed=twin.speed, error=error)
+        return JSONResponse(body.model_dump(), status_code=200 if twin.state == "running" else 503)
+
+    return app

@@ -1,0 +1,104 @@
+"""A small Python client of the northbound API (httpx), event streams included.
+
+    from qplane_northbound.client import Client
+    with Client("http://127.0.0.1:8080") as c:
+        r = c.submit(src="n0", dst="n4", pairs=10, min_fidelity=0.8)
+        for event, data in c.events(r["id"]):
+            print(event, data)          # status ..., pair ..., ..., the final status
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Iterator
+
+import httpx
+
+
+class ApiError(Exception):
+    """A non-2xx answer: ``status`` and the body's ``detail``."""
+
+    def __init__(self, status: int, detail: Any):
+        self.status = status
+        self.detail = detail
+        super().__init__(f"HTTP {status}: {detail}")
+
+
+class Client:
+    def __init__(self, base_url: str, *, token: str | None = None, timeout: float = 10.0):
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        self.http = httpx.Client(base_url=base_url, headers=headers, timeout=timeout)
+
+    def close(self) -> None:
+        self.http.close()
+
+    def __enter__(self) -> "Client":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def _json(self, response: httpx.Response) -> Any:
+        if response.status_code >= 400:
+            try:
+                detail = response.json().get("detail")
+            except ValueError:
+                detail = response.text
+            raise ApiError(response.status_code, detail)
+        return response.json()
+
+    def submit(self, **fields: Any) -> dict[str, Any]:
+        return self._json(self.http.post("/requests", json=fields))
+
+    def get(self, request_id: int) -> dict[str, Any]:
+        return self._json(self.http.get(f"/requests/{request_id}"))
+
+    def list(self, **params: Any) -> list[dict[str, Any]]:
+        return self._json(self.http.get("/requests", params=params))
+
+    def cancel(self, request_id: int) -> dict[str, Any]:
+        return self._json(self.http.delete(f"/requests/{request_id}"))
+
+    def topology(self) -> dict[str, Any]:
+        return self._json(self.http.get("/topology"))
+
+    def links(self) -> list[dict[str, Any]]:
+        return self._json(self.http.get("/links"))
+
+    def metrics(self) -> dict[str, Any]:
+        return self._json(self.http.get("/metrics"))
+
+    def agents(self) -> list[dict[str, Any]]:
+        return self._json(self.http.get("/agents"))
+
+    def events(self, request_id: int, *, timeout: float | None = 60.0,
+               last_event_id: int | None = None) -> Iterator[tuple[str, dict[str, Any]]]:
+        """The request's server-sent events as ``(event, data)``, until its final status."""
+        headers = {"Last-Event-ID": str(last_event_id)} if last_event_id is not None else {}
+        with self.http.stream("GET", f"/requests/{request_id}/events", headers=headers,
+                              timeout=httpx.Timeout(10.0, read=timeout)) as response:
+            if response.status_code >= 400:
+                response.read()
+                self._json(response)
+            event, data = "message", []
+            for line in response.iter_lines():
+                if line == "":
+                    if data:
+                        yield event, json.loads("\n".join(data))
+                    event, data = "message", []
+                elif line.startswith(":"):
+                    continue  # a keep-alive comment
+                else:
+                    name, _, value = line.partition(":")
+                    value = value[1:] if value.startswith(" ") else value
+                    if name == "event":
+                        event = value
+                    elif name == "data":
+                        data.append(value)
+
+    def wait(self, request_id: int, timeout: float = 60.0) -> dict[str, Any]:
+        """Follow the request's events until its final status; returns its state."""
+        for event, data in self.events(request_id, timeout=timeout):
+            if event == "status" and data.get("final"):
+                break
+        return self.get(request_id)

@@ -1,0 +1,243 @@
+"""The northbound API's bodies: what applications send and what they get back.
+
+:class:`RequestIn` mirrors :class:`qplane.northbound.EntanglementRequest` field by field, with
+bounds that refuse absurd values (a fidelity outside [0, 1], a rate or a pair count no network
+serves, NaN or infinite numbers) and one difference, said in the field descriptions: ``start``
+and ``end`` count simulated seconds from the moment the service accepts the request (a client
+does not know the twin's clock). Every error names its field (``loc`` of the 422 answer).
+
+The OpenAPI document (``interfaces/northbound/openapi.json``) is generated from these models.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic_core import InitErrorDetails, PydanticCustomError
+from qplane.northbound import RequestStatus
+
+#: the largest body POST /requests accepts (413 beyond)
+MAX_BODY_BYTES = 16 * 1024
+MAX_PAIRS = 1_000_000
+MAX_RATE_HZ = 1e7
+MAX_TIME_S = 1e6
+#: fidelities listed in a request's state (the most recent; the mean covers every pair)
+MAX_FIDELITIES_SHOWN = 10_000
+
+NodeName = Annotated[str, Field(min_length=1, max_length=128, description="a node of the topology")]
+ComponentRef = Annotated[
+    str | dict[str, Any],
+    Field(description="a component name, or {name: ..., <its parameters>}; validated by the component"),
+]
+
+
+class _In(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ProtocolsIn(_In):
+    """Protocols for this request only, replacing the scenario's."""
+
+    routing: ComponentRef | None = None
+    swapping: ComponentRef | None = None
+    purification: ComponentRef | None = None
+    cutoff: ComponentRef | None = None
+    application: ComponentRef | None = None
+
+
+def _field_error(model: str, field: str, kind: str, message: str, value: Any) -> ValidationError:
+    return ValidationError.from_exception_data(
+        model, [InitErrorDetails(type=PydanticCustomError(kind, message), loc=(field,), input=value)])
+
+
+class RequestIn(_In):
+    """Ask for entangled pairs between ``src`` and ``dst``: exactly one of ``pairs`` and
+    ``rate`` (a rate needs an ``end``)."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"src": "n0", "dst": "n4", "pairs": 10, "min_fidelity": 0.8}]},
+    )
+
+    src: NodeName
+    dst: NodeName
+    min_fidelity: float = Field(0.0, ge=0.0, le=1.0, allow_inf_nan=False,
+                                description="deliver only pairs whose estimated fidelity reaches this")
+    pairs: int | None = Field(None, ge=1, le=MAX_PAIRS, description="deliver this many pairs, then complete")
+    rate: float | None = Field(None, gt=0.0, le=MAX_RATE_HZ, allow_inf_nan=False,
+                               description="pairs per simulated second to sustain from start until end")
+    start: float = Field(0.0, ge=0.0, le=MAX_TIME_S, allow_inf_nan=False,
+                         description="simulated seconds after acceptance when service starts")
+    end: float | None = Field(None, gt=0.0, le=MAX_TIME_S, allow_inf_nan=False,
+                              description="deadline, simulated seconds after acceptance; required with rate")
+    priority: int = Field(0, ge=-1_000_000, le=1_000_000, description="higher is served first by priority schedulers")
+    protocols: ProtocolsIn | None = None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "RequestIn":
+        # each error is attached to the field the client should change
+        if self.pairs is None and self.rate is None:
+            raise _field_error("RequestIn", "pairs", "pairs_or_rate", "give exactly one of 'pairs' and 'rate'", None)
+        if self.pairs is not None and self.rate is not None:
+            raise _field_error("RequestIn", "rate", "pairs_or_rate", "give exactly one of 'pairs' and 'rate'", self.rate)
+        if self.rate is not None and self.end is None:
+            raise _field_error("RequestIn", "end", "missing", "a 'rate' request needs an 'end'", None)
+        if self.end is not None and self.end <= self.start:
+            raise _field_error("RequestIn", "end", "end_before_start", "'end' must be after 'start'", self.end)
+        if self.src == self.dst:
+            raise _field_error("RequestIn", "dst", "same_node", "'src' and 'dst' must differ", self.dst)
+        return self
+
+    def fields(self) -> dict[str, Any]:
+        """The keyword arguments of :class:`~qplane.northbound.EntanglementRequest` (times still
+        relative)."""
+        data = self.model_dump(exclude={"protocols"})
+        if self.protocols is not None:
+            chosen = self.protocols.model_dump(exclude_none=True)
+            data["protocols"] = chosen or None
+        return data
+
+
+class PairOut(BaseModel):
+    index: int
+    sim_time_s: float
+    fidelity: float = Field(description="the twin's true fidelity with Phi+ at delivery")
+    fidelity_estimated: float = Field(description="the network's own estimate")
+    latency_s: float
+    age_s: float
+
+
+class RequestState(BaseModel):
+    """A request as the service knows it now."""
+
+    id: int
+    origin: Literal["scenario", "api"] = Field(description="from the scenario file or submitted over the API")
+    src: str
+    dst: str
+    min_fidelity: float
+    pairs: int | None
+    rate: float | None
+    start_s: float = Field(description="simulated time its service starts")
+    end_s: float | None = Field(description="simulated deadline")
+    accepted_at_s: float = Field(description="simulated time the service accepted it")
+    status: RequestStatus
+    final: bool = Field(description="the status will not change any more")
+    reason: str = Field(description="why it ended so (or what it waits for)")
+    delivered: int
+    fidelities: list[float] = Field(description="the true fidelity of each delivered pair, in delivery order "
+                                                "(the last 10000 when more were delivered)")
+    fidelity_mean: float | None
+    discarded: int = Field(description="pairs dropped because their estimate was below min_fidelity")
+    losses: dict[str, int] = Field(description="pairs lost on the way, by cause")
+    path: list[str] | None
+    reroutes: int
+    finished_at_s: float | None
+
+
+class RequestSummary(BaseModel):
+    id: int
+    origin: Literal["scenario", "api"]
+    src: str
+    dst: str
+    status: RequestStatus
+    final: bool
+    delivered: int
+
+
+class NodeState(BaseModel):
+    name: str
+    up: bool = Field(description="ground truth")
+    in_view: bool = Field(description="the controller believes it is up")
+    remote: bool = Field(description="driven by a node agent")
+    agent: Literal["connected", "lost", "waiting"] | None
+    memories: int
+
+
+class LinkInView(BaseModel):
+    a: str
+    b: str
+    length_km: float
+    up: bool = Field(description="the fibre (ground truth)")
+    operational: bool = Field(description="the fibre and both end nodes are up")
+    in_view: bool = Field(description="the controller believes it works")
+
+
+class Topology(BaseModel):
+    sim_time_s: float
+    manager: str = Field(description="the topology manager telling the controller about the network")
+    ready: bool = Field(description="initial discovery has converged")
+    nodes: list[NodeState]
+    links: list[LinkInView]
+
+
+class LinkState(BaseModel):
+    a: str
+    b: str
+    length_km: float
+    scheme: str
+    up: bool
+    operational: bool
+    success_probability: float
+    cycle_time_s: float
+    herald_delay_s: float
+    pair_fidelity: float
+    attempts: int
+    pairs_generated: int
+    outages: int
+    downtime_s: float
+
+
+class RequestCounts(BaseModel):
+    total: int
+    unfinished: int
+    by_status: dict[str, int]
+
+
+class AgentCounts(BaseModel):
+    expected: int
+    connected: int
+    lost: int
+
+
+class ApiCounts(BaseModel):
+    accepted: int
+    rejected: int
+    cancelled: int
+
+
+class Metrics(BaseModel):
+    sim_time_s: float
+    wall_time_s: float
+    speed: float | None = Field(description="simulated seconds per wall second; null: as fast as possible")
+    lag_s: float = Field(description="simulated seconds the twin runs behind the wall clock")
+    events: int
+    classical_messages: int
+    requests: RequestCounts
+    pairs_delivered: int
+    fidelity_mean: float | None
+    topology: dict[str, Any] = Field(description="failures, re-routes and the topology manager's own metrics")
+    agents: AgentCounts
+    api: ApiCounts
+
+
+class AgentState(BaseModel):
+    node: str
+    state: Literal["connected", "lost", "waiting"]
+    agent: str | None = None
+    pid: int | None = None
+    peer: str | None = None
+    connected_at: float | None = Field(None, description="wall clock (Unix time)")
+    last_seen_s_ago: float | None = None
+    heartbeats: int | None = None
+    operations: int | None = None
+    refused: int | None = None
+    rpc_mean_ms: float | None = None
+    lost_reason: str | None = None
+
+
+class Health(BaseModel):
+    state: Literal["built", "running", "stopping", "stopped", "failed"]
+    sim_time_s: float
+    speed: float | None
+    error: str | None = None

@@ -1,0 +1,492 @@
+"""The digital twin: a scenario's network running live on a background thread.
+
+:class:`DigitalTwin` builds the scenario's :class:`~qplane.sim.Simulation` on a
+:class:`~qplane_northbound.kernel.ServiceKernel` and runs it on its own thread (the *simulation
+thread*) for as long as the service is up. The HTTP service and the southbound hub live on
+other threads and never touch simulation state: they hand work over with
+:meth:`ServiceKernel.call_soon_threadsafe` and wait on a :class:`concurrent.futures.Future`
+(submit, cancel, snapshots), or read what the simulation thread published (each request's
+event log, its final state).
+
+Guarantees:
+
+* **no accepted request is lost**: a request is accepted only once the simulation thread has
+  made its handle; from then on it ends with a final status — served, failed, timed out, or, when
+  the service shuts down first, ``cancelled`` with the reason. If the simulation itself fails
+  (a plugin raises), every unfinished request ends ``failed`` with that error.
+* **the run lasts as long as the service**: the scenario's ``duration`` bounds only what the
+  scenario schedules itself (its traffic, random failures); the twin's clock keeps running until
+  :meth:`stop`.
+* **times are relative**: a request's ``start`` and ``end`` given to :meth:`submit` count from the
+  simulated time at which the twin accepts it.
+
+Nodes listed in ``agents`` are driven through their node agents
+(:class:`qplane_southbound.RemoteDevice`); a lost agent fails its node
+(``Simulation.set_node_state(node, False)``) and a returning one repairs it.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from pydantic import ValidationError
+from qplane.errors import QPlaneError, ScenarioError
+from qplane.hookspecs import hookimpl
+from qplane.northbound import EntanglementRequest, RequestHandle, RequestStatus
+from qplane.registry import Registry
+from qplane.scenario import Scenario
+from qplane.sim import Simulation
+
+from .kernel import ServiceKernel
+
+
+class ServiceUnavailable(QPlaneError):
+    """The twin is not running (starting, shutting down, or its simulation failed)."""
+
+
+class Overloaded(ServiceUnavailable):
+    """Too many requests are unfinished: the client should try again later."""
+
+
+class RequestRejected(QPlaneError):
+    """A request the twin refused; ``field`` names the request field at fault."""
+
+    def __init__(self, message: str, field: str | None = None):
+        self.message = message
+        self.field = field
+        super().__init__(f"{field}: {message}" if field else message)
+
+
+class Conflict(QPlaneError):
+    """The operation does not apply to the request's state (e.g. cancelling a finished one)."""
+
+
+@dataclass
+class AgentOptions:
+    """Which nodes are driven by node agents, and how the southbound listener runs."""
+
+    nodes: list[str]
+    host: str = "127.0.0.1"
+    port: int = 0
+    heartbeat_interval: float = 0.5
+    misses: int = 3
+    token: str | None = None
+    wait_s: float = 30.0
+
+
+@dataclass
+class RequestRecord:
+    """What the service publishes of one request: its handle (read-only outside the simulation
+    thread) and an append-only event log that the simulation thread writes."""
+
+    handle: RequestHandle
+    origin: str  # "scenario" or "api"
+    accepted_sim_s: float
+    accepted_wall: float = field(default_factory=time.time)
+    events: list[dict[str, Any]] = field(default_factory=list)
+    final: dict[str, Any] | None = None
+    last_status: str | None = None
+
+    @property
+    def id(self) -> int:
+        return self.handle.id
+
+
+def status_data(handle: RequestHandle, now: float) -> dict[str, Any]:
+    return {
+        "request": handle.id,
+        "status": handle.status.value,
+        "final": handle.status.final,
+        "reason": handle.reason,
+        "sim_time_s": now,
+        "delivered": len(handle.delivered),
+        "path": list(handle.path) if handle.path else None,
+    }
+
+
+class _Hooks:
+    """Event hooks of one twin, registered on its own plugin manager (simulation thread)."""
+
+    def __init__(self, twin: "DigitalTwin"):
+        self.twin = twin
+
+    @hookimpl
+    def qplane_request_submitted(self, sim: Any, request: Any) -> None:
+        if sim is self.twin.sim:  # routing happens right after this hook: look once it is done
+            sim.env.call_at(0.0, self.twin._observe, request)
+
+    @hookimpl
+    def qplane_pair_delivered(self, sim: Any, request: Any, pair: Any) -> None:
+        if sim is self.twin.sim:
+            self.twin._pair(request, pair)
+
+    @hookimpl
+    def qplane_request_finished(self, sim: Any, request: Any) -> None:
+        if sim is self.twin.sim:
+            self.twin._on_finished(request)
+
+
+class DigitalTwin:
+    """A scenario's network, live: see the module docstring."""
+
+    def __init__(
+        self,
+        scenario: Scenario,
+        *,
+        speed: float | None = 1.0,
+        registry: Registry | None = None,
+        agents: AgentOptions | None = None,
+        max_unfinished: int = 10_000,
+    ):
+        self.scenario = scenario
+        self.speed = speed
+        self.registry = registry if registry is not None else Registry()
+        self._hooks = _Hooks(self)
+        # before the Simulation exists: it decides once whether anyone listens for pairs
+        self.registry.pm.register(self._hooks, name=f"qplane-northbound-twin-{id(self):x}")
+        self.kernel = ServiceKernel(scenario.seed, speed)
+        self.sim = Simulation(scenario, self.registry, env=self.kernel).build()
+        self.records: dict[int, RequestRecord] = {}
+        for handle in self.sim.handles:
+            self._record(handle, "scenario")
+        self.max_unfinished = max_unfinished
+        self.pairs_delivered = 0
+        self.fidelity_sum = 0.0
+        self.state = "built"  # built | running | stopping | stopped | failed
+        self.error: BaseException | None = None
+        self.results: dict[str, Any] | None = None
+        self.stop_reason: str | None = None
+        self.started_wall: float | None = None
+        self.node_events: list[dict[str, Any]] = []
+        self._accepting = False
+        self._closing = False  # simulation-thread view: set by the shutdown it runs
+        self._thread: threading.Thread | None = None
+        self._done = threading.Event()
+        self._finished_count = 0
+        self.hub: Any = None
+        self.agent_nodes: list[str] = []
+        if agents is not None:
+            self._attach_agents(agents)
+
+    # ------------------------------------------------------------------------ agents
+    def _attach_agents(self, options: AgentOptions) -> None:
+        from qplane_southbound import AgentHub, NodeSpec, RemoteDevice
+        from qplane_southbound.messages import OperationQuality
+
+        nodes = self.sim.network.nodes
+        unknown = [n for n in options.nodes if n not in nodes]
+        if unknown:
+            shown = ", ".join(list(nodes)[:8]) + (", ..." if len(nodes) > 8 else "")
+            raise QPlaneError(f"--agents: {', '.join(unknown)} not in the topology (nodes: {shown})")
+        specs = {}
+        for name in options.nodes:
+            device = nodes[name].device
+            counts: dict[str, int] = {}
+            for m in device.all_memories():
+                counts[m.neighbor] = counts.get(m.neighbor, 0) + 1
+            ops = device.operations
+            specs[name] = NodeSpec(counts, OperationQuality(
+                gate_error=ops.gate_error, measurement_error=ops.measurement_error,
+                bsm_duration_s=ops.bsm_duration, bsm_success=ops.bsm_success))
+        self.hub = AgentHub(specs, options.host, options.port, heartbeat_interval=options.heartbeat_interval,
+                            misses=options.misses, token=options.token,
+                            on_lost=self._agent_lost, on_joined=self._agent_joined)
+        for name in options.nodes:
+            nodes[name].device = RemoteDevice(nodes[name].device, self.hub)
+        self.agent_nodes = list(options.nodes)
+        self._agent_wait = options.wait_s
+
+    def _agent_lost(self, node: str, reason: str) -> None:  # a hub thread
+        self.kernel.call_soon_threadsafe(self._node_state, node, False, f"agent lost: {reason}")
+
+    def _agent_joined(self, node: str) -> None:  # a hub thread
+        self.kernel.call_soon_threadsafe(self._node_state, node, True, "agent connected again")
+
+    def _node_state(self, node: str, up: bool, reason: str) -> None:
+        if self.state not in ("running",) or self._closing:
+            return
+        self.node_events.append({"node": node, "up": up, "reason": reason, "sim_time_s": self.sim.now,
+                                 "wall_time": time.time()})
+        self.sim.set_node_state(node, up)
+
+    # ------------------------------------------------------------------------ life cycle
+    def start(self, on_agents_listening: Callable[[str, int], None] | None = None) -> "DigitalTwin":
+        """Start the southbound listener and wait for every agent (when there are agents;
+        ``on_agents_listening(host, port)`` is told where they connect), then start the
+        simulation thread."""
+        if self.hub is not None:
+            from qplane_southbound import SouthboundError
+
+            self.hub.start()
+            if on_agents_listening is not None:
+                on_agents_listening(self.hub.host, self.hub.port)
+            missing = self.hub.wait_for(timeout=self._agent_wait)
+            if missing:
+                self.hub.close("the controller gave up waiting for agents")
+                raise SouthboundError(
+                    f"no agent connected for {', '.join(missing)} within {self._agent_wait:g} s "
+                    f"(start them with: qplane agent --node NODE --connect {self.hub.host}:{self.hub.port})")
+        self.state = "running"
+        self._accepting = True
+        self.started_wall = time.monotonic()
+        self._thread = threading.Thread(target=self._main, name="qplane-twin", daemon=True)
+        self._thread.start()
+        return self
+
+    def _main(self) -> None:
+        try:
+            self.results = self.sim.run()
+            self.state = "stopped"
+        except BaseException as e:  # noqa: BLE001 - reported through the API, never lost
+            self.error = e
+            self.state = "failed"
+            self._accepting = False
+            self._fail_unfinished(f"the simulation stopped: {type(e).__name__}: {e}")
+        finally:
+            self._done.set()
+
+    def _fail_unfinished(self, reason: str) -> None:
+        for handle in list(self.sim.handles):
+            if handle.done:
+                continue
+            try:
+                self.sim.finish(handle, RequestStatus.FAILED, reason)
+            except Exception:  # the simulation is broken: set the state by hand
+                handle.status, handle.reason = RequestStatus.FAILED, reason
+                self._on_finished(handle)
+
+    def request_stop(self, reason: str = "the service shut down") -> None:
+        """Stop taking requests and ask the simulation thread to end every unfinished request
+        ``cancelled`` and stop (returns at once; :meth:`stop` also waits)."""
+        if self._accepting or self.state == "running":
+            self._accepting = False
+            if self.state == "running":
+                self.state = "stopping"
+            self.kernel.call_soon_threadsafe(self._shutdown, reason)
+
+    def stop(self, reason: str = "the service shut down", timeout: float = 30.0) -> dict[str, Any] | None:
+        """Shut down (see :meth:`request_stop`), wait for the simulation thread, close the
+        southbound hub (agents get a ``bye``); returns the run's results."""
+        self.request_stop(reason)
+        if self._thread is not None:
+            self._thread.join(timeout)
+        if self.hub is not None:
+            self.hub.close(reason)
+        return self.results
+
+    def _shutdown(self, reason: str) -> None:
+        self._closing = True
+        self.stop_reason = reason
+        now = self.sim.now
+        for handle in list(self.sim.handles):
+            if not handle.done:
+                self.sim.cancel(handle, f"{reason} at t={now:.6g} s, before the request finished")
+        self.kernel.stop()
+
+    @property
+    def running(self) -> bool:
+        return self.state == "running" and self._accepting
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Wait until the simulation thread has ended."""
+        return self._done.wait(timeout)
+
+    # ------------------------------------------------------------------------ from other threads
+    def _call(self, fn: Callable[..., Any], *args: Any) -> concurrent.futures.Future[Any]:
+        fut: concurrent.futures.Future[Any] = concurrent.futures.Future()
+        if self._done.is_set():  # no simulation thread any more: nothing runs concurrently
+            try:
+                fut.set_result(fn(*args))
+            except BaseException as e:  # noqa: BLE001 - handed to the caller
+                fut.set_exception(e)
+            return fut
+        if self.state not in ("running", "stopping"):
+            fut.set_exception(ServiceUnavailable(self.unavailable_reason()))
+            return fut
+
+        def run() -> None:
+            if not fut.set_running_or_notify_cancel():
+                return  # the caller gave up: do nothing it will not hear about
+            try:
+                fut.set_result(fn(*args))
+            except BaseException as e:  # noqa: BLE001 - handed to the caller
+                fut.set_exception(e)
+
+        self.kernel.call_soon_threadsafe(run)
+        return fut
+
+    def unavailable_reason(self) -> str:
+        if self.state == "failed":
+            return f"the simulation stopped: {type(self.error).__name__}: {self.error}"
+        if self.state in ("stopping", "stopped"):
+            return "the service is shutting down"
+        return "the service is starting"
+
+    def submit(self, fields: dict[str, Any]) -> concurrent.futures.Future[RequestRecord]:
+        """Submit a request (the fields of :class:`~qplane.northbound.EntanglementRequest`, with
+        ``start``/``end`` relative to acceptance). The future holds its record once accepted, or
+        :class:`RequestRejected` / :class:`ServiceUnavailable`."""
+        if not self._accepting:
+            fut: concurrent.futures.Future[RequestRecord] = concurrent.futures.Future()
+            fut.set_exception(ServiceUnavailable(self.unavailable_reason()))
+            return fut
+        return self._call(self._submit, dict(fields))
+
+    def _submit(self, fields: dict[str, Any]) -> RequestRecord:
+        if self._closing:
+            raise ServiceUnavailable("the service is shutting down")
+        unfinished = len(self.records) - self._finished_count
+        if unfinished >= self.max_unfinished:
+            raise Overloaded(f"{unfinished} requests are unfinished (at most {self.max_unfinished}): try later")
+        now = self.sim.now
+        fields["start"] = now + fields.get("start", 0.0)
+        if fields.get("end") is not None:
+            fields["end"] = now + fields["end"]
+        try:
+            request = EntanglementRequest(**fields)
+        except ValidationError as e:
+            err = e.errors()[0]
+            loc = ".".join(str(p) for p in err.get("loc", ()))
+            raise RequestRejected(err.get("msg", "invalid"), loc or None) from None
+        resolved = set(self.sim.resolved)
+        try:
+            handle = self.sim.submit(request)
+        except QPlaneError as e:
+            # a refused request's own protocols must not stay behind: Simulation.submit checks
+            # the capabilities of every resolved component, so one would refuse all later ones
+            for key in set(self.sim.resolved) - resolved:
+                del self.sim.resolved[key]
+            if isinstance(e, ScenarioError):
+                raise RequestRejected(e.message, (e.field or "").removeprefix("request.") or None) from None
+            raise RequestRejected(str(e), "protocols") from None
+        return self._record(handle, "api")
+
+    def cancel(self, request_id: int, reason: str) -> concurrent.futures.Future[RequestRecord]:
+        return self._call(self._cancel, request_id, reason)
+
+    def _cancel(self, request_id: int, reason: str) -> RequestRecord:
+        record = self.records[request_id]
+        handle = record.handle
+        if handle.done:
+            raise Conflict(f"request {request_id} already ended {handle.status.value}"
+                           + (f": {handle.reason}" if handle.reason else ""))
+        self.sim.cancel(handle, reason)
+        return record
+
+    def query(self, fn: Callable[[], Any]) -> concurrent.futures.Future[Any]:
+        """Run ``fn()`` on the simulation thread (a consistent snapshot)."""
+        return self._call(fn)
+
+    def record(self, request_id: int) -> RequestRecord | None:
+        return self.records.get(request_id)
+
+    # ------------------------------------------------------------------------ simulation thread
+    def _record(self, handle: RequestHandle, origin: str) -> RequestRecord:
+        rec = RequestRecord(handle, origin, accepted_sim_s=self.sim.now)
+        self.records[handle.id] = rec
+        self._status_event(rec)
+        return rec
+
+    def _status_event(self, rec: RequestRecord) -> None:
+        data = status_data(rec.handle, self.sim.now)
+        rec.last_status = data["status"]
+        rec.events.append({"id": len(rec.events), "event": "status", "data": data})
+
+    def _observe(self, handle: RequestHandle) -> None:
+        rec = self.records.get(handle.id)
+        if rec is not None and rec.final is None and not handle.done and rec.last_status != handle.status.value:
+            self._status_event(rec)
+
+    def _pair(self, handle: RequestHandle, pair: Any) -> None:
+        rec = self.records.get(handle.id)
+        if rec is None:
+            return
+        self._observe(handle)
+        self.pairs_delivered += 1
+        self.fidelity_sum += pair.fidelity
+        rec.events.append({"id": len(rec.events), "event": "pair", "data": {
+            "request": handle.id,
+            "index": len(handle.delivered) - 1,
+            "sim_time_s": pair.time,
+            "fidelity": pair.fidelity,
+            "fidelity_estimated": pair.fidelity_estimated,
+            "latency_s": pair.latency,
+            "age_s": pair.age,
+        }})
+
+    def _on_finished(self, handle: RequestHandle) -> None:
+        rec = self.records.get(handle.id)
+        if rec is None or rec.final is not None:
+            return
+        data = status_data(handle, self.sim.now)
+        data["finished_at_s"] = handle.finished_at
+        rec.last_status = data["status"]
+        rec.events.append({"id": len(rec.events), "event": "status", "data": data})
+        rec.final = data  # last: a reader that sees it sees the whole log
+        self._finished_count += 1
+
+    # ------------------------------------------------------------------------ snapshots (simulation thread)
+    def topology_snapshot(self) -> dict[str, Any]:
+        sim = self.sim
+        net = sim.network
+        view = net.view()
+        agents = {a["node"]: a for a in self.hub.status()} if self.hub is not None else {}
+        return {
+            "sim_time_s": sim.now,
+            "manager": sim.resolved["topology_manager"].component.name,
+            "ready": bool(sim.topology_manager.ready()),
+            "nodes": [
+                {"name": name, "up": node.up, "in_view": name in view, "remote": name in agents,
+                 "agent": agents[name]["state"] if name in agents else None,
+                 "memories": len(node.device.all_memories())}
+                for name, node in net.nodes.items()
+            ],
+            "links": [
+                {"a": l.a, "b": l.b, "length_km": l.length_km, "up": l.up, "operational": l.operational,
+                 "in_view": view.has_edge(l.a, l.b)}
+                for l in net.links.values()
+            ],
+        }
+
+    def links_snapshot(self) -> list[dict[str, Any]]:
+        now = self.sim.now
+        out = []
+        for l in self.sim.network.links.values():
+            m = l.model
+            down = sum((end if end is not None else now) - start for start, end in l.outages)
+            out.append({
+                "a": l.a, "b": l.b, "length_km": l.length_km, "scheme": l.scheme, "up": l.up,
+                "operational": l.operational, "success_probability": m.success_probability,
+                "cycle_time_s": m.cycle_time, "herald_delay_s": m.herald_delay,
+                "pair_fidelity": m.pair_state[0], "attempts": l.stats.attempts,
+                "pairs_generated": l.stats.pairs_generated, "outages": len(l.outages), "downtime_s": down,
+            })
+        return out
+
+    def metrics_snapshot(self) -> dict[str, Any]:
+        sim = self.sim
+        by_status: dict[str, int] = {}
+        for h in sim.handles:
+            by_status[h.status.value] = by_status.get(h.status.value, 0) + 1
+        topo = {k: v for k, v in sim.topology_manager.metrics().items() if k not in ("events", "probes")}
+        agents = self.hub.status() if self.hub is not None else []
+        return {
+            "sim_time_s": sim.now,
+            "wall_time_s": (time.monotonic() - self.started_wall) if self.started_wall else 0.0,
+            "speed": self.speed,
+            "lag_s": self.kernel.lag(),
+            "events": self.kernel.events_processed,
+            "classical_messages": sim.network.messages_sent,
+            "requests": {"total": len(sim.handles), "unfinished": sum(not h.done for h in sim.handles),
+                         "by_status": dict(sorted(by_status.items()))},
+            "pairs_delivered": self.pairs_delivered,
+            "fidelity_mean": (self.fidelity_sum / self.pairs_delivered) if self.pairs_delivered else None,
+            "topology": {"failures": sim.failures_injected, "reroutes": sum(h.reroutes for h in sim.handles),
+                         "requests_failed": by_status.get("failed", 0), **topo},
+            "agents": {"expected": len(agents), "connected": sum(a["state"] == "connected" for a in agents),
+                       "lost": sum(a["state"] == "lost" for a in agents)},
+        }
