@@ -644,26 +644,11 @@ class Plan:
 
 
 def _read_source(scenario: Any) -> tuple[dict[str, Any], str, Path]:
-    from .scenario import _parse_text, scenario_base_dir, scenario_source
+    from .scenario import read_scenario_source, scenario_base_dir, scenario_source
 
     if isinstance(scenario, Scenario):
         return scenario.model_dump(mode="json"), scenario_source(scenario), scenario_base_dir(scenario)
-    if isinstance(scenario, dict):
-        return copy.deepcopy(scenario), "<scenario>", Path(".")
-    path = Path(scenario)
-    label = str(scenario)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ScenarioError("no such file", source=label) from None
-    except UnicodeDecodeError as e:
-        raise ScenarioError(f"not UTF-8 text (byte {e.start}: {e.reason})", source=label) from e
-    except OSError as e:
-        raise ScenarioError(f"cannot read: {e.strerror}", source=label) from e
-    data = _parse_text(text, label)
-    if not isinstance(data, dict):
-        raise ScenarioError("a scenario is a mapping of fields (name, seed, duration, topology, ...)", source=label)
-    return data, label, path.resolve().parent
+    return read_scenario_source(scenario)
 
 
 def _validate(data: dict[str, Any], source: str, base_dir: Path, registry: Any) -> tuple[Scenario, Any]:

@@ -241,17 +241,9 @@ def _scalar_to_ref(value: Any, key: str) -> dict[str, Any]:
     raise ScenarioError(f"--set: cannot set {key!r} inside {value!r}")
 
 
-def load_scenario(
-    source: str | Path | dict[str, Any],
-    overrides: list[str] | None = None,
-    seed: int | None = None,
-    backend: str | None = None,
-) -> Scenario:
-    """Read and validate a scenario file (YAML or JSON) or dictionary.
-
-    ``overrides`` are ``dotted.path=value`` strings applied before validation; ``seed`` and
-    ``backend`` replace the scenario's. Raises :class:`ScenarioError` naming the file and field.
-    """
+def read_scenario_source(source: str | Path | dict[str, Any]) -> tuple[dict[str, Any], str, Path]:
+    """The raw scenario mapping of a file (YAML or JSON) or a dictionary (copied), its label for
+    error messages and the folder relative paths in it are resolved against."""
     if isinstance(source, dict):
         data, label, base = copy.deepcopy(source), "<scenario>", Path(".")
     else:
@@ -269,6 +261,21 @@ def load_scenario(
         base = path.resolve().parent
     if not isinstance(data, dict):
         raise ScenarioError("a scenario is a mapping of fields (name, seed, duration, topology, ...)", source=label)
+    return data, label, base
+
+
+def load_scenario(
+    source: str | Path | dict[str, Any],
+    overrides: list[str] | None = None,
+    seed: int | None = None,
+    backend: str | None = None,
+) -> Scenario:
+    """Read and validate a scenario file (YAML or JSON) or dictionary.
+
+    ``overrides`` are ``dotted.path=value`` strings applied before validation; ``seed`` and
+    ``backend`` replace the scenario's. Raises :class:`ScenarioError` naming the file and field.
+    """
+    data, label, base = read_scenario_source(source)
     try:
         for expr in overrides or []:
             apply_set(data, *parse_set(expr))
