@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import random
+from heapq import heappop, heappush
 from typing import Any, Callable
 
 import numpy as np
@@ -29,6 +30,29 @@ def derive_seed(seed: int, name: str) -> int:
     return int(sum(int(w) << (32 * i) for i, w in enumerate(words)))
 
 
+class _Call:
+    """A scheduled plain call: the lightest thing the event queue can hold. It quacks like a
+    processed-OK :class:`simpy.Event` (``callbacks``, ``_ok``, ``_value``), so SimPy's own
+    ``step`` runs it too; :meth:`Kernel.step` calls it directly."""
+
+    __slots__ = ("fn", "args", "callbacks", "_ok", "_value")
+
+    def __init__(self, fn: Callable[..., Any], args: tuple[Any, ...]):
+        self.fn = fn
+        self.args = args
+        self.callbacks = _FIRE
+        self._ok = True
+        self._value = None
+
+
+def _fire(call: _Call) -> None:
+    call.fn(*call.args)
+
+
+_FIRE = [_fire]
+_NORMAL = simpy.events.NORMAL
+
+
 class Kernel(simpy.Environment):
     """SimPy environment (time unit: seconds) that counts processed events.
 
@@ -42,8 +66,15 @@ class Kernel(simpy.Environment):
         self.events_processed = 0
         self._streams: dict[str, random.Random] = {}
 
-    def step(self) -> None:  # counted: the framework-overhead figure divides by this
+    def step(self) -> None:
+        """Process the next event (counted: the framework-overhead figure divides by this).
+        A plain call made with :meth:`call_at` runs directly; anything else as SimPy does."""
         self.events_processed += 1
+        queue = self._queue
+        if queue and type(queue[0][3]) is _Call:
+            self._now, _, _, call = heappop(queue)
+            call.fn(*call.args)
+            return
         super().step()
 
     def stream(self, name: str) -> random.Random:
@@ -53,10 +84,11 @@ class Kernel(simpy.Environment):
             rng = self._streams[name] = random.Random(derive_seed(self.seed, name))
         return rng
 
-    def call_at(self, delay: float, fn: Callable[..., Any], *args: Any) -> simpy.Event:
-        ev = simpy.Timeout(self, delay)
-        ev.callbacks.append(lambda _ev: fn(*args))
-        return ev
+    def call_at(self, delay: float, fn: Callable[..., Any], *args: Any) -> None:
+        """Call ``fn(*args)`` ``delay`` seconds from now (no process, no Timeout object)."""
+        if delay < 0:
+            raise ValueError(f"negative delay {delay}")
+        heappush(self._queue, (self._now + delay, _NORMAL, next(self._eid), _Call(fn, args)))
 
     def run_until(self, until: float, stop: simpy.Event | None = None) -> None:
         """Run until simulated time ``until`` or until ``stop`` triggers, whichever is first."""
