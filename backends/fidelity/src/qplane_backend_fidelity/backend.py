@@ -71,7 +71,9 @@ class FidelityBackend:
         if q.depol_t is not None:
             pair.v = physics.depolarize(pair.v, physics.depolarizing_lambda(dt, q.depol_t))
         else:
-            pair.v = physics.pauli_channel(pair.v, noise.pauli_probs(dt))
+            probs = noise.pauli_probs(dt)
+            if probs[0] != 1.0:  # (noiseless memories: nothing to apply)
+                pair.v = physics.pauli_channel(pair.v, probs)
 
     # the protocol -----------------------------------------------------------------------
     def create_pair(self, state: Sequence[float], noise_a, noise_b, t_a: float, t_b: float):

@@ -85,7 +85,8 @@ def _age_estimate(est: list[float], noise: Any, dt: float) -> list[float]:
     t = getattr(noise, "depolarizing_time", None)
     if t is not None:
         return physics.depolarize(est, physics.depolarizing_lambda(dt, t))
-    return physics.pauli_channel(est, noise.pauli_probs(dt))
+    probs = noise.pauli_probs(dt)
+    return est if probs[0] == 1.0 else physics.pauli_channel(est, probs)  # noiseless memories
 
 
 class _PathState:
