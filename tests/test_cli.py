@@ -280,3 +280,19 @@ def test_console_script_runs_the_example_like_main_does(tmp_path, capsys):
     sub.pop("wall_time_s")
     here.pop("wall_time_s")
     assert sub == here
+
+
+def test_a_reader_that_leaves_early_is_not_an_error(monkeypatch, capsys):
+    """`qplane ... | head`: when the pipe's reader has gone, the command ends quietly, exit 0."""
+    import sys
+
+    class ClosedPipe:
+        def write(self, text):
+            raise BrokenPipeError(32, "Broken pipe")
+
+        def flush(self):
+            raise BrokenPipeError(32, "Broken pipe")
+
+    monkeypatch.setattr(sys, "stdout", ClosedPipe())
+    assert main(["schema", "scenario"]) == 0
+    assert capsys.readouterr().err == ""

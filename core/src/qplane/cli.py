@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any, Sequence
@@ -261,7 +262,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
     sim = build(scenario, registry)
     print(
         f"{args.scenario}: valid ({len(sim.network.nodes)} nodes, {len(sim.network.links)} links, "
-        f"{len(scenario.requests)} requests, backend {sim.resolved['backend'].component.name})"
+        f"{len(sim.handles)} requests, backend {sim.resolved['backend'].component.name})"
     )
     return EXIT_OK
 
@@ -348,6 +349,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("qplane: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `qplane ... | head`: the reader left; not an error of ours
+        try:
+            sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - so the interpreter's final flush is quiet
+        except OSError:
+            pass
+        return EXIT_OK
     except Exception as e:  # a bug: say so in one line, the traceback is behind --debug
         if debug:
             raise
