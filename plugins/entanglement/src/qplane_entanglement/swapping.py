@@ -6,16 +6,23 @@ allocated memory pair attempting link-level entanglement. A repeater that holds 
 entangled toward the source side and one toward the destination side performs a Bell-state
 measurement — at once under ``asap``; under ``nested`` only when the two pairs span the
 segments of its level of the doubling scheme. Each swap's outcome travels as a classical
-message along the path to both end nodes (one event per message). A pair is delivered when it
-spans the path and both ends have received every outcome of the swaps that built it; the
-destination then applies the accumulated Pauli correction.
+message along the path to both end nodes. A pair is delivered when it spans the path and both
+ends have received every outcome of the swaps that built it; the destination then applies the
+accumulated Pauli correction.
+
+An end node acts on a pair only once it holds all of that pair's outcomes, so the model does
+not schedule an event per message: each :class:`PairRecord` carries, for each end, the time
+its last outcome arrives there (the latest over its swaps of the send time plus the path
+delay), and the pair's end-to-end record schedules one event at the later of the two. For
+lossless classical channels this is the same timing as one event per message, with work and
+memory that do not grow with the messages in flight; the messages are still counted in
+``classical_messages``. With ``classical: {instant: true}`` the delays are zero.
 
 The control plane tracks each pair in a :class:`PairRecord`: its end memories, the span of
 path positions it covers, the network's own estimate of its state (from link fidelities,
-storage times and the nodes' error rates: what the network can know), and the outcomes heard
-so far at each end. When a swap merges two records, messages addressed to the older ones are
-forwarded to the merged record (``merged_into``), as an end node matches outcomes to its
-qubit by the pair identifiers they carry.
+storage times and the nodes' error rates: what the network can know), its Pauli frame (the
+XOR of its swaps' reported outcomes) and when each end knows it. ``merged_into`` links a
+record to the one a swap merged it into (cutoff timers follow it).
 
 A Bell-state measurement fails with probability ``1 - operations.bsm_success`` (linear
 optics: 1/2); the failure travels with the outcome messages and the end nodes discard the pair
@@ -48,7 +55,7 @@ class PairRecord:
     """What the control plane knows of one stored pair."""
 
     __slots__ = ("left", "right", "lo", "hi", "est", "t_left", "t_right", "t_attempt", "born",
-                 "known_src", "known_dst", "frame", "merged_into", "level", "alive", "failed")
+                 "src_at", "dst_at", "frame", "merged_into", "level", "alive", "failed")
 
     def __init__(self, left: Memory, right: Memory, lo: int, hi: int, est: list[float],
                  t_left: float, t_right: float, t_attempt: float, born: float):
@@ -61,9 +68,9 @@ class PairRecord:
         self.t_right = t_right
         self.t_attempt = t_attempt  # start of the oldest link-level attempt in this pair
         self.born = born  # emission of its oldest qubit
-        self.known_src = 0
-        self.known_dst = 0
-        self.frame = 0  # XOR of the outcomes heard at the destination
+        self.src_at = t_left  # when the source end knows every outcome of the swaps in it
+        self.dst_at = t_right  # ... and the destination end (link pairs: at the herald)
+        self.frame = 0  # XOR of the reported outcomes of its swaps
         self.merged_into: PairRecord | None = None
         self.level = 0  # purification rounds survived
         self.alive = True  # False once merged, delivered or discarded
@@ -307,9 +314,15 @@ class _PathState:
         outcome = device.bell_measurement(m_src_side, m_dst_side, now)
         rec = PairRecord(L.left, R.right, L.lo, R.hi, est, L.t_left, R.t_right,
                          min(L.t_attempt, R.t_attempt), min(L.born, R.born))
-        rec.known_src = L.known_src + R.known_src
-        rec.known_dst = L.known_dst + R.known_dst
-        rec.frame = L.frame ^ R.frame
+        # the outcome leaves when the measurement is done and travels along the path to each end
+        sent = now + ops.bsm_duration
+        if self.instant:
+            rec.src_at = max(L.src_at, R.src_at, sent)
+            rec.dst_at = max(L.dst_at, R.dst_at, sent)
+        else:
+            rec.src_at = max(L.src_at, R.src_at, sent + self.delay_src[i])
+            rec.dst_at = max(L.dst_at, R.dst_at, sent + self.delay_dst[i])
+        rec.frame = L.frame ^ R.frame ^ outcome
         rec.failed = L.failed or R.failed or (
             ops.bsm_success < 1.0 and self.bsm_rng[i].random() >= ops.bsm_success)
         L.merged_into = R.merged_into = rec
@@ -323,13 +336,15 @@ class _PathState:
     def _after_swap(self, i: int, m1: Memory, m2: Memory, rec: PairRecord, outcome: int) -> None:
         if not self.session.active:
             return
-        if self.instant:  # no classical delay modelled: the ends know at once
-            self._outcome_at_src(rec)
-            self._outcome_at_dst(rec, outcome)
-        else:
-            net, env = self.network, self.env
-            net.send(env, self.delay_src[i], self._outcome_at_src, rec)
-            net.send(env, self.delay_dst[i], self._outcome_at_dst, rec, outcome)
+        if not self.instant:
+            self.network.messages_sent += 2  # the outcome, to each end (see the module docstring)
+        if rec.lo == 0 and rec.hi == self.hops:  # spans the path: ready once both ends know
+            known = max(rec.src_at, rec.dst_at)
+            now = self.env.now
+            if known > now:
+                self.env.call_at(known - now, self._outcomes_known, rec)
+            else:
+                self._outcomes_known(rec)
         self.memory_freed(m1)
         self.memory_freed(m2)
         if self.policy.reoffer and rec.alive:
@@ -340,28 +355,8 @@ class _PathState:
                 self._offer_toward_src(rec.hi, rec.right)
 
     # delivery ----------------------------------------------------------------------------
-    def _outcome_at_src(self, rec: PairRecord) -> None:
-        if not self.session.active:
-            return
-        root = rec.root()
-        if not root.alive:
-            return
-        root.known_src += 1
-        self._check(root)
-
-    def _outcome_at_dst(self, rec: PairRecord, outcome: int) -> None:
-        if not self.session.active:
-            return
-        root = rec.root()
-        if not root.alive:
-            return
-        root.known_dst += 1
-        root.frame ^= outcome
-        self._check(root)
-
-    def _check(self, rec: PairRecord) -> None:
-        need = self.hops - 1
-        if rec.lo == 0 and rec.hi == self.hops and rec.known_src == need and rec.known_dst == need:
+    def _outcomes_known(self, rec: PairRecord) -> None:
+        if self.session.active and rec.alive:
             self._e2e_ready(rec)
 
     def _e2e_ready(self, rec: PairRecord) -> None:
