@@ -285,7 +285,7 @@ def load_scenario(
         data["seed"] = seed
     if backend is not None:
         data["backend"] = backend
-    from .experiment import reject_parameter_lists  # lazy: experiment builds on this module
+    from .grid import reject_parameter_lists  # lazy: grid builds on this module
 
     reject_parameter_lists(data, label)
     try:
