@@ -60,7 +60,7 @@ import numpy as np
 from pydantic import ValidationError
 
 from .errors import QPlaneError, ScenarioError
-from .scenario import Scenario, apply_set, parse_set, scenario_error_from_validation
+from .scenario import Scenario, apply_overrides, apply_set, scenario_error_from_validation
 
 EXPERIMENT_SCHEMA = "qplane.experiment/1"
 EXECUTORS = ("serial", "process", "dask")
@@ -245,15 +245,7 @@ def make_plan(
     if kind not in ("compare", "sweep"):
         raise ValueError(f"kind must be 'compare' or 'sweep', not {kind!r}")
     data, source, base_dir = _read_source(scenario)
-    try:
-        for expr in overrides or []:
-            apply_set(data, *parse_set(expr))
-    except ScenarioError as e:
-        raise e.with_source(source) from e
-    if backend is not None:
-        data["backend"] = backend
-    if seed is not None:
-        data["seed"] = seed
+    apply_overrides(data, source, overrides, seed, backend)
     registry = registry if registry is not None else Registry(make_plugin_manager(plugins))
 
     arm_axes = _vary_axes(vary)

@@ -13,7 +13,7 @@ import copy
 import json
 import re
 from pathlib import Path
-from typing import Any, Union
+from typing import Any, Sequence, Union
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
@@ -264,6 +264,21 @@ def read_scenario_source(source: str | Path | dict[str, Any]) -> tuple[dict[str,
     return data, label, base
 
 
+def apply_overrides(data: dict[str, Any], label: str, overrides: Sequence[str] | None = None,
+                    seed: int | None = None, backend: str | None = None) -> None:
+    """Apply ``--set`` expressions, then ``--seed`` and ``--backend``, to a raw scenario mapping;
+    errors name ``label`` (the file)."""
+    try:
+        for expr in overrides or []:
+            apply_set(data, *parse_set(expr))
+    except ScenarioError as e:
+        raise e.with_source(label) from e
+    if seed is not None:
+        data["seed"] = seed
+    if backend is not None:
+        data["backend"] = backend
+
+
 def load_scenario(
     source: str | Path | dict[str, Any],
     overrides: list[str] | None = None,
@@ -276,15 +291,7 @@ def load_scenario(
     ``backend`` replace the scenario's. Raises :class:`ScenarioError` naming the file and field.
     """
     data, label, base = read_scenario_source(source)
-    try:
-        for expr in overrides or []:
-            apply_set(data, *parse_set(expr))
-    except ScenarioError as e:
-        raise e.with_source(label) from e
-    if seed is not None:
-        data["seed"] = seed
-    if backend is not None:
-        data["backend"] = backend
+    apply_overrides(data, label, overrides, seed, backend)
     from .grid import reject_parameter_lists  # lazy: grid builds on this module
 
     reject_parameter_lists(data, label)
