@@ -435,13 +435,9 @@ class Simulation:
         if up:
             # a recovered element is in the view again: new routes use it, and so do requests
             # still waiting for memories (they have not started on their detour)
-            view = self.network.view()
             for handle in self.handles:
                 if handle.status == RequestStatus.WAITING and handle.path is not None:
-                    req = handle.request
-                    path = handle.protocols["router"].route(view, req.src, req.dst, req)
-                    if path and list(path) != handle.path:
-                        handle.path = list(path)
+                    self._route(handle, RequestStatus.FAILED, RequestStatus.FAILED, "re-routing after a repair: ")
             self._reconsider()
             return
         if kind == "link":
