@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 
 import qplane
-from qplane.northbound import Session
+from qplane.requests import Session
 from qplane.sim import build
 
 

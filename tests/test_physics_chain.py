@@ -269,7 +269,7 @@ def test_second_request_waits_for_memories_under_fifo():
 
 
 def test_requests_submitted_from_code_and_cancelled():
-    from qplane.northbound import EntanglementRequest
+    from qplane.requests import EntanglementRequest
 
     sim = build(qplane.load_scenario(chain_scenario(3, 20.0, pairs=5, count=1)))
     late = sim.submit(EntanglementRequest(src="n0", dst="n2", pairs=5, start=0.5))

@@ -17,7 +17,7 @@ import pytest
 import qplane
 from qplane import hookspecs
 from qplane.hookspecs import hookimpl
-from qplane.northbound import DeliveredPair, RequestHandle
+from qplane.requests import DeliveredPair, RequestHandle
 from qplane.plugins import make_plugin_manager
 from qplane.registry import KINDS, Registry
 from qplane.results import Results

@@ -10,7 +10,7 @@ import networkx as nx
 import pytest
 
 from qplane import physics
-from qplane.northbound import EntanglementRequest
+from qplane.requests import EntanglementRequest
 from qplane.testing import RouterConformance, network_view, run_scenario, scenario
 
 from qplane_qos_router import plugin

@@ -13,7 +13,7 @@ a plugin discovered through the ``qplane`` entry-point group; see :mod:`qplane.h
 """
 
 from .errors import CapabilityError, PluginError, QPlaneError, ScenarioError, UnknownComponentError
-from .northbound import DeliveredPair, EntanglementRequest, RequestHandle, RequestStatus
+from .requests import DeliveredPair, EntanglementRequest, RequestHandle, RequestStatus
 from .registry import Registry
 from .scenario import Scenario, load_scenario
 from .sim import Simulation, build, run

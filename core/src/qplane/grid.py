@@ -16,7 +16,7 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 from pydantic import BaseModel
 
 from .errors import ScenarioError, UnknownComponentError
-from .northbound import PER_REQUEST_PROTOCOLS
+from .requests import PER_REQUEST_PROTOCOLS
 from .scenario import Protocols, Scenario, parse_set
 
 

@@ -60,7 +60,7 @@ def qplane_register_link_models(register: Register) -> None:
     """Register quantum-link hardware models (kind ``link_model``), selected by ``scheme``.
 
     Called once per registry build, by the core. ``factory(params, length_km)`` returns a
-    :class:`qplane.southbound.LinkModel`: the per-attempt success probability, the attempt
+    :class:`qplane.hal.LinkModel`: the per-attempt success probability, the attempt
     cycle, the herald delay and the heralded pair's state for a link of that length.
     """
 
@@ -70,7 +70,7 @@ def qplane_register_memory_models(register: Register) -> None:
     """Register quantum-memory models (kind ``memory_model``), selected by ``model``.
 
     Called once per registry build, by the core. ``factory(params)`` returns a
-    :class:`qplane.southbound.MemoryModel`. Every memory model's params include ``count``.
+    :class:`qplane.hal.MemoryModel`. Every memory model's params include ``count``.
     """
 
 
@@ -79,7 +79,7 @@ def qplane_register_routers(register: Register) -> None:
     """Register routers (kind ``router``).
 
     Called once per registry build, by the core. ``factory(params)`` returns a
-    :class:`qplane.northbound.Router`.
+    :class:`qplane.requests.Router`.
     """
 
 
@@ -88,7 +88,7 @@ def qplane_register_schedulers(register: Register) -> None:
     """Register schedulers (kind ``scheduler``), which admit requests and allocate memories.
 
     Called once per registry build, by the core. ``factory(params, sim)`` returns a
-    :class:`qplane.northbound.Scheduler`.
+    :class:`qplane.requests.Scheduler`.
     """
 
 
@@ -110,7 +110,7 @@ def qplane_register_swap_policies(register: Register) -> None:
     with ``serve(session)``: run entanglement distribution for one admitted request over its
     path and allocated memories, until the session is stopped. A policy with
     ``path_free = True`` serves sessions that have no fixed path (those of a router with
-    ``fixed_path = False``, see :class:`qplane.northbound.Router`); a policy may refuse a
+    ``fixed_path = False``, see :class:`qplane.requests.Router`); a policy may refuse a
     request's other protocols before the run with ``check_protocols(protocols) -> message``.
     """
 
@@ -197,14 +197,14 @@ def qplane_simulation_end(sim: Any) -> None:
 @hookspec
 def qplane_request_submitted(sim: Any, request: Any) -> None:
     """Called by the runner when a request's ``start`` time arrives and it is handed to the
-    router and the scheduler. ``request`` is a :class:`qplane.northbound.RequestHandle`."""
+    router and the scheduler. ``request`` is a :class:`qplane.requests.RequestHandle`."""
 
 
 @hookspec
 def qplane_pair_delivered(sim: Any, request: Any, pair: Any) -> None:
     """Called by the swapping policy each time an end-to-end pair is delivered to ``request``.
 
-    ``pair`` is a :class:`qplane.northbound.DeliveredPair`. Only called when at least one
+    ``pair`` is a :class:`qplane.requests.DeliveredPair`. Only called when at least one
     plugin implements it, so it costs nothing otherwise."""
 
 

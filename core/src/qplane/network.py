@@ -13,7 +13,7 @@ from typing import Any, Callable
 
 import networkx as nx
 
-from .southbound import LinkModel, SimulatedDevice
+from .hal import LinkModel, SimulatedDevice
 
 
 @dataclass(eq=False)

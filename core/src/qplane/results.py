@@ -11,7 +11,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from .northbound import RequestHandle, RequestStatus
+from .requests import RequestHandle, RequestStatus
 
 SCHEMA = "qplane.results/1"
 

@@ -215,7 +215,7 @@ COMPONENT["router"] = '''\
 A router gets the controller's view of the topology (a networkx graph it must not modify:
 edges carry ``length_km``, ``link`` and ``expected_pair_time``; when the runner routes, nodes
 carry ``memory`` and ``operations``) and returns a node path from ``src`` to ``dst`` — or None
-when there is none. See :class:`qplane.northbound.Router`.
+when there is none. See :class:`qplane.requests.Router`.
 """
 
 from __future__ import annotations
@@ -336,7 +336,7 @@ def qplane_register_schedulers(register):
 COMPONENT["scheduler"] = '''\
 """The ``$name`` scheduler: the request asking for the fewest pairs goes first.
 
-A scheduler admits routed requests and gives them memories (:class:`qplane.northbound.Scheduler`):
+A scheduler admits routed requests and gives them memories (:class:`qplane.requests.Scheduler`):
 ``submit(handle)`` when a request's path is set, ``release(handle)`` when it has finished (free
 its memories), ``reconsider()`` when paths changed after a failure. It starts a request with
 ``sim.start_session(handle, allocation)``, where ``allocation[h]`` lists the memory pairs
@@ -848,7 +848,7 @@ COMPONENT["application"] = '''\
 """The ``$name`` application: consumes every delivered pair and counts the usable ones.
 
 An application is handed each end-to-end pair as it is delivered:
-``on_pair(request, pair) -> bool`` (:class:`qplane.northbound.DeliveredPair`: ``fidelity``,
+``on_pair(request, pair) -> bool`` (:class:`qplane.requests.DeliveredPair`: ``fidelity``,
 ``fidelity_estimated``, ``time``, ``latency``, ``src_memory`` / ``dst_memory``). Return False
 to let the network free the two memories at once, True to keep them — then free them yourself
 with ``sim.free_memory(memory)`` (a request whose memories are all kept starves). The

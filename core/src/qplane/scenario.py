@@ -19,7 +19,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
 from .errors import ScenarioError
-from .northbound import EntanglementRequest
+from .requests import EntanglementRequest
 from .registry import scenario_error_from_validation
 
 #: a component given by name, or as ``{<key>: name, <its params>}``

@@ -24,11 +24,11 @@ from . import physics
 from .errors import PluginError, QPlaneError, ScenarioError
 from .kernel import Kernel
 from .network import Network, Node, QuantumLink
-from .northbound import PER_REQUEST_PROTOCOLS, DeliveredPair, EntanglementRequest, RequestHandle, RequestStatus, Session
+from .requests import PER_REQUEST_PROTOCOLS, DeliveredPair, EntanglementRequest, RequestHandle, RequestStatus, Session
 from .registry import KINDS, BuildContext, Component, Registry
 from .results import SCHEMA, LinkResult, Results, summarize
 from .scenario import Scenario, load_scenario, scenario_base_dir, scenario_source, split_ref
-from .southbound import Memory, Operations, SimulatedDevice
+from .hal import Memory, Operations, SimulatedDevice
 from .traffic import TrafficContext
 
 
@@ -572,7 +572,7 @@ class Simulation:
         """Called by the scheduler: ``handle`` has its memories on ``path`` (default: its path;
         one call per path of a multipath request, ``path=[]`` for a path-free one); the swapping
         policy serves it. ``gate`` confines its link generation to time slots (see
-        :class:`qplane.northbound.Session`)."""
+        :class:`qplane.requests.Session`)."""
         session = Session(handle, list(path if path is not None else (handle.path or [])), allocation, gate=gate)
         self.claim(session)
         handle.sessions.append(session)

@@ -50,7 +50,7 @@ from dataclasses import dataclass
 from . import physics
 from .backend import Capability
 from .errors import CapabilityError
-from .southbound import Operations
+from .hal import Operations
 
 
 def chain_scenario(nodes: int = 2, spacing_km: float = 20.0, *, pairs: int = 1000, count: int = 1,
@@ -366,7 +366,7 @@ def _one_line(e: BaseException) -> str:
 
 @dataclass(frozen=True)
 class KitLinkModel:
-    """A :class:`qplane.southbound.LinkModel` for router tests: meet-in-the-middle physics of a
+    """A :class:`qplane.hal.LinkModel` for router tests: meet-in-the-middle physics of a
     link of ``length_km`` (DESIGN.md: ``p = 0.5 (eta_det eta(L/2))^2``, cycle ``L / c``)."""
 
     length_km: float
@@ -392,7 +392,7 @@ class KitLinkModel:
 
 @dataclass(frozen=True)
 class KitMemoryModel:
-    """A :class:`qplane.southbound.MemoryModel` for router tests: depolarizing, time ``T``."""
+    """A :class:`qplane.hal.MemoryModel` for router tests: depolarizing, time ``T``."""
 
     count: int = 2
     depolarizing_time: float | None = None
@@ -522,7 +522,7 @@ class RouterConformance:
 
     @staticmethod
     def _request(src: str, dst: str) -> Any:
-        from .northbound import EntanglementRequest
+        from .requests import EntanglementRequest
 
         return EntanglementRequest(src=src, dst=dst, pairs=1, min_fidelity=0.0)
 

@@ -21,7 +21,7 @@ import random
 from dataclasses import dataclass
 from typing import Protocol, Sequence
 
-from .northbound import EntanglementRequest
+from .requests import EntanglementRequest
 
 
 @dataclass(frozen=True)

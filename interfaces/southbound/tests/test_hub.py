@@ -11,7 +11,7 @@ import time
 from typing import Any
 
 import pytest
-from qplane.southbound import Device, Memory, Operations
+from qplane.hal import Device, Memory, Operations
 
 from qplane_southbound import AgentHub, NodeSpec, RemoteDevice
 from qplane_southbound.agent import EXIT_BYE, EXIT_LOST, EXIT_REJECTED, NodeAgent

@@ -1,6 +1,6 @@
 """The ``fidelity-constrained`` router: the fastest path whose pairs can reach ``min_fidelity``.
 
-Works on the controller's view a router is handed (:meth:`qplane.northbound.Router.route`):
+Works on the controller's view a router is handed (:meth:`qplane.requests.Router.route`):
 edges carry ``link`` (the link model: ``pair_state``, ``herald_delay``) and
 ``expected_pair_time``; nodes carry ``memory`` (storage noise) and ``operations`` (gate error)
 when the runner routes a request — without them the estimate assumes perfect memories and

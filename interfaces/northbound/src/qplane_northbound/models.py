@@ -1,6 +1,6 @@
 """The northbound API's bodies: what applications send and what they get back.
 
-:class:`RequestIn` mirrors :class:`qplane.northbound.EntanglementRequest` field by field, with
+:class:`RequestIn` mirrors :class:`qplane.requests.EntanglementRequest` field by field, with
 bounds that refuse absurd values (a fidelity outside [0, 1], a rate or a pair count no network
 serves, NaN or infinite numbers) and one difference, said in the field descriptions: ``start``
 and ``end`` count simulated seconds from the moment the service accepts the request (a client
@@ -15,7 +15,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from pydantic_core import InitErrorDetails, PydanticCustomError
-from qplane.northbound import RequestStatus
+from qplane.requests import RequestStatus
 
 #: the largest body POST /requests accepts (413 beyond)
 MAX_BODY_BYTES = 16 * 1024
@@ -90,7 +90,7 @@ class RequestIn(_In):
         return self
 
     def fields(self) -> dict[str, Any]:
-        """The keyword arguments of :class:`~qplane.northbound.EntanglementRequest` (times still
+        """The keyword arguments of :class:`~qplane.requests.EntanglementRequest` (times still
         relative)."""
         data = self.model_dump(exclude={"protocols"})
         if self.protocols is not None:

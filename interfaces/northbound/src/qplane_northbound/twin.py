@@ -36,7 +36,7 @@ from typing import Any, Callable
 from pydantic import ValidationError
 from qplane.errors import QPlaneError, ScenarioError
 from qplane.hookspecs import hookimpl
-from qplane.northbound import EntanglementRequest, RequestHandle, RequestStatus
+from qplane.requests import EntanglementRequest, RequestHandle, RequestStatus
 from qplane.registry import Registry
 from qplane.scenario import Scenario
 from qplane.sim import Simulation
@@ -327,7 +327,7 @@ class DigitalTwin:
         return "the service is starting"
 
     def submit(self, fields: dict[str, Any]) -> concurrent.futures.Future[RequestRecord]:
-        """Submit a request (the fields of :class:`~qplane.northbound.EntanglementRequest`, with
+        """Submit a request (the fields of :class:`~qplane.requests.EntanglementRequest`, with
         ``start``/``end`` relative to acceptance). The future holds its record once accepted, or
         :class:`RequestRejected` / :class:`ServiceUnavailable`."""
         if not self._accepting:

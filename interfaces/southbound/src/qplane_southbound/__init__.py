@@ -1,8 +1,8 @@
-"""qplane-southbound: the HAL of :mod:`qplane.southbound` as a wire protocol.
+"""qplane-southbound: the HAL of :mod:`qplane.hal` as a wire protocol.
 
 * :mod:`.messages` — the versioned messages (``qplane.southbound/1``) and their JSON Schema;
 * :mod:`.hub` — the controller's listener that node agents connect to, with heartbeat watching;
-* :mod:`.device` — :class:`RemoteDevice`, the :class:`qplane.southbound.Device` that drives an agent;
+* :mod:`.device` — :class:`RemoteDevice`, the :class:`qplane.hal.Device` that drives an agent;
 * :mod:`.agent` — the node agent process (``qplane agent``).
 """
 

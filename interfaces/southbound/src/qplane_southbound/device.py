@@ -1,4 +1,4 @@
-"""The HAL over the wire: :class:`RemoteDevice` implements :class:`qplane.southbound.Device`
+"""The HAL over the wire: :class:`RemoteDevice` implements :class:`qplane.hal.Device`
 by sending each operation to the node's agent.
 
 The digital twin keeps the physics. A pair spans two nodes, so its quantum state cannot live in
@@ -32,7 +32,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from qplane.southbound import Memory, SimulatedDevice
+from qplane.hal import Memory, SimulatedDevice
 
 from .hub import AgentHub
 from .messages import ApplyPauli, BellMeasurement, MemoryRef, Release

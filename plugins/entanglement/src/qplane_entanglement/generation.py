@@ -25,7 +25,7 @@ from typing import Any, Callable, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from qplane.southbound import Memory, herald_pair
+from qplane.hal import Memory, herald_pair
 
 
 class HeraldedParams(BaseModel):

@@ -1,7 +1,7 @@
 """Swapping over a fixed path — ``asap`` and ``nested`` — with Pauli-frame bookkeeping,
 purification, cutoffs and delivery.
 
-For one admitted request (a :class:`qplane.northbound.Session`) the policy keeps every
+For one admitted request (a :class:`qplane.requests.Session`) the policy keeps every
 allocated memory pair attempting link-level entanglement. A repeater that holds a qubit
 entangled toward the source side and one toward the destination side performs a Bell-state
 measurement — at once under ``asap``; under ``nested`` only when the two pairs span the
@@ -40,8 +40,8 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 from qplane import physics
-from qplane.northbound import DeliveredPair, RequestStatus, Session
-from qplane.southbound import Memory, purify_pairs
+from qplane.requests import DeliveredPair, RequestStatus, Session
+from qplane.hal import Memory, purify_pairs
 
 
 class SwapParams(BaseModel):

@@ -1,7 +1,7 @@
 """Heralded link-generation schemes: the physics of one attempt on one memory pair.
 
 Each scheme turns its parameters and a link length into the four numbers of
-:class:`qplane.southbound.LinkModel` — per-attempt success probability, attempt cycle, herald
+:class:`qplane.hal.LinkModel` — per-attempt success probability, attempt cycle, herald
 delay and the heralded pair's Bell-diagonal state in DESIGN order (Phi+, Psi-, Psi+, Phi-),
 written in the frame where the target is Phi+ (the herald pattern's known Pauli correction is
 already applied). Storage noise during the herald wait is the memories' business, not this

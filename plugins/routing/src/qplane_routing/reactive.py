@@ -45,7 +45,7 @@ import networkx as nx
 from pydantic import BaseModel, ConfigDict, Field
 
 from qplane import physics
-from qplane.northbound import DeliveredPair, Session
+from qplane.requests import DeliveredPair, Session
 
 from .routers import MaxFidelityParams, MaxFidelityRouter
 

@@ -15,7 +15,7 @@ import math
 
 from pydantic import Field
 
-from qplane.northbound import RequestHandle
+from qplane.requests import RequestHandle
 
 from .queueing import QueueScheduler, SchedulerParams
 

@@ -35,7 +35,7 @@ from typing import Any, Iterable
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from qplane.northbound import RequestHandle
+from qplane.requests import RequestHandle
 
 
 class SchedulerParams(BaseModel):

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from qplane.northbound import RequestHandle
+from qplane.requests import RequestHandle
 
 from .queueing import QueueScheduler, SchedulerParams
 

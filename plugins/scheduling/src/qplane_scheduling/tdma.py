@@ -20,7 +20,7 @@ back to back; in each slot it chooses the requests whose generation may run:
   generate (a slot of a request with full memories is wasted).
 
 The controller tells a request's sessions through their ``gate`` (see
-:class:`qplane.northbound.Session`): the link generator makes an attempt only when its window
+:class:`qplane.requests.Session`): the link generator makes an attempt only when its window
 ``[emission, emission + cycle]`` fits inside an open slot of the request, and waits for the next
 slot otherwise. Heralds, swaps, purification and delivery are not generation: they happen
 whenever they happen. ``slots`` keeps every slot ``(start, end, request ids)`` for analysis.
@@ -37,7 +37,7 @@ from typing import Any, Callable, Literal
 
 from pydantic import Field
 
-from qplane.northbound import RequestHandle, RequestStatus
+from qplane.requests import RequestHandle, RequestStatus
 
 from .queueing import QueueScheduler, SchedulerParams
 

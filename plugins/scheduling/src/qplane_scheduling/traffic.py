@@ -18,7 +18,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from qplane.errors import ScenarioError
-from qplane.northbound import EntanglementRequest
+from qplane.requests import EntanglementRequest
 from qplane.traffic import TrafficContext
 
 #: more requests than this from one model is almost surely a typo in rate_hz or horizon

@@ -155,11 +155,11 @@ class Router(Protocol):
 
     def route(self, graph: nx.Graph, src: str, dst: str, request: EntanglementRequest) -> list[str] | None:
         """A node path from ``src`` to ``dst``, or None when there is none. Edges of ``graph``
-        carry ``length_km``, ``link`` (the :class:`qplane.southbound.LinkModel`) and
+        carry ``length_km``, ``link`` (the :class:`qplane.hal.LinkModel`) and
         ``expected_pair_time`` ((1/p - 1) cycles + herald delay, seconds). When the runner routes
         a request, nodes also carry ``memory`` (the node's
-        :class:`qplane.southbound.MemoryModel`) and ``operations``
-        (:class:`qplane.southbound.Operations`); a router must not rely on them elsewhere.
+        :class:`qplane.hal.MemoryModel`) and ``operations``
+        (:class:`qplane.hal.Operations`); a router must not rely on them elsewhere.
         The graph is shared: a router must not modify it."""
         ...
 
