@@ -17,15 +17,11 @@ from typing import Any, Protocol
 import networkx as nx
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from .components import PER_REQUEST
+
 
 #: protocols a request may choose for itself (scenario key -> component kind)
-PER_REQUEST_PROTOCOLS = {
-    "routing": "router",
-    "swapping": "swapping",
-    "purification": "purification",
-    "cutoff": "cutoff",
-    "application": "application",
-}
+PER_REQUEST_PROTOCOLS = {key: f.kind for key, f in PER_REQUEST.items()}
 
 
 class EntanglementRequest(BaseModel):

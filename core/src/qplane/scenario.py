@@ -18,6 +18,7 @@ from typing import Any, Sequence, Union
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
+from . import components
 from .errors import ScenarioError
 from .requests import EntanglementRequest
 from .registry import scenario_error_from_validation
@@ -147,13 +148,10 @@ class Scenario(_Strict):
 
 def split_ref(ref: ComponentRef, key: str = "name", default: str | None = None) -> tuple[str, dict[str, Any]]:
     """``"asap"`` → ``("asap", {})``; ``{name: asap, x: 1}`` → ``("asap", {"x": 1})``."""
-    if isinstance(ref, str):
-        return ref, {}
-    params = dict(ref)
-    name = params.pop(key, default)
-    if not isinstance(name, str):
-        raise ScenarioError(f"needs '{key}: NAME'")
-    return name, params
+    try:
+        return components.split_ref(ref, key, default)
+    except ValueError as e:
+        raise ScenarioError(str(e)) from None
 
 
 # ----------------------------------------------------------------------------- loading
