@@ -71,7 +71,7 @@ def test_a_different_seed_changes_fidelities_and_latencies(registry):
 def test_an_observer_plugin_does_not_change_the_numbers(registry):
     class Observer:
         @hookimpl
-        def qplane_pair_delivered(self, sim, request, pair):
+        def qplane_pair_delivered(self, context, request, pair):
             pass
 
     observed = _run(Registry(make_plugin_manager(extra_plugins=[Observer()])))

@@ -77,12 +77,12 @@ def test_the_checker_catches_double_booking_and_stray_qubits():
     found: list[list[str]] = []
 
     def corrupt() -> None:
-        session = next(iter(sim._sessions))
+        session = next(iter(sim.inventory.holders))
         ma, mb = session.allocation[0][0]
         intruder = Session(session.handle, session.path, [[(ma, mb)]])
-        sim._sessions[intruder] = None  # a second session claims the same memories
+        sim.inventory.holders[intruder] = None  # a second session claims the same memories
         found.append(sim.memory_violations())
-        del sim._sessions[intruder]
+        del sim.inventory.holders[intruder]
         free = next(m for n in sim.network.nodes.values() for m in n.device.all_memories() if m.owner is None)
         free.qubit = object()  # a qubit nobody owns
         found.append(sim.memory_violations())

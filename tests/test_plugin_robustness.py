@@ -144,7 +144,7 @@ def test_register_needs_a_name():
 
 
 class ExplodingApplication:
-    def __init__(self, params, sim):
+    def __init__(self, params, context):
         self.seen = 0
 
     def on_pair(self, request, pair):
@@ -165,8 +165,8 @@ class ExplodingRouter:
 class PolitePlugin:
     """Raises qplane's own error: that passes as it is."""
 
-    def __init__(self, params, sim):
-        self.sim = sim
+    def __init__(self, params, context):
+        self.ctx = context
 
     def on_pair(self, request, pair):
         raise CapabilityError("backend 'fidelity' lacks capability 'gates' needed by polite")
@@ -185,7 +185,7 @@ class FaultyPlugin:
 
 class FaultyResultsHook:
     @hookimpl
-    def qplane_results_assembled(self, sim, results):
+    def qplane_results_assembled(self, context, results):
         results["extra"]["mine"] = 1 / len(results["extra"].get("nothing", []))
 
 

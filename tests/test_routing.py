@@ -16,6 +16,7 @@ from qplane.errors import ScenarioError
 from qplane.sim import build
 from qplane.testing import chain_scenario
 from qplane_routing import KShortestParams, KShortestRouter, path_fidelity
+from qplane_routing.reactive import POOL
 
 
 def gml(tmp_path: Path, edges: list[tuple[str, str, float]], name: str = "net.gml", nodes: tuple = ()) -> str:
@@ -259,7 +260,7 @@ def test_reactive_shares_the_network_with_path_based_requests(tmp_path):
     sc = scenario(topo, reqs, count=3, coherence_time=0.02, cutoff={"max_age": 2e-3})
     sim, res = run_checked(sc)
     assert [r["status"] for r in res["requests"]][:3] == ["completed"] * 3
-    assert sim.services.get("reactive-pool") is None  # the pool let its memories go
+    assert sim.context.services.get(POOL) is None  # the pool let its memories go
 
 
 def test_reactive_needs_its_own_session_model(tmp_path):

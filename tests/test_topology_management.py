@@ -141,7 +141,7 @@ def _record_heralds(monkeypatch):
     original = swapping._PathState._heralded
 
     def spy(self, h, ma, mb, t0):
-        seen.append((self.links[h], self.env.now))
+        seen.append((self.links[h], self.clock.now))
         return original(self, h, ma, mb, t0)
 
     monkeypatch.setattr(swapping._PathState, "_heralded", spy)
@@ -207,12 +207,12 @@ def test_state_change_hooks_fire_for_every_change_and_random_failures_are_seeded
 
     class Recorder:
         @hookimpl
-        def qplane_link_state_changed(self, sim, link, up):
-            changes.append(("link", link.a, link.b, up, sim.now))
+        def qplane_link_state_changed(self, context, link, up):
+            changes.append(("link", link.a, link.b, up, context.clock.now))
 
         @hookimpl
-        def qplane_node_state_changed(self, sim, node, up):
-            changes.append(("node", node.name, up, sim.now))
+        def qplane_node_state_changed(self, context, node, up):
+            changes.append(("node", node.name, up, context.clock.now))
 
     def once(seed):
         changes.clear()

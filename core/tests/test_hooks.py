@@ -38,10 +38,9 @@ EXERCISED_EVENT_HOOKS = {
     "qplane_pair_delivered",
     "qplane_request_finished",
     "qplane_results_assembled",
+    "qplane_link_state_changed",
+    "qplane_node_state_changed",
 }
-# No caller yet: link and node failures come in a later issue. When they do, move these two
-# into EXERCISED_EVENT_HOOKS and make the recorder below see them.
-NOT_YET_CALLED = {"qplane_link_state_changed", "qplane_node_state_changed"}
 
 
 
@@ -82,17 +81,13 @@ def test_every_registration_spec_has_a_kind():
 
 
 def test_every_hookspec_is_accounted_for_by_these_tests():
-    unaccounted = set(SPECS) - REGISTRATION_HOOKS - EXERCISED_EVENT_HOOKS - NOT_YET_CALLED
+    unaccounted = set(SPECS) - REGISTRATION_HOOKS - EXERCISED_EVENT_HOOKS
     assert not unaccounted, f"new hooks without a test: {sorted(unaccounted)}"
 
 
-def test_state_change_hooks_exist_as_specs():
-    # Nothing calls these yet (link/node failures are a later issue); pin their signatures so
-    # plugins written against them keep working.
-    for name in NOT_YET_CALLED:
-        assert name in SPECS
-        assert list(inspect.signature(SPECS[name]).parameters) in (["sim", "link", "up"], ["sim", "node", "up"])
-        assert hasattr(make_plugin_manager().hook, name)
+def test_every_event_hook_takes_the_run_context_first():
+    for name in EXERCISED_EVENT_HOOKS:
+        assert list(inspect.signature(SPECS[name]).parameters)[0] == "context", name
 
 
 # ------------------------------------------------------------------------ registration
@@ -143,29 +138,29 @@ class Recorder:
         return [kwargs for n, kwargs in self.calls if n == name]
 
     @hookimpl
-    def qplane_simulation_start(self, sim):
-        self.calls.append(("qplane_simulation_start", {"sim": sim, "now": sim.now}))
+    def qplane_simulation_start(self, context):
+        self.calls.append(("qplane_simulation_start", {"context": context, "now": context.clock.now}))
 
     @hookimpl
-    def qplane_simulation_end(self, sim):
-        self.calls.append(("qplane_simulation_end", {"sim": sim, "now": sim.now}))
+    def qplane_simulation_end(self, context):
+        self.calls.append(("qplane_simulation_end", {"context": context, "now": context.clock.now}))
 
     @hookimpl
-    def qplane_request_submitted(self, sim, request):
-        self.calls.append(("qplane_request_submitted", {"sim": sim, "request": request, "status": request.status}))
+    def qplane_request_submitted(self, context, request):
+        self.calls.append(("qplane_request_submitted", {"context": context, "request": request, "status": request.status}))
 
     @hookimpl
-    def qplane_pair_delivered(self, sim, request, pair):
-        self.calls.append(("qplane_pair_delivered", {"sim": sim, "request": request, "pair": pair,
+    def qplane_pair_delivered(self, context, request, pair):
+        self.calls.append(("qplane_pair_delivered", {"context": context, "request": request, "pair": pair,
                                                      "delivered_so_far": len(request.delivered)}))
 
     @hookimpl
-    def qplane_request_finished(self, sim, request):
-        self.calls.append(("qplane_request_finished", {"sim": sim, "request": request, "status": request.status}))
+    def qplane_request_finished(self, context, request):
+        self.calls.append(("qplane_request_finished", {"context": context, "request": request, "status": request.status}))
 
     @hookimpl
-    def qplane_results_assembled(self, sim, results):
-        self.calls.append(("qplane_results_assembled", {"sim": sim, "results": results}))
+    def qplane_results_assembled(self, context, results):
+        self.calls.append(("qplane_results_assembled", {"context": context, "results": results}))
         results["extra"]["recorder"] = {"pairs_seen": len(self.of("qplane_pair_delivered"))}
 
 
@@ -188,11 +183,15 @@ def test_event_hooks_are_called_in_life_cycle_order(recorded):
     )
 
 
-def test_event_hooks_receive_the_simulation(recorded):
+def test_event_hooks_receive_the_run_context_not_the_engine(recorded):
     recorder, _ = recorded
-    sims = {id(kwargs["sim"]) for _, kwargs in recorder.calls}
-    assert len(sims) == 1
-    assert isinstance(recorder.calls[0][1]["sim"], Simulation)
+    contexts = {id(kwargs["context"]) for _, kwargs in recorder.calls}
+    assert len(contexts) == 1
+    context = recorder.calls[0][1]["context"]
+    assert not isinstance(context, Simulation)
+    with pytest.raises(AttributeError):
+        context.handles  # the engine's members are not reachable through the contract
+    assert context.sessions.requests[0].id == 0
     assert recorder.of("qplane_simulation_start")[0]["now"] == 0.0
 
 
@@ -256,3 +255,23 @@ def test_event_hooks_fire_for_a_request_that_cannot_be_served():
         "qplane_simulation_end", "qplane_results_assembled",
     ]
     assert recorder.of("qplane_request_finished")[0]["status"] == qplane.RequestStatus.FIDELITY_UNREACHABLE
+
+
+def test_state_change_hooks_fire_on_failures_and_repairs():
+    changes: list[tuple[Any, ...]] = []
+
+    class StateRecorder:
+        @hookimpl
+        def qplane_link_state_changed(self, context, link, up):
+            changes.append(("link", link.a, link.b, up, context.clock.now))
+
+        @hookimpl
+        def qplane_node_state_changed(self, context, node, up):
+            changes.append(("node", node.name, up, context.clock.now))
+
+    registry = Registry(make_plugin_manager(extra_plugins=[StateRecorder()]))
+    scenario = qplane.load_scenario(EXAMPLE, overrides=["requests=[]",
+        "events=[{at: 0.001, link: [n1, n2], down_for: 0.002}, {at: 0.002, node: n3, down_for: 0.001}]"])
+    qplane.run(scenario, registry=registry)
+    assert changes == [("link", "n1", "n2", False, 0.001), ("node", "n3", False, 0.002),
+                       ("link", "n1", "n2", True, 0.003), ("node", "n3", True, 0.003)]

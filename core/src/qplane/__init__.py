@@ -16,6 +16,7 @@ from .errors import CapabilityError, PluginError, QPlaneError, ScenarioError, Un
 from .requests import DeliveredPair, EntanglementRequest, RequestHandle, RequestStatus
 from .registry import Registry
 from .scenario import Scenario, load_scenario
+from .context import Context, Operator, RunContext
 from .sim import Simulation, build, run
 from .experiment import ExperimentResults, compare, sweep
 
@@ -23,6 +24,9 @@ __version__ = "0.1.0"
 
 __all__ = [
     "CapabilityError",
+    "Context",
+    "Operator",
+    "RunContext",
     "DeliveredPair",
     "EntanglementRequest",
     "ExperimentResults",

@@ -143,7 +143,7 @@ def cmd_experiment(args: argparse.Namespace, kind: str) -> int:
         raise QPlaneError(f"--scheduler sends the runs to a Dask cluster: it needs --executor dask (not {args.executor})")
     executor = args.executor or ("dask" if args.scheduler else "process")
     registry = Registry()
-    _warn_load_errors(registry)
+    warn_load_errors(registry)
     plan = make_plan(kind, args.scenario, args.vary, seeds=args.seeds, seed=args.seed, overrides=args.overrides,
                      backend=args.backend, registry=registry)
     if args.dry_run:
@@ -225,7 +225,7 @@ def summary_table(results: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def _warn_load_errors(registry: Any) -> None:
+def warn_load_errors(registry: Any) -> None:
     from .plugins import load_errors
 
     for name, err in {**load_errors(registry.pm), **registry.errors}.items():
@@ -239,7 +239,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     scenario = load_scenario(args.scenario, overrides=args.overrides, seed=args.seed, backend=args.backend)
     registry = Registry()
-    _warn_load_errors(registry)
+    warn_load_errors(registry)
     results = build(scenario, registry).run()
     print(summary_table(results))
     out = Path(args.json_out) if args.json_out else Path(f"{scenario.name}.results.json")
@@ -258,11 +258,11 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
     scenario = load_scenario(args.scenario, overrides=args.overrides)
     registry = Registry()
-    _warn_load_errors(registry)
+    warn_load_errors(registry)
     sim = build(scenario, registry)
     print(
         f"{args.scenario}: valid ({len(sim.network.nodes)} nodes, {len(sim.network.links)} links, "
-        f"{len(sim.handles)} requests, backend {sim.resolved['backend'].component.name})"
+        f"{len(sim.handles)} requests, backend {sim.component_name('backend')})"
     )
     return EXIT_OK
 

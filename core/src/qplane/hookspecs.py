@@ -4,30 +4,48 @@ Two kinds of hook:
 
 * **Registration hooks** (``qplane_register_*``) are called once, when a
   :class:`~qplane.registry.Registry` is built, for each plugin in turn. Each receives a
-  ``register`` callback: ``register(name, factory, params=Model, description="")`` adds a named
-  component of that hook's kind. ``params`` is a pydantic model that validates the
-  component's parameters as written in a scenario. A plugin may call ``register`` any number
-  of times. Results are ignored.
+  ``register`` callback (:class:`Register`): ``register(name, factory, params=Model,
+  description="")`` adds a named component of that hook's kind. ``params`` is a pydantic model
+  that validates the component's parameters as written in a scenario; ``factory`` builds the
+  component from the validated params and, for components that work during a run, a
+  :class:`qplane.context.Context`: the only door into the run (see :mod:`qplane.context`). A
+  plugin may call ``register`` any number of times. Results are ignored.
 * **Event hooks** (``qplane_simulation_start`` ...) are broadcast to every plugin during a run,
-  with keyword arguments; results are ignored unless the spec says otherwise. Event hooks are
-  observational: a plugin must not change simulated state from them except through the
-  public API of the objects it is handed.
+  with keyword arguments, the first always ``context``, a :class:`qplane.context.RunContext`;
+  results are ignored. Event hooks are observational: a plugin must not change simulated state
+  from them except through the contract.
 
 Hooks are always called with keyword arguments. Specs may gain arguments in later versions;
-they never lose or rename one.
+they never lose or rename one. (Before 0.2 event hooks received ``sim``, the engine itself;
+they now receive ``context``.)
 """
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, Protocol
 
 import pluggy
+from pydantic import BaseModel
+
+if TYPE_CHECKING:
+    from .context import RunContext
+    from .network import Node, QuantumLink
+    from .requests import DeliveredPair, RequestHandle
 
 PROJECT = "qplane"
 hookspec = pluggy.HookspecMarker(PROJECT)
 hookimpl = pluggy.HookimplMarker(PROJECT)
 
-Register = Callable[..., None]
+
+class Register(Protocol):
+    """The callback a registration hook receives."""
+
+    def __call__(self, name: str, factory: Callable[..., Any], params: type[BaseModel] = ...,
+                 description: str = "") -> None:
+        """Add component ``name`` of the hook's kind; ``params`` validates its parameters
+        (default: none allowed); ``description`` (default: the factory's first docstring line)
+        is what ``qplane plugins`` and ``qplane describe`` show."""
+        ...
 
 
 # --------------------------------------------------------------------------- registration
@@ -37,32 +55,29 @@ Register = Callable[..., None]
 def qplane_register_backends(register: Register) -> None:
     """Register state backends (kind ``backend``).
 
-    Called once per registry build, by the core. ``factory(params, rng)`` returns an object
-    implementing :class:`qplane.backend.StateBackend`; ``rng`` is the backend's own random
-    stream (a :class:`random.Random`). The class (or factory) should expose a
-    ``capabilities`` attribute so ``qplane plugins`` can list it without building one.
-    """
+    Called once per registry build, by the core. ``factory(params, rng: random.Random)``
+    returns a :class:`qplane.backend.StateBackend`; ``rng`` is the backend's own stream. The
+    factory should expose a ``capabilities`` attribute so ``qplane plugins`` can list them
+    without building one."""
 
 
 @hookspec
 def qplane_register_topology_builders(register: Register) -> None:
     """Register topology builders (kind ``topology``).
 
-    Called once per registry build, by the core. ``factory(params, context)`` returns a
-    :class:`networkx.Graph` whose nodes are node names (strings) and whose edges carry
-    ``length_km`` (float, > 0). ``context`` is a :class:`qplane.registry.BuildContext`
-    (the scenario's directory, for builders that read files).
-    """
+    Called once per registry build, by the core. ``factory(params, context:
+    qplane.registry.BuildContext)`` returns a :class:`networkx.Graph` whose nodes are node
+    names (strings) and whose edges carry ``length_km`` (float, > 0); ``context.base_dir`` is
+    the scenario's folder, for builders that read files."""
 
 
 @hookspec
 def qplane_register_link_models(register: Register) -> None:
     """Register quantum-link hardware models (kind ``link_model``), selected by ``scheme``.
 
-    Called once per registry build, by the core. ``factory(params, length_km)`` returns a
-    :class:`qplane.hal.LinkModel`: the per-attempt success probability, the attempt
-    cycle, the herald delay and the heralded pair's state for a link of that length.
-    """
+    Called once per registry build, by the core. ``factory(params, length_km: float)`` returns
+    a :class:`qplane.hal.LinkModel`: the per-attempt success probability, the attempt cycle,
+    the herald delay and the heralded pair's state for a link of that length."""
 
 
 @hookspec
@@ -70,8 +85,7 @@ def qplane_register_memory_models(register: Register) -> None:
     """Register quantum-memory models (kind ``memory_model``), selected by ``model``.
 
     Called once per registry build, by the core. ``factory(params)`` returns a
-    :class:`qplane.hal.MemoryModel`. Every memory model's params include ``count``.
-    """
+    :class:`qplane.hal.MemoryModel`. Every memory model's params include ``count``."""
 
 
 @hookspec
@@ -79,59 +93,57 @@ def qplane_register_routers(register: Register) -> None:
     """Register routers (kind ``router``).
 
     Called once per registry build, by the core. ``factory(params)`` returns a
-    :class:`qplane.requests.Router`.
-    """
+    :class:`qplane.requests.Router`: a pure function of the controller's view, with no run
+    context."""
 
 
 @hookspec
 def qplane_register_schedulers(register: Register) -> None:
     """Register schedulers (kind ``scheduler``), which admit requests and allocate memories.
 
-    Called once per registry build, by the core. ``factory(params, sim)`` returns a
-    :class:`qplane.requests.Scheduler`.
-    """
+    Called once per registry build, by the core. ``factory(params, context: Context)`` returns
+    a :class:`qplane.requests.Scheduler`; it starts sessions with ``context.sessions.start``
+    and frees them with ``context.inventory.release``."""
 
 
 @hookspec
 def qplane_register_link_generators(register: Register) -> None:
     """Register link-generation protocols (kind ``link_generation``).
 
-    Called once per registry build, by the core. ``factory(params, sim)`` returns an object
-    with ``start(link, mem_a, mem_b, on_herald)``: attempt entanglement on one memory pair of
-    ``link`` until success, then call ``on_herald(pair)``.
-    """
+    Called once per registry build, by the core. ``factory(params, context: Context)`` returns
+    a :class:`qplane.context.LinkGeneration`: the service every swapping policy reaches as
+    ``context.link_generation``."""
 
 
 @hookspec
 def qplane_register_swap_policies(register: Register) -> None:
     """Register swapping policies (kind ``swapping``).
 
-    Called once per registry build, by the core. ``factory(params, sim)`` returns an object
-    with ``serve(session)``: run entanglement distribution for one admitted request over its
-    path and allocated memories, until the session is stopped. A policy with
-    ``path_free = True`` serves sessions that have no fixed path (those of a router with
-    ``fixed_path = False``, see :class:`qplane.requests.Router`); a policy may refuse a
-    request's other protocols before the run with ``check_protocols(protocols) -> message``.
-    """
+    Called once per registry build, by the core. ``factory(params, context: Context)`` returns
+    an object with ``serve(session: qplane.requests.Session)``: run entanglement distribution
+    for one admitted request over its path and allocated memories until the session stops,
+    delivering pairs with ``context.sessions.deliver``. A policy with ``path_free = True``
+    serves sessions that have no fixed path (those of a router with ``fixed_path = False``); a
+    policy may refuse a request's other protocols before the run with
+    ``check_protocols(protocols: dict[str, Any]) -> str | None`` (a message)."""
 
 
 @hookspec
 def qplane_register_purification(register: Register) -> None:
     """Register purification protocols (kind ``purification``); ``none`` disables it.
 
-    Called once per registry build, by the core. ``factory(params, sim)`` returns the
-    protocol object its swapping policy knows how to use.
-    """
+    Called once per registry build, by the core. ``factory(params, context: Context)`` returns
+    the protocol object its swapping policy knows how to use (first-party: ``protocol``,
+    ``scope``, ``rounds``, ``until``, ``best_case(vector, scope)``)."""
 
 
 @hookspec
 def qplane_register_cutoff_policies(register: Register) -> None:
     """Register cutoff policies (kind ``cutoff``) that discard stored pairs; ``none`` keeps all.
 
-    Called once per registry build, by the core. ``factory(params, sim)`` returns an object
-    with ``max_age`` (seconds, or None for no cutoff): the swapping policy discards a pair whose
-    oldest qubit has been stored longer than that and frees its memories.
-    """
+    Called once per registry build, by the core. ``factory(params, context: Context)`` returns
+    an object with ``max_age`` (seconds, or None for no cutoff): the swapping policy discards a
+    pair whose oldest qubit has been stored longer than that and frees its memories."""
 
 
 @hookspec
@@ -139,25 +151,25 @@ def qplane_register_topology_managers(register: Register) -> None:
     """Register topology managers (kind ``topology_manager``): who tells the controller what
     the network looks like.
 
-    Called once per registry build, by the core. ``factory(params, sim)`` returns an object
-    with ``start()`` (called when the run starts), ``physical_change(kind, name, up)`` (the
-    ground truth changed — ``kind`` is ``"link"`` with ``name`` a ``(a, b)`` tuple, or
-    ``"node"``; the manager decides when and how the controller learns it, and then calls
-    :meth:`qplane.sim.Simulation.controller_learned`), ``view()`` (the controller's
-    :class:`networkx.Graph`, edges with ``length_km``, ``link`` and ``expected_pair_time``),
-    ``ready()`` (False while initial discovery is running: requests wait) and ``metrics()``
-    (a dict for ``results["topology"]``).
-    """
+    Called once per registry build, by the core. ``factory(params, context: Context)`` returns
+    an object with ``start()`` (called when the run starts), ``physical_change(kind: str,
+    name, up: bool)`` (the ground truth changed: ``kind`` is ``"link"`` with ``name`` an
+    ``(a, b)`` tuple, or ``"node"``; the manager decides when and how the controller learns it,
+    and then calls ``context.controller.learned``), ``view() -> networkx.Graph`` (the
+    controller's view, edges with ``length_km``, ``link`` and ``expected_pair_time``),
+    ``ready() -> bool`` (False while initial discovery is running: requests wait; it calls
+    ``context.controller.view_ready()`` when done) and ``metrics() -> dict`` (for
+    ``results["topology"]``)."""
 
 
 @hookspec
 def qplane_register_applications(register: Register) -> None:
     """Register applications (kind ``application``) that consume delivered pairs.
 
-    Called once per registry build, by the core. ``factory(params, sim)`` returns an object
-    with ``on_pair(request, pair) -> bool``: return True to keep the pair's memories
-    (the application must then free them), False to let the network free them.
-    """
+    Called once per registry build, by the core. ``factory(params, context: Context)`` returns
+    an object with ``on_pair(request: RequestHandle, pair: DeliveredPair) -> bool``: True keeps
+    the pair's memories (the application must then free them with ``context.inventory.free``),
+    False lets the network free them."""
 
 
 @hookspec
@@ -166,66 +178,64 @@ def qplane_register_traffic_models(register: Register) -> None:
     ``traffic`` field.
 
     Called once per registry build, by the core. ``factory(params)`` returns a
-    :class:`qplane.traffic.TrafficModel`: ``generate(context)`` returns every request of the
-    run (the runner calls it once, at build time, with a :class:`qplane.traffic.TrafficContext`
-    holding the model's own random stream).
-    """
+    :class:`qplane.traffic.TrafficModel`: ``generate(context: TrafficContext)`` returns every
+    request of the run (called once, at build time, with the model's own random stream)."""
 
 
 @hookspec
 def qplane_register_commands(register: Register) -> None:
     """Register extra CLI sub-commands (kind ``command``).
 
-    Called once by the CLI. ``factory(subparsers)`` adds a sub-parser whose ``func`` default
-    is called with the parsed arguments and returns an exit code.
-    """
+    Called once by the CLI. ``factory(subparsers: argparse._SubParsersAction)`` adds a
+    sub-parser whose ``func`` default is called with the parsed arguments and returns an exit
+    code."""
 
 
 # ------------------------------------------------------------------------------ events
 
 
 @hookspec
-def qplane_simulation_start(sim: Any) -> None:
-    """Called once by the runner after the network is built, before simulated time starts."""
+def qplane_simulation_start(context: RunContext) -> None:
+    """Called once by the engine after the network is built, before simulated time starts."""
 
 
 @hookspec
-def qplane_simulation_end(sim: Any) -> None:
-    """Called once by the runner when simulated time stops, before results are assembled."""
+def qplane_simulation_end(context: RunContext) -> None:
+    """Called once by the engine when simulated time stops, before results are assembled."""
 
 
 @hookspec
-def qplane_request_submitted(sim: Any, request: Any) -> None:
-    """Called by the runner when a request's ``start`` time arrives and it is handed to the
-    router and the scheduler. ``request`` is a :class:`qplane.requests.RequestHandle`."""
+def qplane_request_submitted(context: RunContext, request: RequestHandle) -> None:
+    """Called by the engine when a request's ``start`` time arrives, just before it is routed
+    and handed to the scheduler."""
 
 
 @hookspec
-def qplane_pair_delivered(sim: Any, request: Any, pair: Any) -> None:
-    """Called by the swapping policy each time an end-to-end pair is delivered to ``request``.
-
-    ``pair`` is a :class:`qplane.requests.DeliveredPair`. Only called when at least one
-    plugin implements it, so it costs nothing otherwise."""
-
-
-@hookspec
-def qplane_request_finished(sim: Any, request: Any) -> None:
-    """Called once per request when it reaches a final status (completed, timed out,
-    no path, fidelity unreachable, ...)."""
+def qplane_pair_delivered(context: RunContext, request: RequestHandle, pair: DeliveredPair) -> None:
+    """Called by the engine each time an end-to-end pair is delivered to ``request``, after the
+    application saw it. Only called when at least one plugin implements it (decided when the
+    simulation is built), so it costs nothing otherwise."""
 
 
 @hookspec
-def qplane_link_state_changed(sim: Any, link: Any, up: bool) -> None:
-    """Called whenever a quantum link goes down (``up=False``) or comes back up."""
+def qplane_request_finished(context: RunContext, request: RequestHandle) -> None:
+    """Called by the engine once per request when it reaches a final status (completed, timed
+    out, no path, fidelity unreachable, cancelled, failed ...); ``request.reason`` says why."""
 
 
 @hookspec
-def qplane_node_state_changed(sim: Any, node: Any, up: bool) -> None:
-    """Called whenever a node goes down (``up=False``) or comes back up."""
+def qplane_link_state_changed(context: RunContext, link: QuantumLink, up: bool) -> None:
+    """Called by the engine whenever a quantum link goes down (``up=False``) or comes back
+    (ground truth; before the topology manager hears of it)."""
 
 
 @hookspec
-def qplane_results_assembled(sim: Any, results: dict) -> None:
-    """Called once by the runner with the results dictionary before it is returned.
+def qplane_node_state_changed(context: RunContext, node: Node, up: bool) -> None:
+    """Called by the engine whenever a node goes down (``up=False``) or comes back (ground
+    truth; before the topology manager hears of it)."""
 
-    A plugin may add its own metrics under ``results["extra"][<plugin name>]``."""
+
+@hookspec
+def qplane_results_assembled(context: RunContext, results: dict[str, Any]) -> None:
+    """Called once by the engine with the results dictionary before it is returned. A plugin
+    may add its own figures under ``results["extra"][<plugin name>]``."""

@@ -9,7 +9,7 @@ nodes unless every pair of nodes talks.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import networkx as nx
 
@@ -61,8 +61,9 @@ class Node:
 class Network:
     """Nodes, links and classical channels of one run."""
 
-    def __init__(self, graph: nx.Graph, speed_km_per_s: float):
+    def __init__(self, graph: nx.Graph, speed_km_per_s: float, clock: Any = None):
         self.graph = graph
+        self._clock = clock
         self.speed = speed_km_per_s
         self.nodes: dict[str, Node] = {}
         self.links: dict[frozenset[str], QuantumLink] = {}
@@ -83,17 +84,21 @@ class Network:
             )
         return dist[b] / self.speed
 
-    def path_delays(self, path: list[str]) -> list[float]:
+    def path_delays(self, path: Sequence[str]) -> list[float]:
         """Delay along ``path`` from ``path[0]`` to each node of it (messages follow the path)."""
         out = [0.0]
         for u, v in zip(path, path[1:]):
             out.append(out[-1] + self.graph[u][v]["length_km"] / self.speed)
         return out
 
-    def send(self, env: Any, delay: float, handler: Callable[..., None], *payload: Any) -> None:
+    def send(self, delay: float, handler: Callable[..., None], *payload: Any) -> None:
         """Send a classical message: ``handler(*payload)`` runs after ``delay`` seconds."""
         self.messages_sent += 1
-        env.call_at(delay, handler, *payload)
+        self._clock.call_at(delay, handler, *payload)
+
+    def count_messages(self, n: int) -> None:
+        """Count ``n`` classical messages whose effect a plugin applies in one event."""
+        self.messages_sent += n
 
     #: the topology manager whose view routing uses (None: the ground truth)
     controller: Any = None

@@ -163,6 +163,17 @@ def purify(
     return [x / n for x in out], n
 
 
+def werner_parameter(f: float) -> float:
+    """The Werner parameter of a pair of fidelity ``F``: ``w = (4F - 1) / 3`` (a Werner state is
+    ``w |Phi+><Phi+| + (1 - w) I/4``); swapping multiplies it, depolarizing scales it."""
+    return (4.0 * f - 1.0) / 3.0
+
+
+def werner_fidelity(w: float) -> float:
+    """The fidelity of a Werner state of parameter ``w``: ``F = (3w + 1) / 4``."""
+    return (3.0 * w + 1.0) / 4.0
+
+
 def werner_swap_fidelity(f1: float, f2: float) -> float:
     """Fidelity after swapping two Werner pairs with perfect operations:
     ``F = F1 F2 + (1-F1)(1-F2)/3`` (e.g. Briegel et al., PRL 81, 5932 (1998))."""

@@ -191,3 +191,35 @@ def _sla_met(handle: RequestHandle, fidelity_mean: float | None) -> bool:
     if req.end is not None and handle.finished_at > req.end + 1e-12:
         return False
     return fidelity_mean >= req.min_fidelity - 1e-12
+
+
+def assemble(sim: Any) -> dict[str, Any]:
+    """The results dictionary of a finished :class:`qplane.sim.Simulation`."""
+    sc = sim.scenario
+    links = [LinkResult(a=l.a, b=l.b, length_km=l.length_km, scheme=l.scheme,
+                        success_probability=l.model.success_probability, cycle_time_s=l.model.cycle_time,
+                        attempts=l.stats.attempts, pairs_generated=l.stats.pairs_generated)
+             for l in sim.network.links.values()]
+    resolved = sim.assembler.resolved
+    used_plugins = sorted({r.component.plugin for r in resolved.values()})
+    infos = getattr(sim.registry.pm, "qplane_load_report", None)
+    versions = {p: (infos.plugins[p].version if infos and p in infos.plugins else None) for p in used_plugins}
+    occupancy = sim.inventory.occupancy
+    res = Results(
+        schema=SCHEMA,
+        name=sc.name,
+        scenario=sc.model_dump(mode="json"),
+        seed=sc.seed,
+        backend=resolved["backend"].component.name,
+        sim_time_s=sim.env.now,
+        wall_time_s=sim.wall_time,
+        events=sim.env.events_processed,
+        classical_messages=sim.network.messages_sent,
+        requests=[summarize(h, sim.env.now) for h in sim.handles],
+        links=links,
+        nodes=sim.inventory.utilisation(),
+        memory_timeline=occupancy.timeline if occupancy else [],
+        topology={k: v for k, v in sim.topology_status().items() if k != "ready"},
+        plugins=versions,
+    )
+    return res.model_dump(mode="json", by_alias=True)

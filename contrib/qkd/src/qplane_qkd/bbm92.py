@@ -16,6 +16,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from qplane.context import Context
+from qplane.requests import DeliveredPair, RequestHandle
 from qplane.backend import Capability, capability_error
 
 #: where the results go: ``results["extra"]["qkd"]``
@@ -66,31 +68,31 @@ class Bbm92Application:
     """BBM92 QKD: both ends measure every delivered pair in a random Z/X basis; reports the
     QBER and the asymptotic secret-key rate."""
 
-    def __init__(self, params: Bbm92Params, sim: Any):
+    def __init__(self, params: Bbm92Params, context: Context):
         self.params = params
-        self.sim = sim
-        caps = sim.backend.capabilities
+        self.ctx = context
+        caps = context.backend.capabilities
         can_measure = Capability.GATES in caps or Capability.CLIFFORD_GATES in caps
         if params.measurement == "backend" and not can_measure:
-            raise capability_error(sim.backend, Capability.CLIFFORD_GATES, "application 'bbm92' (measurement: backend)")
+            raise capability_error(context.backend, Capability.CLIFFORD_GATES, "application 'bbm92' (measurement: backend)")
         self.method = "backend" if params.measurement == "backend" or (params.measurement == "auto" and can_measure) else "werner"
         self.tallies: dict[int, Tally] = {}
         self._rngs: dict[int, Any] = {}
 
     def _measurement_error(self, node: str) -> float:
-        device = self.sim.network.nodes[node].device
+        device = self.ctx.network.nodes[node].device
         return float(getattr(getattr(device, "operations", None), "measurement_error", 0.0))
 
-    def on_pair(self, request: Any, pair: Any) -> bool:
+    def on_pair(self, request: RequestHandle, pair: DeliveredPair) -> bool:
         rng = self._rngs.get(request.id)
         if rng is None:  # one stream per request: adding a request does not shift another's bases
-            rng = self._rngs[request.id] = self.sim.env.stream(f"qkd:bbm92:{request.id}")
+            rng = self._rngs[request.id] = self.ctx.clock.stream(f"qkd:bbm92:{request.id}")
         tally = self.tallies.setdefault(request.id, Tally())
         basis_a = "Z" if rng.random() < 0.5 else "X"
         basis_b = "Z" if rng.random() < 0.5 else "X"
         ma, mb = pair.src_memory, pair.dst_memory
         if self.method == "backend" and ma is not None and mb is not None and ma.qubit is not None and mb.qubit is not None:
-            backend, now = self.sim.backend, self.sim.now
+            backend, now = self.ctx.backend, self.ctx.clock.now
             a = backend.measure(ma.qubit, basis_a, now)
             b = backend.measure(mb.qubit, basis_b, now)
             ma.qubit = mb.qubit = None  # measured: nothing is left to discard

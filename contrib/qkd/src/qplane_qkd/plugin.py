@@ -3,8 +3,7 @@ key figures to the results. Found by qplane through the ``qplane`` entry-point g
 
 from __future__ import annotations
 
-from typing import Any
-
+from qplane.context import RunContext
 from qplane.hookspecs import hookimpl
 
 from .bbm92 import RESULTS_KEY, Bbm92Application, Bbm92Params
@@ -17,10 +16,10 @@ def qplane_register_applications(register):
 
 
 @hookimpl
-def qplane_results_assembled(sim: Any, results: dict) -> None:
+def qplane_results_assembled(context: RunContext, results: dict) -> None:
     by_id = {r["id"]: r for r in results["requests"]}
     rows, methods = [], set()
-    for handle in sim.handles:
+    for handle in context.sessions.requests:
         app = handle.protocols.get("application")
         if isinstance(app, Bbm92Application):
             rows.append(app.report(handle, by_id[handle.id]))

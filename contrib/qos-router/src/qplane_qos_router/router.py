@@ -42,7 +42,7 @@ def link_werner(graph: nx.Graph, a: str, b: str) -> float:
         memory = graph.nodes[node].get("memory")
         if memory is not None:
             v = physics.pauli_channel(v, memory.pauli_probs(model.herald_delay))
-    return (4.0 * v[0] - 1.0) / 3.0
+    return physics.werner_parameter(v[0])
 
 
 def swap_factor(graph: nx.Graph, node: str) -> float:
@@ -83,7 +83,7 @@ class FidelityConstrainedRouter:
         if src not in graph or dst not in graph or not nx.has_path(graph, src, dst):
             return None
         target = float(getattr(request, "min_fidelity", 0.0) or 0.0)
-        w_target = (4.0 * target - 1.0) / 3.0
+        w_target = physics.werner_parameter(target)
         budget = -math.log(w_target) + 1e-12 if w_target > 0.0 else math.inf
         path = self._search(graph, src, dst, budget, fastest=True)
         # nothing good enough: the most faithful path (the runner then says what it reaches)

@@ -175,8 +175,8 @@ def create_app(twin: DigitalTwin, *, token: str | None = None, max_body: int = M
 
     app.state.twin = twin
     app.state.counts = counts
-    nodes = set(twin.sim.network.nodes)
-    shown = ", ".join(list(twin.sim.network.nodes)[:8]) + (", ..." if len(nodes) > 8 else "")
+    nodes = set(twin.sim.context.network.nodes)
+    shown = ", ".join(list(twin.sim.context.network.nodes)[:8]) + (", ..." if len(nodes) > 8 else "")
     bearer = HTTPBearer(auto_error=False, description="required on POST and DELETE when the service has a token")
 
     def authorize(credentials: HTTPAuthorizationCredentials | None = Security(bearer)) -> None:

@@ -12,7 +12,7 @@
   real-time pacing the clock is first moved to the wall clock's simulated time, never past the
   next event). While nothing is scheduled the thread sleeps until something is injected, so an
   idle service costs nothing and answers at once.
-* **horizon**: :meth:`run_until` (what :meth:`qplane.sim.Simulation.run` calls with the scenario's
+* **horizon**: :meth:`run_until` (what :meth:`qplane.context.Operator.run` calls with the scenario's
   duration) runs until :meth:`stop` instead: a service's run lasts as long as the service.
 
 Only the simulation thread may touch simulation state; everything else goes through

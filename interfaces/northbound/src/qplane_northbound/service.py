@@ -210,7 +210,7 @@ def add_serve_command(subparsers: Any) -> None:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from qplane.cli import _warn_load_errors, summary_table
+    from qplane.cli import warn_load_errors, summary_table
     from qplane.registry import Registry
     from qplane.scenario import load_scenario
 
@@ -232,7 +232,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         raise QPlaneError("--max-body must be at least 256 bytes and --max-unfinished at least 1")
     scenario = load_scenario(args.scenario, overrides=args.overrides, seed=args.seed, backend=args.backend)
     registry = Registry()
-    _warn_load_errors(registry)
+    warn_load_errors(registry)
     twin = DigitalTwin(scenario, speed=args.speed, registry=registry, agents=agents,
                        max_unfinished=args.max_unfinished)
     service = Service(twin, args.host, args.port, token=args.token, max_body=args.max_body,
@@ -248,7 +248,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     except BaseException:
         service._sock.close()  # type: ignore[union-attr]
         raise
-    net = twin.sim.network
+    net = twin.sim.context.network
     pace = "as fast as possible" if args.speed is None else f"speed {args.speed:g} simulated s per wall s"
     guard = "; token required for POST and DELETE" if args.token else ""
     print(f"qplane serve: {scenario.name} ({len(net.nodes)} nodes, {len(net.links)} links, {pace}) "

@@ -1,6 +1,6 @@
 """The digital twin: a scenario's network running live on a background thread.
 
-:class:`DigitalTwin` builds the scenario's :class:`~qplane.sim.Simulation` on a
+:class:`DigitalTwin` builds the scenario's simulation (:class:`qplane.context.Operator`) on a
 :class:`~qplane_northbound.kernel.ServiceKernel` and runs it on its own thread (the *simulation
 thread*) for as long as the service is up. The HTTP service and the southbound hub live on
 other threads and never touch simulation state: they hand work over with
@@ -36,10 +36,11 @@ from typing import Any, Callable
 from pydantic import ValidationError
 from qplane.errors import QPlaneError, ScenarioError
 from qplane.hookspecs import hookimpl
-from qplane.requests import EntanglementRequest, RequestHandle, RequestStatus
+from qplane.requests import DeliveredPair, EntanglementRequest, RequestHandle, RequestStatus
 from qplane.registry import Registry
 from qplane.scenario import Scenario
-from qplane.sim import Simulation
+import qplane
+from qplane.context import Operator, RunContext
 
 from .kernel import ServiceKernel
 
@@ -115,18 +116,18 @@ class _Hooks:
         self.twin = twin
 
     @hookimpl
-    def qplane_request_submitted(self, sim: Any, request: Any) -> None:
-        if sim is self.twin.sim:  # routing happens right after this hook: look once it is done
-            sim.env.call_at(0.0, self.twin._observe, request)
+    def qplane_request_submitted(self, context: RunContext, request: RequestHandle) -> None:
+        if context is self.twin.sim.context:  # routing happens right after this hook: look once it is done
+            context.clock.call_at(0.0, self.twin._observe, request)
 
     @hookimpl
-    def qplane_pair_delivered(self, sim: Any, request: Any, pair: Any) -> None:
-        if sim is self.twin.sim:
+    def qplane_pair_delivered(self, context: RunContext, request: RequestHandle, pair: DeliveredPair) -> None:
+        if context is self.twin.sim.context:
             self.twin._pair(request, pair)
 
     @hookimpl
-    def qplane_request_finished(self, sim: Any, request: Any) -> None:
-        if sim is self.twin.sim:
+    def qplane_request_finished(self, context: RunContext, request: RequestHandle) -> None:
+        if context is self.twin.sim.context:
             self.twin._on_finished(request)
 
 
@@ -149,7 +150,7 @@ class DigitalTwin:
         # before the Simulation exists: it decides once whether anyone listens for pairs
         self.registry.pm.register(self._hooks, name=f"qplane-northbound-twin-{id(self):x}")
         self.kernel = ServiceKernel(scenario.seed, speed)
-        self.sim = Simulation(scenario, self.registry, env=self.kernel).build()
+        self.sim: Operator = qplane.build(scenario, self.registry, env=self.kernel)
         self.records: dict[int, RequestRecord] = {}
         for handle in self.sim.handles:
             self._record(handle, "scenario")
@@ -177,7 +178,7 @@ class DigitalTwin:
         from qplane_southbound import AgentHub, NodeSpec, RemoteDevice
         from qplane_southbound.messages import OperationQuality
 
-        nodes = self.sim.network.nodes
+        nodes = self.sim.context.network.nodes
         unknown = [n for n in options.nodes if n not in nodes]
         if unknown:
             shown = ", ".join(list(nodes)[:8]) + (", ..." if len(nodes) > 8 else "")
@@ -254,7 +255,7 @@ class DigitalTwin:
             if handle.done:
                 continue
             try:
-                self.sim.finish(handle, RequestStatus.FAILED, reason)
+                self.sim.context.sessions.finish(handle, RequestStatus.FAILED, reason)
             except Exception:  # the simulation is broken: set the state by hand
                 handle.status, handle.reason = RequestStatus.FAILED, reason
                 self._on_finished(handle)
@@ -352,14 +353,9 @@ class DigitalTwin:
             err = e.errors()[0]
             loc = ".".join(str(p) for p in err.get("loc", ()))
             raise RequestRejected(err.get("msg", "invalid"), loc or None) from None
-        resolved = set(self.sim.resolved)
         try:
-            handle = self.sim.submit(request)
+            handle = self.sim.submit(request)  # a refused request leaves nothing behind
         except QPlaneError as e:
-            # a refused request's own protocols must not stay behind: Simulation.submit checks
-            # the capabilities of every resolved component, so one would refuse all later ones
-            for key in set(self.sim.resolved) - resolved:
-                del self.sim.resolved[key]
             if isinstance(e, ScenarioError):
                 raise RequestRejected(e.message, (e.field or "").removeprefix("request.") or None) from None
             raise RequestRejected(str(e), "protocols") from None
@@ -432,13 +428,14 @@ class DigitalTwin:
     # ------------------------------------------------------------------------ snapshots (simulation thread)
     def topology_snapshot(self) -> dict[str, Any]:
         sim = self.sim
-        net = sim.network
+        net = sim.context.network
         view = net.view()
+        status = sim.topology_status()
         agents = {a["node"]: a for a in self.hub.status()} if self.hub is not None else {}
         return {
             "sim_time_s": sim.now,
-            "manager": sim.resolved["topology_manager"].component.name,
-            "ready": bool(sim.topology_manager.ready()),
+            "manager": status["manager"],
+            "ready": status["ready"],
             "nodes": [
                 {"name": name, "up": node.up, "in_view": name in view, "remote": name in agents,
                  "agent": agents[name]["state"] if name in agents else None,
@@ -455,7 +452,7 @@ class DigitalTwin:
     def links_snapshot(self) -> list[dict[str, Any]]:
         now = self.sim.now
         out = []
-        for l in self.sim.network.links.values():
+        for l in self.sim.context.network.links.values():
             m = l.model
             down = sum((end if end is not None else now) - start for start, end in l.outages)
             out.append({
@@ -472,7 +469,7 @@ class DigitalTwin:
         by_status: dict[str, int] = {}
         for h in sim.handles:
             by_status[h.status.value] = by_status.get(h.status.value, 0) + 1
-        topo = {k: v for k, v in sim.topology_manager.metrics().items() if k not in ("events", "probes")}
+        topo = {k: v for k, v in sim.topology_status().items() if k not in ("events", "probes", "manager", "ready")}
         agents = self.hub.status() if self.hub is not None else []
         return {
             "sim_time_s": sim.now,
@@ -480,13 +477,12 @@ class DigitalTwin:
             "speed": self.speed,
             "lag_s": self.kernel.lag(),
             "events": self.kernel.events_processed,
-            "classical_messages": sim.network.messages_sent,
+            "classical_messages": sim.context.network.messages_sent,
             "requests": {"total": len(sim.handles), "unfinished": sum(not h.done for h in sim.handles),
                          "by_status": dict(sorted(by_status.items()))},
             "pairs_delivered": self.pairs_delivered,
             "fidelity_mean": (self.fidelity_sum / self.pairs_delivered) if self.pairs_delivered else None,
-            "topology": {"failures": sim.failures_injected, "reroutes": sum(h.reroutes for h in sim.handles),
-                         "requests_failed": by_status.get("failed", 0), **topo},
+            "topology": {**topo, "requests_failed": by_status.get("failed", 0)},
             "agents": {"expected": len(agents), "connected": sum(a["state"] == "connected" for a in agents),
                        "lost": sum(a["state"] == "lost" for a in agents)},
         }

@@ -25,7 +25,10 @@ from typing import Any, Callable, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from qplane.context import Context, HeraldCallback
 from qplane.hal import Memory, herald_pair
+from qplane.network import QuantumLink
+from qplane.requests import Session
 
 
 class HeraldedParams(BaseModel):
@@ -36,29 +39,25 @@ class HeraldedParams(BaseModel):
     )
 
 
-HeraldCallback = Callable[[Memory, Memory, float], None]
-
-
 class HeraldedLinkGenerator:
     """Attempts entanglement on one memory pair of a link until success."""
 
-    def __init__(self, params: HeraldedParams, sim: Any):
+    def __init__(self, params: HeraldedParams, context: Context):
         self.params = params
-        self.sim = sim
-        self.env = sim.env
-        self.backend = sim.backend
+        self.clock = context.clock
+        self.backend = context.backend
         self.per_attempt = params.mode == "per_attempt"
         #: ``attempt_observer(session, link, t_first_emission, attempts, cycle)`` is called for
         #: every run of consecutive attempts scheduled (None: nothing observed; tests use it)
         self.attempt_observer: Callable[..., None] | None = None
 
-    def start(self, session: Any, link: Any, mem_a: Memory, mem_b: Memory, on_herald: HeraldCallback) -> None:
+    def start(self, session: Session, link: QuantumLink, mem_a: Memory, mem_b: Memory, on_herald: HeraldCallback) -> None:
         """Start attempting on ``(mem_a, mem_b)`` for ``session``; ``on_herald(mem_a, mem_b,
         t_start)`` is called once both memories hold the heralded pair."""
         if not link.operational:  # photons would be lost: wait for the link to work again
             link.parked.append((session, mem_a, mem_b, on_herald))
             return
-        env = self.env
+        env = self.clock
         rng = link.rng
         if rng is None:
             rng = link.rng = env.stream(f"link:{link.a}-{link.b}")
@@ -87,19 +86,19 @@ class HeraldedLinkGenerator:
 
     def _attempt(self, session, link, mem_a, mem_b, on_herald, rng, t_start, delay, epoch) -> None:
         if self.attempt_observer is not None:
-            self.attempt_observer(session, link, self.env.now + delay - link.model.herald_delay, 1, link.model.cycle_time)
+            self.attempt_observer(session, link, self.clock.now + delay - link.model.herald_delay, 1, link.model.cycle_time)
 
-        def result(_ev: Any) -> None:
+        def result() -> None:
             if not session.active or epoch != link.epoch:
                 return
             link.stats.attempts += 1
             if rng.random() < link.model.success_probability:
-                t_emit = self.env.now - link.model.herald_delay
+                t_emit = self.clock.now - link.model.herald_delay
                 self._herald(session, link, mem_a, mem_b, on_herald, 0, t_emit, t_start, epoch)
             else:
                 self._attempt(session, link, mem_a, mem_b, on_herald, rng, t_start, link.model.cycle_time, epoch)
 
-        self.env.timeout(delay).callbacks.append(result)
+        self.clock.call_at(delay, result)
 
     def _slotted(self, session, link, mem_a, mem_b, on_herald, rng, t_start) -> None:
         """Attempt only inside the session's open slots (``session.gate``; see the module)."""
@@ -108,7 +107,7 @@ class HeraldedLinkGenerator:
         if not link.operational:
             link.parked.append((session, mem_a, mem_b, on_herald))
             return
-        env, model, gate = self.env, link.model, session.gate
+        env, model, gate = self.clock, link.model, session.gate
         now = env.now
         cycle = model.cycle_time
         end = gate.open_until(now)
@@ -145,10 +144,10 @@ class HeraldedLinkGenerator:
         link.stats.attempts += attempts
         self._slotted(session, link, mem_a, mem_b, on_herald, rng, t_start)
 
-    def link_down(self, link: Any) -> None:
+    def link_down(self, link: QuantumLink) -> None:
         """``link`` stopped working (its epoch has moved on): the attempts in flight are void;
         their memory pairs wait in ``link.parked`` until :meth:`link_up`."""
-        now = self.env.now
+        now = self.clock.now
         cycle = link.model.cycle_time
         for mem_a, (session, mem_b, on_herald, t_start, k) in link.inflight.items():
             if k is not None:  # geometric mode: count the attempts made before the failure
@@ -156,7 +155,7 @@ class HeraldedLinkGenerator:
             link.parked.append((session, mem_a, mem_b, on_herald))
         link.inflight.clear()
 
-    def link_up(self, link: Any) -> None:
+    def link_up(self, link: QuantumLink) -> None:
         """``link`` works again: the parked memory pairs start attempting now."""
         parked, link.parked = link.parked, []
         for session, mem_a, mem_b, on_herald in parked:

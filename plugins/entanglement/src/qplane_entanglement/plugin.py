@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from qplane.context import Context
 from qplane.hookspecs import hookimpl
+from qplane.requests import DeliveredPair, RequestHandle
 
 from .generation import HeraldedLinkGenerator, HeraldedParams
 from pydantic import BaseModel, ConfigDict, Field
@@ -24,7 +26,7 @@ class AgeCutoff:
     """Discard any stored pair whose oldest qubit has waited longer than ``max_age``, freeing
     its memories for fresh attempts: bounds the storage decoherence of every delivered pair."""
 
-    def __init__(self, params: AgeCutoffParams, sim: Any):
+    def __init__(self, params: AgeCutoffParams, context: Context):
         self.params = params
         self.max_age = params.max_age
 
@@ -34,17 +36,17 @@ class NoCutoff:
 
     max_age = None
 
-    def __init__(self, params: _NoParams, sim: Any):
+    def __init__(self, params: _NoParams, context: Context):
         self.params = params
 
 
 class ConsumeApplication:
     """Consumes every delivered pair at once, freeing its memories (the default application)."""
 
-    def __init__(self, params: _NoParams, sim: Any):
+    def __init__(self, params: _NoParams, context: Context):
         self.params = params
 
-    def on_pair(self, request: Any, pair: Any) -> bool:
+    def on_pair(self, request: RequestHandle, pair: DeliveredPair) -> bool:
         return False
 
 

@@ -29,6 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from qplane import physics
 from qplane.backend import Capability
+from qplane.context import Context
 
 
 class NoParams(BaseModel):
@@ -57,7 +58,7 @@ class NoPurification:
     scope = "link"
     until = "rounds"
 
-    def __init__(self, params: NoParams, sim: Any):
+    def __init__(self, params: NoParams, context: Context):
         self.params = params
 
 
@@ -66,7 +67,7 @@ class _Purification:
     scheme = "recurrence"
     requires_capabilities = frozenset({Capability.PURIFICATION})
 
-    def __init__(self, params: PurificationParams, sim: Any):
+    def __init__(self, params: PurificationParams, context: Context):
         self.params = params
         self.rounds = params.rounds
         self.scope = params.scope
@@ -113,6 +114,6 @@ class Pumping(_Purification):
 
     scheme = "pumping"
 
-    def __init__(self, params: PumpingParams, sim: Any):
-        super().__init__(params, sim)
+    def __init__(self, params: PumpingParams, context: Context):
+        super().__init__(params, context)
         self.protocol = params.protocol

@@ -40,6 +40,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 from qplane import physics
+from qplane.context import Context
 from qplane.requests import DeliveredPair, RequestStatus, Session
 from qplane.hal import Memory, purify_pairs
 
@@ -100,15 +101,15 @@ class _PathState:
     """Per-session bookkeeping of a swapping policy."""
 
     def __init__(self, policy: "SwapPolicy", session: Session):
-        sim = policy.sim
+        ctx = policy.ctx
         self.policy = policy
-        self.sim = sim
-        self.env = sim.env
+        self.ctx = ctx
+        self.clock = ctx.clock
         self.session = session
         self.handle = session.handle
         self.path = path = session.path
         self.hops = len(path) - 1
-        net = sim.network
+        net = ctx.network
         self.network = net
         self.links = [net.link(u, v) for u, v in zip(path, path[1:])]
         self.devices = [net.nodes[n].device for n in path]
@@ -121,8 +122,8 @@ class _PathState:
         self.toward_dst: list[deque[Memory]] = [deque() for _ in path]  # qubits whose pair extends to higher positions
         self.toward_src: list[deque[Memory]] = [deque() for _ in path]
         self.min_fidelity = session.handle.request.min_fidelity
-        self.instant = sim.scenario.classical.instant
-        self.bsm_rng = [self.env.stream(f"bsm:{n}") for n in path]
+        self.instant = ctx.settings.classical_instant
+        self.bsm_rng = [self.clock.stream(f"bsm:{n}") for n in path]
         protocols = session.handle.protocols
         self.max_age = getattr(protocols["cutoff"], "max_age", None)
         pur = protocols["purification"]
@@ -135,9 +136,9 @@ class _PathState:
         self.pur_busy: dict[Any, int] = {}  # rounds in flight per key (pumping: at most one)
         self.link_target = self.e2e_target = 1.0
         if self.pur is not None and pur.until == "min_fidelity":
-            w_target = max((4 * self.min_fidelity - 1) / 3, 0.0)
+            w_target = max(physics.werner_parameter(self.min_fidelity), 0.0)
             self.e2e_target = self.min_fidelity
-            self.link_target = (3 * w_target ** (1 / self.hops) + 1) / 4 if self.pur_link else 1.0
+            self.link_target = physics.werner_fidelity(w_target ** (1 / self.hops)) if self.pur_link else 1.0
 
     # link level ------------------------------------------------------------------------
     def begin(self) -> None:
@@ -166,11 +167,11 @@ class _PathState:
 
     def _heralded(self, h: int, ma: Memory, mb: Memory, t_attempt: float) -> None:
         model = self.links[h].model
-        t_emit = self.env.now - model.herald_delay
+        t_emit = self.clock.now - model.herald_delay
         rec = PairRecord(ma, mb, h, h + 1, physics.to_pauli_order(model.pair_state), t_emit, t_emit, t_attempt, t_emit)
         ma.record = mb.record = rec
         if self.max_age is not None:
-            self.env.call_at(t_emit + self.max_age - self.env.now, self._cutoff, rec)
+            self.clock.call_at(t_emit + self.max_age - self.clock.now, self._cutoff, rec)
         if self.pur_link:
             self._purify_or_wait(h, rec)
         else:
@@ -188,7 +189,7 @@ class _PathState:
 
     # purification ---------------------------------------------------------------------
     def _fidelity_now(self, rec: PairRecord) -> float:
-        now = self.env.now
+        now = self.clock.now
         est = _age_estimate(rec.est, self.devices[rec.lo].memory_model, now - rec.t_left)
         return _age_estimate(est, self.devices[rec.hi].memory_model, now - rec.t_right)[0]
 
@@ -230,7 +231,7 @@ class _PathState:
             self.pur_wait[key][0] = rec
 
     def _purify_round(self, key: Any, keep: PairRecord, sac: PairRecord) -> None:
-        now = self.env.now
+        now = self.clock.now
         dev_a, dev_b = self.devices[keep.lo], self.devices[keep.hi]
         # the network's estimate: age all four qubits, then the round's closed form
         est_k = _age_estimate(_age_estimate(keep.est, dev_a.memory_model, now - keep.t_left), dev_b.memory_model, now - keep.t_right)
@@ -241,15 +242,15 @@ class _PathState:
         keep.t_left = keep.t_right = now
         keep.t_attempt = min(keep.t_attempt, sac.t_attempt)
         keep.born = min(keep.born, sac.born)
-        ok = purify_pairs(self.sim.backend, dev_a, dev_b, (keep.left, keep.right), (sac.left, sac.right), now, self.pur.protocol)
+        ok = purify_pairs(self.ctx.backend, dev_a, dev_b, (keep.left, keep.right), (sac.left, sac.right), now, self.pur.protocol)
         sac.alive = False
         self.memory_freed(sac.left)
         self.memory_freed(sac.right)
         self.pur_busy[key] = self.pur_busy.get(key, 0) + 1
         # each end sends its bit to the other; both know the result one delay later
         net = self.network
-        net.messages_sent += 1  # the two messages cross and arrive together: one event serves both
-        net.send(self.env, self.delay_src[keep.hi] - self.delay_src[keep.lo], self._purified, key, keep, ok)
+        net.count_messages(1)  # the two messages cross and arrive together: one event serves both
+        net.send(self.delay_src[keep.hi] - self.delay_src[keep.lo], self._purified, key, keep, ok)
 
     def _purified(self, key: Any, rec: PairRecord, ok: bool) -> None:
         if not self.session.active:
@@ -296,7 +297,7 @@ class _PathState:
     def _swap(self, i: int, m_src_side: Memory, m_dst_side: Memory) -> None:
         """Bell measurement at position ``i`` of a qubit whose pair reaches toward the source
         (record L, ``L.hi == i``) and one whose pair reaches toward the destination (R)."""
-        now = self.env.now
+        now = self.clock.now
         L: PairRecord = m_src_side.record
         R: PairRecord = m_dst_side.record
         device = self.devices[i]
@@ -329,7 +330,7 @@ class _PathState:
         L.alive = R.alive = False
         rec.left.record = rec.right.record = rec
         if ops.bsm_duration > 0.0:
-            self.env.call_at(ops.bsm_duration, self._after_swap, i, m_src_side, m_dst_side, rec, outcome)
+            self.clock.call_at(ops.bsm_duration, self._after_swap, i, m_src_side, m_dst_side, rec, outcome)
         else:
             self._after_swap(i, m_src_side, m_dst_side, rec, outcome)
 
@@ -337,12 +338,12 @@ class _PathState:
         if not self.session.active:
             return
         if not self.instant:
-            self.network.messages_sent += 2  # the outcome, to each end (see the module docstring)
+            self.network.count_messages(2)  # the outcome, to each end (see the module docstring)
         if rec.lo == 0 and rec.hi == self.hops:  # spans the path: ready once both ends know
             known = max(rec.src_at, rec.dst_at)
-            now = self.env.now
+            now = self.clock.now
             if known > now:
-                self.env.call_at(known - now, self._outcomes_known, rec)
+                self.clock.call_at(known - now, self._outcomes_known, rec)
             else:
                 self._outcomes_known(rec)
         self.memory_freed(m1)
@@ -364,7 +365,7 @@ class _PathState:
         if rec.failed:
             self._lose(rec, "swap_failed")
             return
-        self.devices[-1].apply_pauli(rec.right, rec.frame, self.env.now)
+        self.devices[-1].apply_pauli(rec.right, rec.frame, self.clock.now)
         rec.frame = 0
         if self.pur_e2e:
             self._purify_or_wait("e2e", rec)
@@ -372,18 +373,18 @@ class _PathState:
             self._deliver(rec)
 
     def _deliver(self, rec: PairRecord) -> None:
-        now = self.env.now
+        now = self.clock.now
         left, right = rec.left, rec.right
-        fidelity = self.sim.backend.fidelity(left.qubit, right.qubit, now)
+        fidelity = self.ctx.backend.fidelity(left.qubit, right.qubit, now)
         est = self._fidelity_now(rec)
         rec.alive = False
         left.record = right.record = None
         if est < self.min_fidelity:
             self.handle.discarded += 1
-            self.sim.free_memory(left)
-            self.sim.free_memory(right)
+            self.ctx.inventory.free(left)
+            self.ctx.inventory.free(right)
             return
-        self.sim.deliver(self.session, DeliveredPair(now, fidelity, est, now - rec.t_attempt, now - rec.born, left, right))
+        self.ctx.sessions.deliver(self.session, DeliveredPair(now, fidelity, est, now - rec.t_attempt, now - rec.born, left, right))
 
     # losses --------------------------------------------------------------------------------
     def qubit_lost(self, m: Memory) -> None:
@@ -397,7 +398,7 @@ class _PathState:
         if not self.session.active:
             return
         root = rec.root()
-        if root.alive and self.env.now - root.born >= self.max_age - 1e-12:
+        if root.alive and self.clock.now - root.born >= self.max_age - 1e-12:
             self._lose(root, "cutoff")
 
     def _lose(self, rec: PairRecord, why: str) -> None:
@@ -410,7 +411,7 @@ class _PathState:
             if m in q:
                 q.remove(m)
             m.record = None
-            self.sim.free_memory(m)
+            self.ctx.inventory.free(m)
         for key, waiting in self.pur_wait.items():
             for level, r in list(waiting.items()):
                 if r is rec:
@@ -426,10 +427,10 @@ class SwapPolicy:
     #: re-examine the ends of a merged pair (policies whose choice depends on span)
     reoffer = False
 
-    def __init__(self, params: SwapParams, sim: Any):
+    def __init__(self, params: SwapParams, context: Context):
         self.params = params
-        self.sim = sim
-        self.generator = sim.link_generator
+        self.ctx = context
+        self.generator = context.link_generation
 
     def wants_toward_dst(self, state: _PathState, i: int, hi: int) -> bool:
         """May node ``i`` swap a qubit whose pair spans ``[i, hi]``?"""
@@ -449,7 +450,7 @@ class SwapPolicy:
             pairs = session.allocation[h]
             if len(pairs) < need:
                 u, v = session.path[h], session.path[h + 1]
-                self.sim.env.call_at(0.0, self.sim.finish, session.handle, RequestStatus.INSUFFICIENT_RESOURCES,
+                self.ctx.clock.call_at(0.0, self.ctx.sessions.finish, session.handle, RequestStatus.INSUFFICIENT_RESOURCES,
                                      f"{pur.scheme} purification with {pur.rounds} round(s) needs {need} memory pairs "
                                      f"per {'link' if state.pur_link else 'end link'}; link {u}-{v} has {len(pairs)}")
                 return

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from qplane.context import RunContext
 from qplane.hookspecs import hookimpl
 
 from .reactive import POOL, STATS, ReactiveParams, ReactiveRouter, ReactiveSwapping
@@ -36,15 +37,15 @@ def qplane_register_swap_policies(register):
 
 
 @hookimpl
-def qplane_simulation_end(sim):
-    pool = getattr(sim, "services", {}).get(POOL)
+def qplane_simulation_end(context: RunContext) -> None:
+    pool = context.services.get(POOL)
     if pool is not None:  # pending reactive requests never arrived: let the pool's memories go
         pool.stop()
 
 
 @hookimpl
-def qplane_results_assembled(sim, results):
-    stats = getattr(sim, "services", {}).get(STATS)
+def qplane_results_assembled(context: RunContext, results: dict) -> None:
+    stats = context.services.get(STATS)
     if stats is not None:
         results.setdefault("extra", {})["reactive"] = {
             "pairs_heralded": stats["pairs_heralded"],

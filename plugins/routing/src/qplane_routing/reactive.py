@@ -45,12 +45,11 @@ import networkx as nx
 from pydantic import BaseModel, ConfigDict, Field
 
 from qplane import physics
+from qplane.context import Context, ServiceKey
 from qplane.requests import DeliveredPair, Session
 
 from .routers import MaxFidelityParams, MaxFidelityRouter
 
-POOL = "reactive-pool"
-STATS = "reactive-stats"
 _HUGE = 1e6
 
 
@@ -144,7 +143,7 @@ class _Consumer:
         #: its ends are connected in the entanglement graph, but no path is good enough yet
         self.blocked_by_fidelity = False
         #: largest path cost that can reach min_fidelity (None: searches are not bounded)
-        w_min = (4.0 * req.min_fidelity - 1.0) / 3.0
+        w_min = physics.werner_parameter(req.min_fidelity)
         self.budget = -math.log(w_min) + 1e-9 if pool.bounded and w_min > 0.0 else None
         #: while it waits (bounded searches): lower bounds of the path cost from its source to
         #: every node within budget; lowered as fresh pairs appear, exact after each search
@@ -172,9 +171,9 @@ class _Consumer:
 class LinkPool:
     """Link-level pairs shared by the reactive requests of a run (see the module)."""
 
-    def __init__(self, sim: Any, params: ReactiveParams, max_age: float | None):
-        self.sim = sim
-        self.env = sim.env
+    def __init__(self, ctx: Context, params: ReactiveParams, max_age: float | None):
+        self.ctx = ctx
+        self.env = ctx.clock
         self.params = params
         self.max_age = max_age
         self.session = Session(handle=None, path=[], allocation=[])
@@ -194,7 +193,10 @@ class LinkPool:
         self._orders = 0
         self._serving = False
         self._again = False
-        self.stats = sim.services.setdefault(STATS, {"pairs_heralded": 0, "pairs_expired": 0, "paths": {}})
+        self.stats = ctx.services.get(STATS)
+        if self.stats is None:
+            self.stats = {"pairs_heralded": 0, "pairs_expired": 0, "paths": {}}
+            ctx.services.set(STATS, self.stats)
 
     def __repr__(self) -> str:
         return "the reactive link pool"
@@ -202,7 +204,7 @@ class LinkPool:
     # ------------------------------------------------------------------ life cycle
 
     def start(self) -> None:
-        net = self.sim.network
+        net = self.ctx.network
         cap = self.params.memories_per_link
         for link in net.links.values():
             free_a = [m for m in net.nodes[link.a].device.memories(link.b) if m.owner is None and m.qubit is None]
@@ -213,7 +215,7 @@ class LinkPool:
             i = len(self.links)
             self.links.append(link)
             f = link.model.pair_state[0]
-            w = (4.0 * f - 1.0) / 3.0
+            w = physics.werner_parameter(f)
             rates = [_decay_rate(net.nodes[n].device.memory_model) for n in (link.a, link.b)]
             self.link_cost.append((-math.log(w) if w > 0.0 else _HUGE,
                                    None if None in rates else sum(rates)))  # type: ignore[arg-type]
@@ -227,18 +229,18 @@ class LinkPool:
         werner = all(abs(l.model.pair_state[1] - l.model.pair_state[2]) < 1e-12
                      and abs(l.model.pair_state[2] - l.model.pair_state[3]) < 1e-12 for l in self.links)
         self.bounded = werner and all(rate is not None for _, rate in self.link_cost)
-        self.sim.claim(self.session)
+        self.ctx.inventory.claim(self.session)
         for entries in self.session.allocation:
             for entry in list(entries):
                 self._generate(entry)
 
     def stop(self) -> None:
         if self.session.active:
-            self.sim.release_session(self.session)
+            self.ctx.inventory.release(self.session)
         self.avail.clear()
         self.graph.clear()
-        if self.sim.services.get(POOL) is self:
-            del self.sim.services[POOL]
+        if self.ctx.services.get(POOL) is self:
+            self.ctx.services.pop(POOL)
 
     def add_consumer(self, session: Session) -> None:
         self._orders += 1
@@ -260,7 +262,7 @@ class LinkPool:
         if c in self.consumers:
             self.consumers.remove(c)
         if not self.consumers and not any(
-            not h.done and getattr(h.protocols.get("swapping"), "path_free", False) for h in self.sim.handles
+            not h.done and getattr(h.protocols.get("swapping"), "path_free", False) for h in self.ctx.sessions.requests
         ):
             self.stop()
 
@@ -271,8 +273,8 @@ class LinkPool:
             return
         i, _ = self.index[entry[0]]
         self.generating.add(entry)
-        self.sim.link_generator.start(self.session, self.links[i], entry[0], entry[1],
-                                      lambda ma, mb, t0, e=entry: self._heralded(e, t0))
+        self.ctx.link_generation.start(self.session, self.links[i], entry[0], entry[1],
+                                         lambda ma, mb, t0, e=entry: self._heralded(e, t0))
 
     def _heralded(self, entry: tuple[Any, Any], t_attempt: float) -> None:
         self.generating.discard(entry)
@@ -322,7 +324,7 @@ class LinkPool:
             pair = data["pairs"][-1]
             c0, rate = link_cost[pair.index]
             if rate is None:
-                w = (4.0 * self._state_now(pair, now)[0] - 1.0) / 3.0
+                w = physics.werner_parameter(self._state_now(pair, now)[0])
                 c0 = -math.log(w) if w > 0.0 else _HUGE
             else:
                 c0 += rate * (now - pair.born)
@@ -367,7 +369,7 @@ class LinkPool:
                 pair = data["pairs"][-1]
                 c0, rate = link_cost[pair.index]
                 if rate is None:
-                    w = (4.0 * state_now(pair, now)[0] - 1.0) / 3.0
+                    w = physics.werner_parameter(state_now(pair, now)[0])
                     c0 = -log(w) if w > 0.0 else _HUGE
                 else:
                     c0 += rate * (now - pair.born)
@@ -394,8 +396,8 @@ class LinkPool:
         self._take(pair)
         ma, mb = pair.entry
         ma.record = mb.record = None
-        self.sim.free_memory(ma)
-        self.sim.free_memory(mb)
+        self.ctx.inventory.free(ma)
+        self.ctx.inventory.free(mb)
 
     def _expire(self, pair: _PoolPair) -> None:
         if pair.available and self.session.active:
@@ -445,7 +447,7 @@ class LinkPool:
 
     def _state_now(self, pair: _PoolPair, now: float) -> list[float]:
         link = self.links[pair.index]
-        nodes = self.sim.network.nodes
+        nodes = self.ctx.network.nodes
         est = physics.to_pauli_order(link.model.pair_state)
         dt = now - pair.born
         est = _age(est, nodes[link.a].device.memory_model, dt)
@@ -488,7 +490,7 @@ class LinkPool:
 
     def _predict(self, path: list[str], pairs: list[_PoolPair], now: float) -> tuple[float, float]:
         """The network's estimate of the delivered fidelity, and the delay until delivery."""
-        nodes = self.sim.network.nodes
+        nodes = self.ctx.network.nodes
         v: list[float] | None = None
         for h, pair in enumerate(pairs):
             lv = self._state_now(pair, now)
@@ -502,7 +504,7 @@ class LinkPool:
             if ops.measurement_error:
                 e = ops.measurement_error
                 v = physics.pauli_channel(v, ((1 - e) ** 2, e * (1 - e), e * (1 - e), e * e))
-        d = self.sim.network.path_delays(path)
+        d = self.ctx.network.path_delays(path)
         delay = max((nodes[path[h]].device.operations.bsm_duration + max(d[h], d[-1] - d[h])
                      for h in range(1, len(path) - 1)), default=0.0)
         v = _age(v, nodes[path[0]].device.memory_model, delay)
@@ -511,8 +513,8 @@ class LinkPool:
 
     def _use(self, c: _Consumer, path: list[str], pairs: list[_PoolPair], est: float, delay: float) -> None:
         """Reserve ``pairs`` for ``c``, swap along ``path``, deliver after the outcomes travel."""
-        sim, now = self.sim, self.env.now
-        nodes = sim.network.nodes
+        ctx, now = self.ctx, self.env.now
+        nodes = ctx.network.nodes
         group = []
         lefts, rights = [], []
         for h, pair in enumerate(pairs):
@@ -525,7 +527,7 @@ class LinkPool:
                     break
             group.append(entry)
             for m in entry:
-                sim.set_owner(m, c.session)
+                ctx.inventory.set_owner(m, c.session)
                 m.record = None
             ma, mb = entry
             left, right = (ma, mb) if ma.node == path[h] else (mb, ma)
@@ -539,7 +541,7 @@ class LinkPool:
             ops = device.operations
             if ops.bsm_success < 1.0 and self.env.stream(f"reactive-bsm:{path[h]}").random() >= ops.bsm_success:
                 failed = True
-        sim.network.messages_sent += 2 * (len(path) - 2)
+        ctx.network.count_messages(2 * (len(path) - 2))
         res = _Reservation(group, lefts[0], rights[-1], est, frame, failed,
                            min(p.t_attempt for p in pairs), min(p.born for p in pairs))
         res.src_mem.record = res.dst_mem.record = res
@@ -556,22 +558,22 @@ class LinkPool:
             return
         res.alive = False
         c.in_flight.remove(res)
-        handle, sim, now = c.handle, self.sim, self.env.now
+        handle, ctx, now = c.handle, self.ctx, self.env.now
         src_mem, dst_mem = res.src_mem, res.dst_mem
         src_mem.record = dst_mem.record = None
         if res.failed:
             handle.losses["swap_failed"] = handle.losses.get("swap_failed", 0) + 1
-            sim.free_memory(src_mem)
-            sim.free_memory(dst_mem)
+            ctx.inventory.free(src_mem)
+            ctx.inventory.free(dst_mem)
         else:
-            sim.network.nodes[dst_mem.node].device.apply_pauli(dst_mem, res.frame, now)
+            ctx.network.nodes[dst_mem.node].device.apply_pauli(dst_mem, res.frame, now)
             if res.est < c.min_fidelity:
                 handle.discarded += 1
-                sim.free_memory(src_mem)
-                sim.free_memory(dst_mem)
+                ctx.inventory.free(src_mem)
+                ctx.inventory.free(dst_mem)
             else:
-                fidelity = sim.backend.fidelity(src_mem.qubit, dst_mem.qubit, now)
-                sim.deliver(c.session, DeliveredPair(now, fidelity, res.est, now - res.t_attempt, now - res.born,
+                fidelity = ctx.backend.fidelity(src_mem.qubit, dst_mem.qubit, now)
+                ctx.sessions.deliver(c.session, DeliveredPair(now, fidelity, res.est, now - res.t_attempt, now - res.born,
                                                      src_mem, dst_mem))
         if c.session.active:
             self.serve([c])
@@ -582,8 +584,8 @@ class LinkPool:
             c.in_flight.remove(res)
         c.handle.losses[why] = c.handle.losses.get(why, 0) + 1
         res.src_mem.record = res.dst_mem.record = None
-        self.sim.free_memory(res.src_mem)
-        self.sim.free_memory(res.dst_mem)
+        self.ctx.inventory.free(res.src_mem)
+        self.ctx.inventory.free(res.dst_mem)
         if c.session.active:
             self.serve([c])
 
@@ -601,13 +603,13 @@ class LinkPool:
         self._reclaim(res.group)
 
     def _reclaim(self, group: list[tuple[Any, Any]]) -> None:
-        sim, now = self.sim, self.env.now
+        ctx, now = self.ctx, self.env.now
         active = self.session.active
         for entry in group:
             for m in entry:
                 if m.qubit is not None or m.record is not None:
-                    sim.network.nodes[m.node].device.release(m, now)
-                sim.set_owner(m, self.session if active else None)
+                    ctx.network.nodes[m.node].device.release(m, now)
+                ctx.inventory.set_owner(m, self.session if active else None)
             if active:
                 i, _ = self.index[entry[0]]
                 self.session.allocation[i].append(entry)
@@ -619,9 +621,9 @@ class ReactiveSwapping:
 
     path_free = True
 
-    def __init__(self, params: ReactiveParams, sim: Any):
+    def __init__(self, params: ReactiveParams, context: Context):
         self.params = params
-        self.sim = sim
+        self.ctx = context
 
     def check_protocols(self, protocols: dict[str, Any]) -> str | None:
         pur = protocols.get("purification")
@@ -630,12 +632,18 @@ class ReactiveSwapping:
         return None
 
     def serve(self, session: Session) -> None:
-        pool = self.sim.services.get(POOL)
+        pool = self.ctx.services.get(POOL)
         if pool is None or not pool.session.active:
             max_age = self.params.max_age
             if max_age is None:
                 max_age = getattr(session.handle.protocols.get("cutoff"), "max_age", None)
-            pool = LinkPool(self.sim, self.params, max_age)
-            self.sim.services[POOL] = pool
+            pool = LinkPool(self.ctx, self.params, max_age)
+            self.ctx.services.set(POOL, pool)
             pool.start()
         pool.add_consumer(session)
+
+
+#: the run's link-level pool, shared by every reactive request
+POOL: ServiceKey[LinkPool] = ServiceKey("routing.reactive-pool", LinkPool)
+#: pairs heralded and expired in the pool, and how often each path was used
+STATS: ServiceKey[dict] = ServiceKey("routing.reactive-stats", dict)

@@ -62,10 +62,6 @@ class MinCostRouter:
 # ------------------------------------------------------------------------------ max-fidelity
 
 
-def _werner_parameter(fidelity: float) -> float:
-    return (4.0 * fidelity - 1.0) / 3.0
-
-
 def _store(v: list[float], memory: Any, dt: float) -> list[float]:
     """Storage noise of ``memory`` for ``dt`` seconds on one qubit of the pair ``v`` (Pauli order)."""
     if memory is None or dt <= 0.0:
@@ -139,13 +135,13 @@ def fidelity_cost(graph: nx.Graph, src: str, dst: str) -> Callable[[str, str, di
         c = memo.get(key)
         if c is not None:
             return c
-        w = _werner_parameter(link_state(graph, u, v)[0])
+        w = physics.werner_parameter(link_state(graph, u, v)[0])
         c = -math.log(w) if w > 0.0 else huge
         c += 0.5 * (gate(u) + gate(v))
         wait = data["length_km"] / (2.0 * speed)  # about half the path's delay, edge by edge
         for mem in ends:
             if mem is not None:
-                f = _werner_parameter(mem.pauli_probs(wait)[0])
+                f = physics.werner_parameter(mem.pauli_probs(wait)[0])
                 c += -math.log(f) if f > 0.0 else huge
         memo[key] = c
         return c

@@ -4,7 +4,7 @@ The inventory: every node has ``memory.count`` memories per quantum link (memori
 different neighbours are different resources). A request reserves memory *pairs* along its path
 — on every hop one memory at each end — and holds them until it finishes or is preempted; it
 never holds a memory another request holds (the runner's
-:meth:`qplane.sim.Simulation.memory_violations` checks this).
+:meth:`qplane.inventory.MemoryInventory.violations` checks this).
 
 Admission: a routed request joins the queue; an admission pass walks the queue in the
 scheduler's order (:meth:`QueueScheduler.rank`) and starts every request whose path has, on
@@ -35,6 +35,7 @@ from typing import Any, Iterable
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from qplane.context import Context
 from qplane.requests import RequestHandle
 
 
@@ -62,10 +63,10 @@ class QueueScheduler:
     #: run the admission pass at the end of the current instant (after simultaneous arrivals)
     batch = True
 
-    def __init__(self, params: SchedulerParams, sim: Any):
+    def __init__(self, params: SchedulerParams, context: Context):
         self.params = params
-        self.sim = sim
-        self.env = sim.env
+        self.ctx = context
+        self.env = context.clock
         self.queue: list[RequestHandle] = []
         self._queued: set[RequestHandle] = set()
         #: admitted requests, in admission order
@@ -76,7 +77,7 @@ class QueueScheduler:
         self._again = False
         self._pass_pending = False
         if params.occupancy_sample_s is not None:
-            sim.sample_occupancy(params.occupancy_sample_s)
+            context.inventory.sample_occupancy(params.occupancy_sample_s)
 
     # ------------------------------------------------------------------ the Scheduler protocol
 
@@ -91,9 +92,9 @@ class QueueScheduler:
     def release(self, handle: RequestHandle) -> None:
         """``handle`` finished (or lost its path): free every memory it holds."""
         for session in list(handle.sessions):
-            self.sim.release_session(session)
+            self.ctx.inventory.release(session)
         if handle.session is not None:
-            self.sim.release_session(handle.session)  # no-op when released above
+            self.ctx.inventory.release(handle.session)  # no-op when released above
         self.admitted.pop(handle, None)
         self.on_released(handle)
         self.request_admission()
@@ -143,7 +144,7 @@ class QueueScheduler:
         """The free memory pairs on every hop of ``path`` (memories owned by the sessions in
         ``also_free`` count as free), capped by ``max_memories_per_link``; None when a hop has
         none."""
-        nodes = self.sim.network.nodes
+        nodes = self.ctx.network.nodes
         cap = self.params.max_memories_per_link
         extra = set(also_free)
         allocation = []
@@ -164,7 +165,7 @@ class QueueScheduler:
         gate = self.gate_for(handle)
         if not paths:  # path-free
             self.admitted[handle] = None
-            self.sim.start_session(handle, [], path=[], gate=gate)
+            self.ctx.sessions.start(handle, [], path=[], gate=gate)
             self.on_admitted(handle)
             return True
         started = False
@@ -177,7 +178,7 @@ class QueueScheduler:
             if not started:
                 self.admitted[handle] = None
                 started = True
-            self.sim.start_session(handle, allocation, path=path, gate=gate)
+            self.ctx.sessions.start(handle, allocation, path=path, gate=gate)
         if started:
             self.on_admitted(handle)
         return started
@@ -203,7 +204,7 @@ class QueueScheduler:
     def preempt(self, handle: RequestHandle) -> None:
         """Take ``handle``'s memories back and put it at the tail of the queue."""
         self.admitted.pop(handle, None)
-        self.sim.preempt(handle)
+        self.ctx.sessions.preempt(handle)
         self.on_preempted(handle)
         self._enqueue(handle)
         self._again = True

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
+from qplane.context import Context
 from qplane.requests import RequestHandle
 
 from .queueing import QueueScheduler, SchedulerParams
@@ -29,8 +30,8 @@ class RoundRobinParams(SchedulerParams):
 class RoundRobinScheduler(QueueScheduler):
     """Time-share contended memories in turns of ``quantum_s``."""
 
-    def __init__(self, params: RoundRobinParams, sim):
-        super().__init__(params, sim)
+    def __init__(self, params: RoundRobinParams, context: Context):
+        super().__init__(params, context)
         self._turn: dict[RequestHandle, int] = {}  # admission token: stale timers are ignored
         self._overdue: dict[RequestHandle, int] = {}  # request -> order in which it became overdue
 

@@ -37,6 +37,7 @@ from typing import Any, Callable, Literal
 
 from pydantic import Field
 
+from qplane.context import Context
 from qplane.requests import RequestHandle, RequestStatus
 
 from .queueing import QueueScheduler, SchedulerParams
@@ -79,8 +80,8 @@ class SlotGate:
 class TdmaScheduler(QueueScheduler):
     """Admit like fifo (a few memories each); let each request generate only in its slots."""
 
-    def __init__(self, params: TdmaParams, sim: Any):
-        super().__init__(params, sim)
+    def __init__(self, params: TdmaParams, context: Context):
+        super().__init__(params, context)
         self.gates: dict[RequestHandle, SlotGate] = {}
         self._admissions = 0
         self._turn = 0  # the scan of the next slot starts at this admission order
@@ -92,12 +93,12 @@ class TdmaScheduler(QueueScheduler):
     # ------------------------------------------------------------------ the scheduler side
 
     def try_start(self, handle: RequestHandle) -> bool:
-        net = self.sim.network
+        net = self.ctx.network
         for path in self.paths(handle):
             for u, v in zip(path, path[1:]):
                 cycle = net.link(u, v).model.cycle_time
                 if cycle > self.params.slot_s:
-                    self.sim.finish(handle, RequestStatus.INSUFFICIENT_RESOURCES,
+                    self.ctx.sessions.finish(handle, RequestStatus.INSUFFICIENT_RESOURCES,
                                     f"tdma slot_s {self.params.slot_s:g} s is shorter than the attempt cycle "
                                     f"{cycle:.3g} s of link {u}-{v}: no attempt fits in a slot")
                     return True

@@ -39,6 +39,7 @@ import networkx as nx
 from pydantic import BaseModel, ConfigDict, Field
 
 from qplane import physics
+from qplane.context import Context
 
 
 class NoParams(BaseModel):
@@ -71,8 +72,8 @@ class _Latencies:
 class OracleManager:
     """The controller knows the ground truth at once."""
 
-    def __init__(self, params: NoParams, sim: Any):
-        self.sim = sim
+    def __init__(self, params: NoParams, context: Context):
+        self.ctx = context
         self.lat = _Latencies()
 
     def start(self) -> None:
@@ -82,13 +83,13 @@ class OracleManager:
         return True
 
     def view(self) -> nx.Graph:
-        return self.sim.network.truth_view()
+        return self.ctx.network.truth_view()
 
     def physical_change(self, kind: str, name: Any, up: bool) -> None:
         entry = {"kind": kind, "name": list(name) if kind == "link" else name, "up": up,
-                 "at_s": self.sim.now, "learned_s": self.sim.now, "latency_s": 0.0}
+                 "at_s": self.ctx.clock.now, "learned_s": self.ctx.clock.now, "latency_s": 0.0}
         (self.lat.recoveries if up else self.lat.detections).append(entry)
-        self.sim.controller_learned(kind, name, up)
+        self.ctx.controller.learned(kind, name, up)
 
     def metrics(self) -> dict[str, Any]:
         return self.lat.metrics()
@@ -120,10 +121,10 @@ class EstimatedLink:
 class LldpManager:
     """Discovery by hellos, QPing-like probes, heartbeat failure detection (see the module)."""
 
-    def __init__(self, params: LldpParams, sim: Any):
+    def __init__(self, params: LldpParams, context: Context):
         self.params = params
-        self.sim = sim
-        net = sim.network
+        self.ctx = context
+        net = context.network
         if params.controller is not None and params.controller not in net.nodes:
             from qplane.errors import ScenarioError
 
@@ -146,27 +147,27 @@ class LldpManager:
 
     # discovery -----------------------------------------------------------------------------
     def start(self) -> None:
-        sim, net = self.sim, self.sim.network
+        ctx, net = self.ctx, self.ctx.network
         self.tables: dict[str, dict[str, Any]] = {n: {} for n in net.nodes}
         for link in net.links.values():
             for src, dst in ((link.a, link.b), (link.b, link.a)):
                 if link.operational:
                     self.messages += 1
-                    net.send(sim.env, link.length_km / net.speed, self._hello, src, dst, link)
+                    net.send(link.length_km / net.speed, self._hello, src, dst, link)
         for n in net.nodes:
-            sim.env.call_at(self.params.hello_wait, self._report_table, n)
+            ctx.clock.call_at(self.params.hello_wait, self._report_table, n)
 
     def _hello(self, src: str, dst: str, link: Any) -> None:
-        if self.sim.env.now <= self.params.hello_wait:
+        if self.ctx.clock.now <= self.params.hello_wait:
             self.tables[dst][src] = link
 
     def _report_table(self, node: str) -> None:
-        net = self.sim.network
+        net = self.ctx.network
         if not net.nodes[node].up:
             return
         table = dict(self.tables[node])
         self.messages += 1
-        net.send(self.sim.env, net.classical_delay(node, self.controller), self._table_arrives, node, table)
+        net.send(net.classical_delay(node, self.controller), self._table_arrives, node, table)
 
     def _table_arrives(self, node: str, table: dict[str, Any]) -> None:
         self._view = None
@@ -186,30 +187,30 @@ class LldpManager:
 
     def _converged(self) -> None:
         self._ready = True
-        self.converged_at = self.sim.now
-        self.sim.view_ready()
+        self.converged_at = self.ctx.clock.now
+        self.ctx.controller.view_ready()
 
     # probing --------------------------------------------------------------------------------
     def _probe_all(self) -> None:
         """Each link probes with sacrificial pairs, then reports to the controller."""
-        sim, net = self.sim, self.sim.network
+        ctx, net = self.ctx, self.ctx.network
         self._probes_left = self.graph.number_of_edges()
         for a, b in list(self.graph.edges):
             link = net.link(a, b)
             n = self.params.probe_pairs
-            rng = sim.env.stream(f"probe:{link.a}-{link.b}")
+            rng = ctx.clock.stream(f"probe:{link.a}-{link.b}")
             p_est, f_est, duration = self._probe(link, n, rng)
             self.probes[f"{link.a}-{link.b}"] = {"success_probability": p_est, "fidelity": f_est, "pairs": n}
             delay = duration + net.classical_delay(link.a, self.controller)
             self.messages += 1
-            net.send(sim.env, delay, self._probe_arrives, link, p_est, f_est)
+            net.send(delay, self._probe_arrives, link, p_est, f_est)
 
     def _probe(self, link: Any, n: int, rng: Any) -> tuple[float, float, float]:
         """``n`` sacrificial pairs on one memory pair: attempts are geometric; each pair is
         measured in a random Pauli basis right after its herald (storage for the herald wait)."""
         model = link.model
         p = model.success_probability
-        nodes = self.sim.network.nodes
+        nodes = self.ctx.network.nodes
         v = physics.to_pauli_order(model.pair_state)
         for end in (link.a, link.b):
             v = physics.pauli_channel(v, nodes[end].device.memory_model.pauli_probs(model.herald_delay))
@@ -258,7 +259,7 @@ class LldpManager:
 
     # failure detection -------------------------------------------------------------------------
     def physical_change(self, kind: str, name: Any, up: bool) -> None:
-        net = self.sim.network
+        net = self.ctx.network
         links = [net.link(*name)] if kind == "link" else [net.link(name, nbr) for nbr in net.graph[name]]
         for link in links:
             key = frozenset((link.a, link.b))
@@ -270,7 +271,7 @@ class LldpManager:
                     self._schedule_recovery(link, key)
 
     def _schedule_detection(self, link: Any, key: frozenset[str], kind: str, name: Any) -> None:
-        net, now = self.sim.network, self.sim.now
+        net, now = self.ctx.network, self.ctx.clock.now
         interval, d = self.params.heartbeat_interval, link.length_km / net.speed
         k1 = math.floor((now - d) / interval) + 1  # first heartbeat that arrives after the failure
         detect = (k1 + self.params.misses - 1) * interval + d
@@ -278,45 +279,45 @@ class LldpManager:
                      if net.nodes[end].up)
         token = self._pending[key] = self._pending.get(key, 0) + 1
         what = {"kind": kind, "name": list(name) if kind == "link" else name, "at_s": now}
-        self.sim.env.call_at(max(0.0, report - now), self._detected, link, key, token, what)
+        self.ctx.clock.call_at(max(0.0, report - now), self._detected, link, key, token, what)
 
     def _detected(self, link: Any, key: frozenset[str], token: int, what: dict[str, Any]) -> None:
         self._view = None
         if self._pending.get(key) != token or link.operational:
             return
         del self._pending[key]
-        now = self.sim.now
+        now = self.ctx.clock.now
         self.believed_down.add(key)
         self.lat.detections.append({**what, "link": sorted(key), "learned_s": now, "latency_s": now - what["at_s"]})
-        self.sim.controller_learned("link", (link.a, link.b), False)
+        self.ctx.controller.learned("link", (link.a, link.b), False)
         for end in (link.a, link.b):  # all of a node's links down: the node is down
-            nbrs = list(self.sim.network.graph[end])
+            nbrs = list(self.ctx.network.graph[end])
             if end not in self.node_believed_down and all(frozenset((end, n)) in self.believed_down for n in nbrs):
                 self.node_believed_down.add(end)
-                self.sim.controller_learned("node", end, False)
+                self.ctx.controller.learned("node", end, False)
 
     def _schedule_recovery(self, link: Any, key: frozenset[str]) -> None:
-        net, now = self.sim.network, self.sim.now
+        net, now = self.ctx.network, self.ctx.clock.now
         interval, d = self.params.heartbeat_interval, link.length_km / net.speed
         first = math.ceil(now / interval) * interval + d  # the first heartbeat sent after the repair
         report = min(first + net.classical_delay(end, self.controller) for end in (link.a, link.b))
-        self.sim.env.call_at(report - now, self._recovered, link, key, now)
+        self.ctx.clock.call_at(report - now, self._recovered, link, key, now)
 
     def _recovered(self, link: Any, key: frozenset[str], at: float) -> None:
         self._view = None
         if not link.operational or key not in self.believed_down:
             return
         self.believed_down.discard(key)
-        now = self.sim.now
+        now = self.ctx.clock.now
         self.lat.recoveries.append({"link": sorted(key), "at_s": at, "learned_s": now, "latency_s": now - at})
         for end in (link.a, link.b):
             if end in self.node_believed_down:
                 self.node_believed_down.discard(end)
-                self.sim.controller_learned("node", end, True)
-        self.sim.controller_learned("link", (link.a, link.b), True)
+                self.ctx.controller.learned("node", end, True)
+        self.ctx.controller.learned("link", (link.a, link.b), True)
 
     def metrics(self) -> dict[str, Any]:
-        net = self.sim.network
+        net = self.ctx.network
         truth = {frozenset(k) for k in net.links}
         seen = {frozenset(e) for e in self.graph.edges}
         return {
@@ -324,7 +325,7 @@ class LldpManager:
             "discovery_converged_s": self.converged_at,
             "discovery_complete": seen == truth and set(self.graph.nodes) == set(net.nodes),
             "control_messages": self.messages,
-            "heartbeats": int(2 * len(net.links) * self.sim.now / self.params.heartbeat_interval),
+            "heartbeats": int(2 * len(net.links) * self.ctx.clock.now / self.params.heartbeat_interval),
             "probes": self.probes,
             **self.lat.metrics(),
         }
