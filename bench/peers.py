@@ -1,6 +1,6 @@
 """Benchmark: qplane against SimQN on the same repeater-chain job, in the same run.
 
-The job is ../shared/peers/simqn_chain.py's: N nodes 20 km apart, 0.2 dB/km, direct links
+The job is bench/peers/simqn_chain.py's (the SimQN side, run in SimQN's own environment): N nodes 20 km apart, 0.2 dB/km, direct links
 (success eta(L) = 0.398, attempt period 2L/c), Werner pairs F0 = 0.99, one memory per link end,
 memories depolarizing with T = 1 s, swap as soon as possible with ideal Bell measurements,
 1 simulated second, delivery when the end nodes share a pair. SimQN passes swap outcomes
@@ -10,8 +10,8 @@ the outcome messages cost).
 
 SimQN runs from its own virtual environment, never qplane's: ``--simqn-python`` (default
 ``~/peers/simqn/bin/python``; create it with ``python3 -m venv ~/peers/simqn &&
-~/peers/simqn/bin/pip install qns``). ``--simqn-script`` points at simqn_chain.py (default:
-the shared folder beside the project). Without SimQN the qplane figures are still printed.
+~/peers/simqn/bin/pip install qns``). ``--simqn-script`` points at the SimQN job (default:
+``bench/peers/simqn_chain.py``). Without SimQN the qplane figures are still printed.
 
 Prints JSON lines: the bare-SimPy floor, then per N one line with wall seconds per delivered
 pair for each, their ratio, pairs per simulated second and mean fidelity.
@@ -33,7 +33,7 @@ import simpy
 import qplane
 
 ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_SCRIPT = ROOT.parent / "shared" / "peers" / "simqn_chain.py"
+DEFAULT_SCRIPT = ROOT / "bench" / "peers" / "simqn_chain.py"
 DEFAULT_PYTHON = Path(os.path.expanduser("~/peers/simqn/bin/python"))
 
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import random
-from heapq import heappop, heappush
 from typing import Any, Callable
 
 import numpy as np
@@ -32,8 +31,8 @@ def derive_seed(seed: int, name: str) -> int:
 
 class _Call:
     """A scheduled plain call: the lightest thing the event queue can hold. It quacks like a
-    processed-OK :class:`simpy.Event` (``callbacks``, ``_ok``, ``_value``), so SimPy's own
-    ``step`` runs it too; :meth:`Kernel.step` calls it directly."""
+    triggered-OK :class:`simpy.Event` (``callbacks``, ``_ok``, ``_value``), so it goes through
+    SimPy's public door, :meth:`simpy.Environment.schedule`, and SimPy's own ``step`` runs it."""
 
     __slots__ = ("fn", "args", "callbacks", "_ok", "_value")
 
@@ -67,14 +66,8 @@ class Kernel(simpy.Environment):
         self._streams: dict[str, random.Random] = {}
 
     def step(self) -> None:
-        """Process the next event (counted: the framework-overhead figure divides by this).
-        A plain call made with :meth:`call_at` runs directly; anything else as SimPy does."""
+        """Process the next event (counted: the framework-overhead figure divides by this)."""
         self.events_processed += 1
-        queue = self._queue
-        if queue and type(queue[0][3]) is _Call:
-            self._now, _, _, call = heappop(queue)
-            call.fn(*call.args)
-            return
         super().step()
 
     def stream(self, name: str) -> random.Random:
@@ -88,7 +81,7 @@ class Kernel(simpy.Environment):
         """Call ``fn(*args)`` ``delay`` seconds from now (no process, no Timeout object)."""
         if delay < 0:
             raise ValueError(f"negative delay {delay}")
-        heappush(self._queue, (self._now + delay, _NORMAL, next(self._eid), _Call(fn, args)))
+        self.schedule(_Call(fn, args), _NORMAL, delay)
 
     def run_until(self, until: float, stop: simpy.Event | None = None) -> None:
         """Run until simulated time ``until`` or until ``stop`` triggers, whichever is first."""
