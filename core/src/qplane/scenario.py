@@ -21,7 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError,
 from . import components
 from .errors import ScenarioError
 from .requests import EntanglementRequest
-from .registry import scenario_error_from_validation
+from .registry import scenario_error_from_validation as _from_validation
 
 #: a component given by name, or as ``{<key>: name, <its params>}``
 ComponentRef = Union[str, dict[str, Any]]
@@ -152,6 +152,13 @@ def split_ref(ref: ComponentRef, key: str = "name", default: str | None = None) 
         return components.split_ref(ref, key, default)
     except ValueError as e:
         raise ScenarioError(str(e)) from None
+
+
+def scenario_error_from_validation(e: ValidationError, prefix: str = "",
+                                   model: type[BaseModel] | None = None) -> ScenarioError:
+    """:func:`qplane.registry.scenario_error_from_validation` for ``model`` (default: a whole
+    :class:`Scenario`): an unknown field lists the fields valid there."""
+    return _from_validation(e, prefix, model or Scenario)
 
 
 # ----------------------------------------------------------------------------- loading

@@ -1,0 +1,136 @@
+"""Every component's parameters are discoverable: unknown fields list the valid ones and suggest
+the closest, ``--set`` into a component the file does not name, ``qplane describe``,
+``qplane plugins --params`` and ``qplane schema scenario`` with every installed component's
+parameters.
+
+Expected values are read from the models and the registry, not copied from output.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from qplane.cli import main
+from qplane.errors import ScenarioError
+from qplane.registry import Registry
+from qplane.requests import EntanglementRequest
+from qplane.scenario import OperationsSpec, Protocols, Scenario
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLE = ROOT / "examples" / "chain.yaml"
+BASE: dict[str, Any] = yaml.safe_load(EXAMPLE.read_text(encoding="utf-8"))
+
+
+@pytest.fixture(autouse=True)
+def _default_plugin_loading(monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)  # a results file written by default lands here
+    for var in ("QPLANE_DISABLE_PLUGIN_AUTOLOAD", "QPLANE_PLUGINS", "QPLANE_TRACE_PLUGINS"):
+        monkeypatch.delenv(var, raising=False)
+
+
+@pytest.fixture(scope="module")
+def registry() -> Registry:
+    return Registry()
+
+
+def _run(capsys, *argv: Any) -> tuple[int, str, str]:
+    rc = main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return rc, out, err
+
+
+def _error_line(capsys, *argv: Any) -> str:
+    rc, out, err = _run(capsys, *argv)
+    assert rc == 2, f"exit code {rc}; stderr: {err!r}"
+    assert "Traceback" not in err and len(err.splitlines()) == 1, err
+    assert err.startswith("qplane: error: ")
+    return err.strip()
+
+
+def _scenario(tmp_path: Path, **changes: Any) -> Path:
+    """examples/chain.yaml with its top-level keys changed: a mapping given for a mapping
+    updates it (``protocols={"routng": ...}`` adds a key), anything else replaces it."""
+    data = copy.deepcopy(BASE)
+    for key, value in changes.items():
+        if isinstance(value, dict) and isinstance(data.get(key), dict):
+            data[key].update(value)
+        else:
+            data[key] = value
+    path = tmp_path / "scenario.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    return path
+
+
+def _valid_fields(line: str) -> list[str]:
+    assert "valid fields: " in line, line
+    return line.split("valid fields: ", 1)[1].split(", ")
+
+
+# ------------------------------------------------------------------- unknown fields
+
+
+def test_unknown_protocols_field_suggests_the_closest_and_lists_the_valid(capsys, tmp_path):
+    path = _scenario(tmp_path, protocols={"routng": "shortest-path"})
+    line = _error_line(capsys, "run", path)
+    assert line.startswith(f"qplane: error: {path}: protocols.routng: unknown field 'routng'; "
+                           "did you mean 'routing'? valid fields: ")
+    assert _valid_fields(line) == list(Protocols.model_fields)
+
+
+def test_unknown_field_inside_a_list_item_uses_the_item_model(capsys, tmp_path):
+    path = _scenario(tmp_path, requests=[{**BASE["requests"][0], "srcc": "n0"}])
+    line = _error_line(capsys, "validate", path)
+    assert f"{path}: requests.0.srcc: unknown field 'srcc'; did you mean 'src'?" in line
+    assert _valid_fields(line) == list(EntanglementRequest.model_fields)
+
+
+def test_unknown_field_inside_a_mapping_value_uses_the_value_model(capsys, tmp_path):
+    path = _scenario(tmp_path, hardware={"nodes": {"n1": {"operations": {"gate_eror": 0.1}}}})
+    line = _error_line(capsys, "validate", path)
+    assert f"{path}: hardware.nodes.n1.operations.gate_eror: unknown field 'gate_eror'; " \
+           "did you mean 'gate_error'?" in line
+    assert _valid_fields(line) == list(OperationsSpec.model_fields)
+
+
+def test_unknown_top_level_field_without_a_close_match_lists_the_valid(capsys, tmp_path):
+    path = _scenario(tmp_path, zzzzzz=1)
+    line = _error_line(capsys, "run", path)
+    assert line.startswith(f"qplane: error: {path}: zzzzzz: unknown field 'zzzzzz'; valid fields: ")
+    assert "did you mean" not in line
+    assert _valid_fields(line) == list(Scenario.model_fields)
+
+
+def test_unknown_component_parameter_suggests_the_closest(capsys, tmp_path, registry):
+    path = _scenario(tmp_path, protocols={"topology_manager": {"name": "lldp", "heartbeat_intervl": 0.1}})
+    line = _error_line(capsys, "validate", path)
+    assert line.startswith(f"qplane: error: {path}: protocols.topology_manager.heartbeat_intervl: "
+                           "unknown field 'heartbeat_intervl'; did you mean 'heartbeat_interval'? valid fields: ")
+    assert _valid_fields(line) == list(registry.get("topology_manager", "lldp").params.model_fields)
+
+
+def test_unknown_parameter_of_a_component_without_parameters(capsys, tmp_path):
+    path = _scenario(tmp_path, protocols={"cutoff": {"name": "none", "max_age": 0.1}})
+    line = _error_line(capsys, "validate", path)
+    assert line == f"qplane: error: {path}: protocols.cutoff.max_age: unknown field 'max_age' (takes no parameters)"
+
+
+def test_component_validate_names_the_field_and_the_valid_parameters(registry):
+    comp = registry.get("link_model", "mim")
+    with pytest.raises(ScenarioError) as info:
+        comp.validate({"pair_fidelty": 0.9}, "hardware.link")
+    assert info.value.field == "hardware.link.pair_fidelty"
+    assert "did you mean 'pair_fidelity'?" in info.value.message
+    assert _valid_fields(info.value.message) == list(comp.params.model_fields)
+
+
+def test_experiment_planning_reports_the_same_hint(capsys, tmp_path):
+    # compare/sweep validate every run themselves (not through load_scenario)
+    path = _scenario(tmp_path, protocols={"purificaton": "none"})
+    line = _error_line(capsys, "compare", path, "--vary", "seed=1,2", "--dry-run")
+    assert "protocols.purificaton: unknown field 'purificaton'; did you mean 'purification'?" in line
