@@ -134,3 +134,68 @@ def test_experiment_planning_reports_the_same_hint(capsys, tmp_path):
     path = _scenario(tmp_path, protocols={"purificaton": "none"})
     line = _error_line(capsys, "compare", path, "--vary", "seed=1,2", "--dry-run")
     assert "protocols.purificaton: unknown field 'purificaton'; did you mean 'purification'?" in line
+
+
+# ------------------------------------------------------------------- --set into a component
+
+
+def _loaded(*overrides: str, data: dict[str, Any] | None = None) -> Scenario:
+    from qplane.scenario import load_scenario
+
+    return load_scenario(copy.deepcopy(BASE if data is None else data), overrides=list(overrides))
+
+
+def test_set_into_an_unnamed_component_names_the_default():
+    from qplane.components import BY_PATH
+
+    assert "link_generation" not in BASE["protocols"]  # the README's example relies on this
+    sc = _loaded("protocols.link_generation.mode=per_attempt")
+    assert sc.protocols.link_generation == {"name": BY_PATH["protocols.link_generation"].default, "mode": "per_attempt"}
+
+
+def test_set_uses_the_fields_name_key():
+    from qplane.components import BY_PATH
+
+    data = copy.deepcopy(BASE)
+    del data["hardware"]
+    sc = _loaded("hardware.link.pair_fidelity=0.9", "hardware.memory.count=4", "backend.x=1", data=data)
+    link, memory = BY_PATH["hardware.link"], BY_PATH["hardware.memory"]
+    assert sc.hardware.link == {link.key: link.default, "pair_fidelity": 0.9}
+    assert sc.hardware.memory == {memory.key: memory.default, "count": 4}
+    assert sc.backend == {"name": "fidelity", "x": 1}  # chain.yaml names its backend
+
+
+def test_set_into_a_named_component_keeps_its_name_under_the_fields_key():
+    data = copy.deepcopy(BASE)
+    data["topology"] = "chain"  # not a valid scenario, but --set must still build {builder: chain, ...}
+    from qplane.scenario import apply_set
+
+    apply_set(data, ["topology", "nodes"], 3)
+    apply_set(data, ["protocols", "routing", "k"], 3)
+    assert data["topology"] == {"builder": "chain", "nodes": 3}
+    assert data["protocols"]["routing"] == {"name": "shortest-path", "k": 3}
+
+
+def test_set_into_the_cutoff_leaves_the_implied_policy(registry):
+    from qplane.sim import build
+
+    sc = _loaded("protocols.cutoff.max_age=0.1")
+    assert sc.protocols.cutoff == {"max_age": 0.1}
+    assert build(sc, registry).resolved["cutoff"].component.name == "age"
+
+
+def test_set_into_a_field_without_default_adds_no_name():
+    data = copy.deepcopy(BASE)
+    from qplane.scenario import apply_set
+
+    apply_set(data, ["traffic", "rate_hz"], 5.0)
+    assert data["traffic"] == {"rate_hz": 5.0}
+
+
+def test_readme_example_runs(capsys, tmp_path):
+    rc, out, err = _run(capsys, "run", EXAMPLE, "--set", "protocols.link_generation.mode=per_attempt",
+                        "--json", tmp_path / "out.json")
+    assert rc == 0, err
+    results = json.loads((tmp_path / "out.json").read_text(encoding="utf-8"))
+    assert results["scenario"]["protocols"]["link_generation"] == {"name": "heralded", "mode": "per_attempt"}
+    assert all(r["status"] == "completed" for r in results["requests"])

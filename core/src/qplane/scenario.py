@@ -233,17 +233,25 @@ def apply_set(data: dict[str, Any], parts: list[str], value: Any) -> None:
                 node[key] = value
             else:
                 if not isinstance(node.get(key), (dict, list)):
-                    node[key] = {} if node.get(key) is None else _scalar_to_ref(node[key], parts[i + 1])
+                    node[key] = _scalar_to_ref(node.get(key), parts[: i + 1], parts[i + 1])
                 node = node[key]
         else:
             raise ScenarioError(f"--set: {where!r} is inside a value that is not a mapping or list", field=where)
 
 
-def _scalar_to_ref(value: Any, key: str) -> dict[str, Any]:
-    # `protocols.routing: shortest-path` then `--set protocols.routing.k=3`: becomes {name:..., k: 3}
+def _scalar_to_ref(value: Any, path: list[str], inner: str) -> dict[str, Any]:
+    """The mapping ``--set PATH.INNER=...`` writes into when PATH holds none. A component field
+    (:data:`qplane.components.BY_PATH`) holding a name becomes ``{<its key>: name}``
+    (``routing: shortest-path`` and ``--set protocols.routing.k=3``: ``{name: shortest-path, k: 3}``);
+    one the file leaves out, ``{<its key>: <its default>}``, unless a mapping without the key
+    already means a component (cutoff ``{max_age: 0.1}`` is policy 'age'); anything else absent, ``{}``."""
+    f = components.BY_PATH.get(".".join(path))
+    key = f.key if f is not None else "name"
+    if value is None:
+        return {key: f.default} if f is not None and f.default is not None and f.implied is None else {}
     if isinstance(value, str):
-        return {"name": value}
-    raise ScenarioError(f"--set: cannot set {key!r} inside {value!r}")
+        return {key: value}
+    raise ScenarioError(f"--set: cannot set {inner!r} inside {value!r}")
 
 
 def read_scenario_source(source: str | Path | dict[str, Any]) -> tuple[dict[str, Any], str, Path]:
