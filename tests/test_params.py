@@ -199,3 +199,30 @@ def test_readme_example_runs(capsys, tmp_path):
     results = json.loads((tmp_path / "out.json").read_text(encoding="utf-8"))
     assert results["scenario"]["protocols"]["link_generation"] == {"name": "heralded", "mode": "per_attempt"}
     assert all(r["status"] == "completed" for r in results["requests"])
+
+
+# ------------------------------------------------------------------- descriptions
+
+#: the core's scenario models: every field of each is described
+CORE_MODELS = {"Scenario", "Hardware", "Protocols", "OperationsSpec", "NodeOverride", "LinkOverride",
+               "FailureEvent", "FailureRates", "RandomFailures", "Classical", "EntanglementRequest"}
+
+
+def _undescribed(schema: dict[str, Any]) -> list[str]:
+    models = {"Scenario": schema, **schema["$defs"]}
+    assert CORE_MODELS <= set(models), CORE_MODELS - set(models)
+    return [f"{m}.{p}" for m in sorted(CORE_MODELS) for p, s in models[m].get("properties", {}).items()
+            if not s.get("description")]
+
+
+def test_every_scenario_field_has_a_description():
+    assert _undescribed(Scenario.model_json_schema()) == []
+
+
+def test_component_fields_default_to_the_table():
+    from qplane.components import BY_PATH
+
+    for leaf, info in Protocols.model_fields.items():
+        assert info.default == BY_PATH[f"protocols.{leaf}"].default, leaf
+        assert f"qplane describe {leaf} NAME" in info.description
+    assert Scenario.model_fields["backend"].default == BY_PATH["backend"].default
