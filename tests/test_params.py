@@ -16,15 +16,18 @@ from typing import Any
 import pytest
 import yaml
 
+from pydantic import BaseModel, ConfigDict, Field
+
 from qplane.cli import main
+from qplane.hookspecs import hookimpl
 from qplane.errors import ScenarioError
 from qplane.registry import Registry
 from qplane.requests import EntanglementRequest
-from qplane.scenario import OperationsSpec, Protocols, Scenario
+from qplane.scenario import OperationsSpec, Protocols, Scenario, yaml_load
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "examples" / "chain.yaml"
-BASE: dict[str, Any] = yaml.safe_load(EXAMPLE.read_text(encoding="utf-8"))
+BASE: dict[str, Any] = yaml_load(EXAMPLE.read_text(encoding="utf-8"))  # 1.0e6 is a number, as qplane reads it
 
 
 @pytest.fixture(autouse=True)
@@ -226,3 +229,178 @@ def test_component_fields_default_to_the_table():
         assert info.default == BY_PATH[f"protocols.{leaf}"].default, leaf
         assert f"qplane describe {leaf} NAME" in info.description
     assert Scenario.model_fields["backend"].default == BY_PATH["backend"].default
+
+
+# ------------------------------------------------------------------- qplane schema scenario
+
+
+@pytest.fixture(scope="module")
+def schema(registry) -> dict[str, Any]:
+    from qplane.describe import scenario_schema
+
+    return scenario_schema(registry)
+
+
+def _validator(schema: dict[str, Any]) -> Any:
+    import jsonschema
+
+    return jsonschema.Draft202012Validator(schema)
+
+
+def _field_schema(schema: dict[str, Any], path: str) -> dict[str, Any]:
+    node = schema
+    *parents, leaf = path.split(".")
+    for part in parents:
+        node = schema["$defs"][node["properties"][part]["$ref"].rsplit("/", 1)[-1]]
+    return node["properties"][leaf]
+
+
+def test_schema_is_valid_json_schema(schema):
+    import jsonschema
+
+    jsonschema.Draft202012Validator.check_schema(schema)
+
+
+def test_schema_command_prints_every_components_parameters(capsys, registry):
+    rc, out, err = _run(capsys, "schema", "scenario")
+    assert rc == 0, err
+    assert "heartbeat_interval" in out
+    printed = json.loads(out)
+    for kind in ("router", "purification", "topology_manager", "topology"):
+        for comp in registry.components(kind):
+            assert set(comp.params.model_fields) <= set(printed["$defs"][f"{kind}.{comp.name}"]["properties"])
+
+
+def test_schema_results_is_unchanged(capsys):
+    from qplane.results import Results
+
+    rc, out, err = _run(capsys, "schema", "results")
+    assert rc == 0, err
+    assert json.loads(out) == json.loads(json.dumps(Results.model_json_schema(by_alias=True)))
+
+
+def test_every_core_model_field_is_described_in_the_generated_schema(schema):
+    assert _undescribed(schema) == []
+
+
+def test_each_component_field_is_a_name_or_a_mapping_with_its_parameters(schema, registry):
+    from qplane.components import FIELDS
+
+    defs = schema["$defs"]
+    for f in FIELDS:
+        field = _field_schema(schema, f.path)
+        assert {"$ref": f"#/$defs/{f.kind}"} in field["anyOf"], f.path
+        choice = defs[f.kind]["anyOf"]
+        names = [c["enum"] for c in choice if c.get("type") == "string"]
+        assert names in ([registry.names(f.kind)], []), f.path
+        assert [c["$ref"] for c in choice if "$ref" in c] == [f"#/$defs/{f.kind}.{c.name}" for c in registry.components(f.kind)]
+        for comp in registry.components(f.kind):
+            variant = defs[f"{f.kind}.{comp.name}"]
+            assert variant["properties"][f.key] == {"const": comp.name, "description": variant["properties"][f.key]["description"]}
+            assert (f.key in variant.get("required", [])) == (comp.name != f.implied_name()), (f.path, comp.name)
+            for pname, info in comp.params.model_fields.items():
+                prop = variant["properties"][pname]
+                assert prop.get("description") == info.description, (f.path, comp.name, pname)
+                if not info.is_required() and info.default_factory is None:
+                    assert prop["default"] == json.loads(json.dumps(info.default)), (f.path, comp.name, pname)
+
+
+def test_traffic_accepts_a_list_and_request_protocols_are_per_request_choices(schema):
+    from qplane.components import PER_REQUEST
+
+    traffic = _field_schema(schema, "traffic")
+    assert {"type": "array", "items": {"$ref": "#/$defs/traffic"}} in traffic["anyOf"]
+    protocols = schema["$defs"]["EntanglementRequest"]["properties"]["protocols"]
+    mapping = next(a for a in protocols["anyOf"] if a.get("type") == "object")
+    assert mapping["properties"] == {k: {"$ref": f"#/$defs/{f.kind}"} for k, f in PER_REQUEST.items()}
+    assert mapping["additionalProperties"] is False
+
+
+def test_every_example_the_loader_accepts_the_schema_accepts(schema):
+    from qplane.scenario import load_scenario, read_scenario_source
+
+    checked = 0
+    for path in sorted((ROOT / "examples").glob("*.yaml")):
+        try:
+            load_scenario(path)
+        except ScenarioError:
+            continue  # a parameter study (lists of values): not one scenario
+        data, _, _ = read_scenario_source(path)
+        assert list(_validator(schema).iter_errors(data)) == [], path
+        checked += 1
+    assert checked >= 3
+
+
+class _Opaque:
+    """A parameter type pydantic cannot describe in JSON Schema."""
+
+
+class _OpaqueParams(BaseModel):
+    model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True)
+    thing: _Opaque | None = None
+
+
+class _ThirdPartyRouters:
+    """A router named like a first-party one (selecting it then needs a pin) and one whose
+    parameters have no JSON Schema."""
+
+    class Params(BaseModel):
+        model_config = ConfigDict(extra="forbid")
+        depth: int = Field(2, ge=1, description="how deep it looks")
+
+    @hookimpl
+    def qplane_register_routers(self, register):
+        register("shortest-path", object, params=self.Params, description="another shortest-path")
+        register("opaque", object, params=_OpaqueParams, description="parameters without a schema")
+
+
+def test_schema_with_a_name_two_plugins_register_and_a_model_without_schema():
+    from qplane.describe import scenario_schema
+    from qplane.plugins import make_plugin_manager
+
+    registry = Registry(make_plugin_manager(extra_plugins=[_ThirdPartyRouters()]))
+    schema = scenario_schema(registry)
+    _validator(schema).check_schema(schema)
+    refs = [c["$ref"].rsplit("/", 1)[-1] for c in schema["$defs"]["router"]["anyOf"] if "$ref" in c]
+    pinned = [r for r in refs if r.startswith("router.shortest-path")]
+    assert len(pinned) == 2
+    plugins = {schema["$defs"][r]["properties"]["plugin"]["const"] for r in pinned}
+    assert plugins == set(registry.providers("router", "shortest-path"))
+    opaque = schema["$defs"]["router.opaque"]
+    assert opaque["properties"]["name"]["const"] == "opaque" and opaque["additionalProperties"] is True
+    data = copy.deepcopy(BASE)
+    data["protocols"]["routing"] = {"name": "shortest-path", "plugin": "_ThirdPartyRouters", "depth": 3}
+    assert list(_validator(schema).iter_errors(data)) == []
+
+
+@pytest.mark.parametrize("change, valid", [
+    ({"protocols": {"topology_manager": {"name": "lldp", "heartbeat_interval": 0.1}}}, True),
+    ({"protocols": {"topology_manager": {"name": "lldp", "heartbeat_intervl": 0.1}}}, False),
+    ({"protocols": {"topology_manager": {"name": "lldp", "heartbeat_interval": -1}}}, False),
+    ({"protocols": {"topology_manager": {"name": "lldp", "plugin": "topology"}}}, True),
+    ({"protocols": {"topology_manager": {"name": "lldp", "plugin": "routing"}}}, False),
+    ({"protocols": {"routing": "no-such-router"}}, False),
+    ({"protocols": {"routing": {"k": 2}}}, False),  # routing implies no name
+    ({"protocols": {"cutoff": {"max_age": 0.1}}}, True),  # a cutoff mapping implies 'age'
+    ({"hardware": {"link": {"pair_fidelity": 0.9}}}, True),  # the default scheme, mim
+    ({"hardware": {"link": {"scheme": "direct", "bsa_efficiency": 0.5}}}, False),
+    ({"traffic": [{"model": "poisson", "rate_hz": 5, "pairs": 1}]}, True),
+    ({"traffic": {"rate_hz": 5, "pairs": 1}}, False),  # traffic names its model
+    ({"requests": [{"src": "n0", "dst": "n4", "pairs": 1, "protocols": {"routing": {"name": "k-shortest", "k": 2}}}]}, True),
+    ({"requests": [{"src": "n0", "dst": "n4", "pairs": 1, "protocols": {"routing": {"name": "k-shortest", "kk": 2}}}]}, False),
+    ({"requests": [{"src": "n0", "dst": "n4", "pairs": 1, "protocols": {"scheduling": "fifo"}}]}, False),
+])
+def test_schema_judges_component_parameters_as_the_loader_does(schema, registry, change, valid):
+    from qplane.scenario import load_scenario
+    from qplane.sim import build
+
+    data = copy.deepcopy(BASE)
+    for key, value in change.items():
+        data[key] = {**data[key], **value} if isinstance(value, dict) and isinstance(data.get(key), dict) else value
+    assert (list(_validator(schema).iter_errors(data)) == []) == valid
+    try:
+        build(load_scenario(data), registry)
+        loaded = True
+    except ScenarioError:
+        loaded = False
+    assert loaded == valid

@@ -268,11 +268,12 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_schema(args: argparse.Namespace) -> int:
+    from .describe import scenario_schema
+    from .registry import Registry
     from .results import Results
-    from .scenario import Scenario
 
-    model = Scenario if args.which == "scenario" else Results
-    print(json.dumps(model.model_json_schema(by_alias=True), indent=2))
+    schema = scenario_schema(Registry()) if args.which == "scenario" else Results.model_json_schema(by_alias=True)
+    print(json.dumps(schema, indent=2))
     return EXIT_OK
 
 
