@@ -404,3 +404,88 @@ def test_schema_judges_component_parameters_as_the_loader_does(schema, registry,
     except ScenarioError:
         loaded = False
     assert loaded == valid
+
+
+# ------------------------------------------------------------------- qplane describe, plugins --params
+
+
+@pytest.mark.parametrize("kind", ["topology_manager", "protocols.topology_manager"])
+def test_describe_prints_plugin_description_and_a_parameter_table(capsys, registry, kind):
+    comp = registry.get("topology_manager", "lldp")
+    rc, out, err = _run(capsys, "describe", kind, "lldp")
+    assert rc == 0, err
+    lines = out.splitlines()
+    assert f"(plugin {comp.plugin})" in lines[0] and comp.description in lines[0]
+    assert "protocols.topology_manager: {name: lldp, <parameters>}" in lines[1]
+    assert lines[2].split() == ["parameter", "type", "default", "description"]
+    rows = {line.split()[0]: line for line in lines[4:]}
+    assert list(rows) == list(comp.params.model_fields)
+    for name, info in comp.params.model_fields.items():
+        assert info.description in rows[name]
+        assert json.dumps(info.default) in rows[name]
+    assert "number > 0.0" in rows["heartbeat_interval"]  # the constraint gt=0 shows with the type
+
+
+def test_describe_by_scenario_field_and_json(capsys, registry):
+    rc, out, err = _run(capsys, "describe", "link", "mim", "--json")
+    assert rc == 0, err
+    data = json.loads(out)
+    comp = registry.get("link_model", "mim")
+    assert (data["kind"], data["name"], data["plugin"], data["field"], data["key"]) == (
+        "link_model", "mim", comp.plugin, "hardware.link", "scheme")
+    assert [p["name"] for p in data["parameters"]] == list(comp.params.model_fields)
+    for p in data["parameters"]:
+        info = comp.params.model_fields[p["name"]]
+        assert p["description"] == info.description
+        assert p["required"] is info.is_required()
+        assert p.get("default") == info.default
+
+
+def test_describe_a_required_parameter_and_a_component_without_parameters(capsys):
+    rc, out, err = _run(capsys, "describe", "cutoff", "age", "--json")
+    assert rc == 0, err
+    (max_age,) = json.loads(out)["parameters"]
+    assert max_age["required"] is True and "default" not in max_age
+    rc, out, err = _run(capsys, "describe", "cutoff", "none")
+    assert rc == 0, err
+    assert out.splitlines()[-1] == "no parameters"
+
+
+def test_describe_unknown_kind_or_name_is_one_line_listing_what_is_installed(capsys, registry):
+    from qplane.registry import KINDS
+
+    line = _error_line(capsys, "describe", "routr", "shortest-path")
+    assert "unknown kind 'routr'; did you mean 'router'?" in line
+    assert all(k in line for k in KINDS)
+    line = _error_line(capsys, "describe", "routing", "no-such-router")
+    assert line.endswith("installed: " + ", ".join(registry.names("router")))
+
+
+def test_describe_a_name_two_plugins_provide_shows_both(capsys, monkeypatch):
+    from qplane.plugins import make_plugin_manager
+
+    # every Registry() the command builds gets the extra plugin
+    monkeypatch.setattr("qplane.registry.make_plugin_manager",
+                        lambda: make_plugin_manager(extra_plugins=[_ThirdPartyRouters()]))
+    rc, out, err = _run(capsys, "describe", "router", "shortest-path", "--json")
+    assert rc == 0, err
+    data = json.loads(out)
+    assert {d["plugin"] for d in data} == {"routing", "_ThirdPartyRouters"}
+    assert [p["name"] for d in data if d["plugin"] == "_ThirdPartyRouters" for p in d["parameters"]] == ["depth"]
+
+
+def test_plugins_params_lists_every_components_parameters(capsys, registry):
+    from qplane.registry import KINDS
+
+    rc, out, err = _run(capsys, "plugins", "--params")
+    assert rc == 0, err
+    params = {line.strip().split(":")[0] for line in out.splitlines() if line.startswith(" " * 8)}
+    expected = {n for k in KINDS for c in registry.components(k) for n in c.params.model_fields}
+    assert expected and params == expected
+    assert "        max_age: number > 0.0 (required)" in out.splitlines()
+    rc, out, err = _run(capsys, "plugins", "--params", "--json")
+    entries = {(c["kind"], c["name"]): c for p in json.loads(out)["plugins"] for c in p["components"]}
+    assert [p["name"] for p in entries["topology_manager", "lldp"]["parameters"]] == list(
+        registry.get("topology_manager", "lldp").params.model_fields)
+    rc, out, err = _run(capsys, "plugins")
+    assert not any(line.startswith(" " * 8) for line in out.splitlines())  # without --params: no parameters
