@@ -293,10 +293,11 @@ def test_each_component_field_is_a_name_or_a_mapping_with_its_parameters(schema,
         choice = defs[f.kind]["anyOf"]
         names = [c["enum"] for c in choice if c.get("type") == "string"]
         assert names in ([registry.names(f.kind)], []), f.path
-        assert [c["$ref"] for c in choice if "$ref" in c] == [f"#/$defs/{f.kind}.{c.name}" for c in registry.components(f.kind)]
+        assert [c["$ref"] for c in choice if "$ref" in c] == [
+            f"#/$defs/{f.kind}.{c.name}" for c in registry.components(f.kind)]
         for comp in registry.components(f.kind):
             variant = defs[f"{f.kind}.{comp.name}"]
-            assert variant["properties"][f.key] == {"const": comp.name, "description": variant["properties"][f.key]["description"]}
+            assert variant["properties"][f.key]["const"] == comp.name
             assert (f.key in variant.get("required", [])) == (comp.name != f.implied_name()), (f.path, comp.name)
             for pname, info in comp.params.model_fields.items():
                 prop = variant["properties"][pname]
@@ -373,6 +374,9 @@ def test_schema_with_a_name_two_plugins_register_and_a_model_without_schema():
     assert list(_validator(schema).iter_errors(data)) == []
 
 
+REQUEST = {"src": "n0", "dst": "n4", "pairs": 1}
+
+
 @pytest.mark.parametrize("change, valid", [
     ({"protocols": {"topology_manager": {"name": "lldp", "heartbeat_interval": 0.1}}}, True),
     ({"protocols": {"topology_manager": {"name": "lldp", "heartbeat_intervl": 0.1}}}, False),
@@ -386,9 +390,9 @@ def test_schema_with_a_name_two_plugins_register_and_a_model_without_schema():
     ({"hardware": {"link": {"scheme": "direct", "bsa_efficiency": 0.5}}}, False),
     ({"traffic": [{"model": "poisson", "rate_hz": 5, "pairs": 1}]}, True),
     ({"traffic": {"rate_hz": 5, "pairs": 1}}, False),  # traffic names its model
-    ({"requests": [{"src": "n0", "dst": "n4", "pairs": 1, "protocols": {"routing": {"name": "k-shortest", "k": 2}}}]}, True),
-    ({"requests": [{"src": "n0", "dst": "n4", "pairs": 1, "protocols": {"routing": {"name": "k-shortest", "kk": 2}}}]}, False),
-    ({"requests": [{"src": "n0", "dst": "n4", "pairs": 1, "protocols": {"scheduling": "fifo"}}]}, False),
+    ({"requests": [{**REQUEST, "protocols": {"routing": {"name": "k-shortest", "k": 2}}}]}, True),
+    ({"requests": [{**REQUEST, "protocols": {"routing": {"name": "k-shortest", "kk": 2}}}]}, False),
+    ({"requests": [{**REQUEST, "protocols": {"scheduling": "fifo"}}]}, False),  # not per request
 ])
 def test_schema_judges_component_parameters_as_the_loader_does(schema, registry, change, valid):
     from qplane.scenario import load_scenario

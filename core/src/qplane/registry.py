@@ -133,7 +133,8 @@ def _unknown_field(model: type[BaseModel] | None, loc: tuple[Any, ...]) -> str:
     if not valid:
         return f"unknown field {bad!r} (takes no parameters)"
     close = difflib.get_close_matches(bad, valid, n=1)
-    return f"unknown field {bad!r}; " + (f"did you mean {close[0]!r}? " if close else "") + f"valid fields: {', '.join(valid)}"
+    hint = f"did you mean {close[0]!r}? " if close else ""
+    return f"unknown field {bad!r}; {hint}valid fields: {', '.join(valid)}"
 
 
 def _models_in(annotation: Any) -> list[type[BaseModel]]:

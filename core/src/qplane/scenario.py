@@ -58,7 +58,7 @@ class NodeOverride(_Strict):
     memory: dict[str, Any] | None = Field(
         None, description="memory-model parameters for this node (same model: merged into hardware.memory; "
         "another 'model': replaces it)")
-    operations: OperationsSpec | None = Field(None, description="local operations of this node (replace hardware.operations)")
+    operations: OperationsSpec | None = Field(None, description="this node's local operations (replace the scenario's)")
 
 
 class LinkOverride(BaseModel):
