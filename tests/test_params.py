@@ -261,6 +261,17 @@ def test_schema_is_valid_json_schema(schema):
     jsonschema.Draft202012Validator.check_schema(schema)
 
 
+def test_schema_without_plugins_is_valid_and_accepts_no_component(monkeypatch):
+    import jsonschema
+
+    from qplane.describe import scenario_schema
+
+    monkeypatch.setenv("QPLANE_DISABLE_PLUGIN_AUTOLOAD", "1")
+    schema = scenario_schema(Registry())
+    jsonschema.Draft202012Validator.check_schema(schema)
+    assert list(_validator(schema).iter_errors(BASE))  # chain.yaml names components none registers
+
+
 def test_schema_command_prints_every_components_parameters(capsys, registry):
     rc, out, err = _run(capsys, "schema", "scenario")
     assert rc == 0, err

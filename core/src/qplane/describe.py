@@ -49,7 +49,8 @@ def scenario_schema(registry: Registry) -> dict[str, Any]:
         old = node["properties"][f.leaf]
         types = {a.get("type") for a in old.get("anyOf", [old])}
         names = [{"type": "string", "enum": registry.names(f.kind)}] if "string" in types else []
-        defs[f.kind] = {"title": KINDS[f.kind][1], "anyOf": names + variants}
+        alts = names + variants  # none installed: no value is valid
+        defs[f.kind] = {"title": KINDS[f.kind][1], **({"anyOf": alts} if alts else {"not": {}})}
         choice = {"$ref": f"#/$defs/{f.kind}"}
         node["properties"][f.leaf] = {**{k: old[k] for k in ("title", "description", "default") if k in old},
                                       "anyOf": [choice] + [{"type": "array", "items": choice}] * ("array" in types)
