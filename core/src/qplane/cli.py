@@ -51,6 +51,7 @@ def _add_schema(sub: Any) -> None:
 def _add_plugins(sub: Any) -> None:
     p = sub.add_parser("plugins", help="list installed plugins and the components they register")
     p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.add_argument("--params", action="store_true", help="list every component's parameters too")
     p.set_defaults(func=cmd_plugins)
     _add_plugins_new(p)
 
@@ -181,6 +182,13 @@ def _fmt(v: Any, spec: str = ".4g") -> str:
     return str(v)
 
 
+def _table(head: list[str], rows: list[list[str]]) -> str:
+    """Left-aligned columns under a dashed header."""
+    widths = [max(len(h), *(len(row[i]) for row in rows)) if rows else len(h) for i, h in enumerate(head)]
+    return "\n".join("  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip()
+                     for row in [head, ["-" * w for w in widths], *rows])
+
+
 def summary_table(results: dict[str, Any]) -> str:
     lines = [
         f"{results['name']}: backend {results['backend']}, seed {results['seed']}, "
@@ -196,11 +204,7 @@ def summary_table(results: dict[str, Any]) -> str:
             str(r["delivered"]), _fmt(r["rate_hz"]), _fmt(r["fidelity_mean"]), _fmt(r["fidelity_stderr"], ".2g"),
             _fmt(r["fidelity_estimated_mean"]), _fmt(r["latency_p50_s"], ".3g"),
         ])
-    widths = [max(len(h), *(len(row[i]) for row in rows)) if rows else len(h) for i, h in enumerate(head)]
-    lines.append("  ".join(h.ljust(w) for h, w in zip(head, widths)))
-    lines.append("  ".join("-" * w for w in widths))
-    for row in rows:
-        lines.append("  ".join(c.ljust(w) for c, w in zip(row, widths)))
+    lines.append(_table(head, rows))
     kinds = ("swapping", "purification", "cutoff", "router", "application")
     varied = [k for k in kinds if len({r["protocols"].get(k) for r in results["requests"]}) > 1]
     if varied:  # requests with protocols of their own: say which served each
@@ -268,16 +272,53 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_schema(args: argparse.Namespace) -> int:
+    from .describe import scenario_schema
+    from .registry import Registry
     from .results import Results
-    from .scenario import Scenario
 
-    model = Scenario if args.which == "scenario" else Results
-    print(json.dumps(model.model_json_schema(by_alias=True), indent=2))
+    schema = scenario_schema(Registry()) if args.which == "scenario" else Results.model_json_schema(by_alias=True)
+    print(json.dumps(schema, indent=2))
+    return EXIT_OK
+
+
+def _add_describe(sub: Any) -> None:
+    p = sub.add_parser("describe", help="show a component's plugin, description and parameters")
+    p.add_argument("kind", help="a kind (router, topology_manager, ...) or a scenario field (routing, link, ...)")
+    p.add_argument("name", help="the component's name, e.g. shortest-path")
+    p.add_argument("--json", action="store_true",
+                   help="machine-readable output (a list when several plugins provide the name)")
+    p.set_defaults(func=cmd_describe)
+
+
+def cmd_describe(args: argparse.Namespace) -> int:
+    from .components import FIELDS
+    from .describe import parameters, resolve_kind
+    from .registry import KINDS, Registry
+
+    registry = Registry()
+    kind = resolve_kind(args.kind)
+    field = next((f for f in FIELDS if f.kind == kind), None)
+    found = [{"kind": kind, "name": c.name, "plugin": c.plugin, "description": c.description,
+              "field": field.path if field else None, "key": field.key if field else None,
+              "parameters": parameters(c)} for c in registry.components(kind) if c.name == args.name]
+    if not found:
+        registry.get(kind, args.name)  # raises: unknown, listing the installed names
+    if args.json:
+        print(json.dumps(found[0] if len(found) == 1 else found, indent=2))
+        return EXIT_OK
+    for d in found:
+        print(f"{KINDS[kind][1]} {d['name']} (plugin {d['plugin']}): {d['description']}")
+        if field is not None:
+            print(f"scenario: {field.path}: {{{field.key}: {d['name']}, <parameters>}}")
+        rows = [[r["name"], r["type"], "required" if r["required"] else json.dumps(r["default"]), r["description"]]
+                for r in d["parameters"]]
+        print(_table(["parameter", "type", "default", "description"], rows) if rows else "no parameters")
     return EXIT_OK
 
 
 def cmd_plugins(args: argparse.Namespace) -> int:
     from .backend import backend_capabilities
+    from .describe import parameters
     from .plugins import load_errors, plugin_infos
     from .registry import KINDS, Registry
 
@@ -290,6 +331,8 @@ def cmd_plugins(args: argparse.Namespace) -> int:
             caps = backend_capabilities(comp.factory) if kind == "backend" else None
             if caps is not None:
                 entry["capabilities"] = sorted(getattr(c, "value", str(c)) for c in caps)
+            if args.params:
+                entry["parameters"] = parameters(comp)
             by_plugin.setdefault(comp.plugin, []).append(entry)
     errors = {**load_errors(registry.pm), **registry.errors}
     if args.json:
@@ -307,6 +350,9 @@ def cmd_plugins(args: argparse.Namespace) -> int:
         for e in by_plugin.get(name, []):
             caps = f"  [{', '.join(e['capabilities'])}]" if "capabilities" in e else ""
             print(f"    {e['kind']:<16} {e['name']:<16} {e['description']}{caps}")
+            for r in e.get("parameters", []):
+                default = "(required)" if r["required"] else f"= {json.dumps(r['default'])}"
+                print(f"        {r['name']}: {r['type']} {default}")
     for name, err in sorted(errors.items()):
         print(f"{name}  FAILED: {err}")
     for kind, name, plugins in registry.conflicts():
@@ -320,7 +366,7 @@ def make_parser(registry: Any | None = None) -> argparse.ArgumentParser:
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
-    for add in (_add_run, _add_validate, _add_schema, _add_plugins, _add_compare, _add_sweep):
+    for add in (_add_run, _add_validate, _add_schema, _add_describe, _add_plugins, _add_compare, _add_sweep):
         add(sub)
     for comp in registry.components("command") if registry is not None else []:
         try:

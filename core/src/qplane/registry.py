@@ -16,7 +16,9 @@ code raised it (the deepest traceback frame in a plugin's modules).
 
 from __future__ import annotations
 
+import difflib
 import types
+import typing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -86,11 +88,15 @@ class Component:
         try:
             return self.params.model_validate(raw)
         except ValidationError as e:
-            raise scenario_error_from_validation(e, prefix=field) from e
+            raise scenario_error_from_validation(e, prefix=field, model=self.params) from e
 
 
-def scenario_error_from_validation(e: ValidationError, prefix: str = "") -> ScenarioError:
-    """Turn a pydantic error into a one-line :class:`ScenarioError` naming the field."""
+def scenario_error_from_validation(e: ValidationError, prefix: str = "",
+                                   model: type[BaseModel] | None = None) -> ScenarioError:
+    """Turn a pydantic error into a one-line :class:`ScenarioError` naming the field.
+
+    ``model`` is the model that was validated: an unknown field's message then lists the
+    fields valid there and suggests the closest."""
     lines = []
     first_field = None
     for err in e.errors():
@@ -100,7 +106,7 @@ def scenario_error_from_validation(e: ValidationError, prefix: str = "") -> Scen
         if msg.startswith("Value error, "):
             msg = msg[len("Value error, "):]
         if err.get("type") == "extra_forbidden":
-            msg = "unknown field"
+            msg = _unknown_field(model, err.get("loc", ()))
         elif "input" in err and err.get("type") not in ("missing",):
             inp = err["input"]
             if isinstance(inp, (int, float, str, bool)) or inp is None:
@@ -111,6 +117,31 @@ def scenario_error_from_validation(e: ValidationError, prefix: str = "") -> Scen
         else:
             lines.append(f"{field}: {msg}")
     return ScenarioError("; ".join(lines), field=first_field or prefix or None)
+
+
+def _unknown_field(model: type[BaseModel] | None, loc: tuple[Any, ...]) -> str:
+    """``unknown field 'routng'; did you mean 'routing'? valid fields: ...``, from the fields of
+    the model found by following ``loc`` (list indexes, mapping keys, union tags are skipped)."""
+    models = [model] if model is not None else []
+    for p in loc[:-1]:
+        f = next((m.model_fields[p] for m in models if isinstance(p, str) and p in m.model_fields), None)
+        models = _models_in(f.annotation) if f is not None else models
+    bad = str(loc[-1]) if loc else ""
+    valid = list(dict.fromkeys(f.alias or n for m in models for n, f in m.model_fields.items()))
+    if not models:
+        return f"unknown field {bad!r}"
+    if not valid:
+        return f"unknown field {bad!r} (takes no parameters)"
+    close = difflib.get_close_matches(bad, valid, n=1)
+    hint = f"did you mean {close[0]!r}? " if close else ""
+    return f"unknown field {bad!r}; {hint}valid fields: {', '.join(valid)}"
+
+
+def _models_in(annotation: Any) -> list[type[BaseModel]]:
+    # the models a field holds: itself, or inside Optional/Union/list/dict
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return [annotation]
+    return [m for a in typing.get_args(annotation) for m in _models_in(a)]
 
 
 def _is_union_tag(p: Any) -> bool:

@@ -34,14 +34,16 @@ class EntanglementRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    src: str
-    dst: str
-    min_fidelity: float = Field(0.0, ge=0.0, le=1.0)
-    pairs: int | None = Field(None, gt=0)
-    rate: float | None = Field(None, gt=0.0, allow_inf_nan=False)
-    start: float = Field(0.0, ge=0.0, allow_inf_nan=False)
-    end: float | None = Field(None, gt=0.0, allow_inf_nan=False)
-    priority: int = 0
+    src: str = Field(description="one end node")
+    dst: str = Field(description="the other end node")
+    min_fidelity: float = Field(0.0, ge=0.0, le=1.0, description="pairs estimated below this fidelity are discarded")
+    pairs: int | None = Field(None, gt=0, description="deliver this many pairs, then complete")
+    rate: float | None = Field(None, gt=0.0, allow_inf_nan=False,
+                               description="serve at least this many pairs per second from start until end")
+    start: float = Field(0.0, ge=0.0, allow_inf_nan=False, description="seconds into the run it is submitted")
+    end: float | None = Field(None, gt=0.0, allow_inf_nan=False,
+                              description="deadline, seconds into the run: still unserved then, it times out")
+    priority: int = Field(0, description="higher is served first by schedulers that use priorities")
     protocols: dict[str, Any] | None = Field(
         None,
         description="per-request protocols replacing the scenario's: routing, swapping, purification, "

@@ -21,7 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError,
 from . import components
 from .errors import ScenarioError
 from .requests import EntanglementRequest
-from .registry import scenario_error_from_validation
+from .registry import KINDS, scenario_error_from_validation as _from_validation
 
 #: a component given by name, or as ``{<key>: name, <its params>}``
 ComponentRef = Union[str, dict[str, Any]]
@@ -29,6 +29,18 @@ ComponentRef = Union[str, dict[str, Any]]
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+
+def _doc(path: str, what: str) -> str:
+    """The description of the component field ``path`` (:data:`qplane.components.BY_PATH`)."""
+    f = components.BY_PATH[path]
+    return (f"{what}: a {KINDS[f.kind][1]} by name, or {{{f.key}: NAME, <its parameters>}}; "
+            f"`qplane describe {f.leaf} NAME` lists them")
+
+
+def _choice(path: str, what: str) -> Any:
+    """A component field whose default is the table's."""
+    return Field(components.BY_PATH[path].default, description=_doc(path, what))
 
 
 class OperationsSpec(_Strict):
@@ -43,46 +55,57 @@ class OperationsSpec(_Strict):
 class NodeOverride(_Strict):
     """Per-node hardware: replaces the scenario-wide memory and operations for one node."""
 
-    memory: dict[str, Any] | None = None
-    operations: OperationsSpec | None = None
+    memory: dict[str, Any] | None = Field(
+        None, description="memory-model parameters for this node (same model: merged into hardware.memory; "
+        "another 'model': replaces it)")
+    operations: OperationsSpec | None = Field(None, description="this node's local operations (replace the scenario's)")
 
 
 class LinkOverride(BaseModel):
     """Per-link hardware: ``between: [a, b]`` and link-model parameters to change."""
 
     model_config = ConfigDict(extra="allow")
-    between: tuple[str, str]
+    between: tuple[str, str] = Field(description="the two nodes the link joins")
 
 
 class Hardware(_Strict):
-    memory: dict[str, Any] = Field(default_factory=lambda: {"count": 10, "coherence_time": None})
-    link: dict[str, Any] = Field(default_factory=lambda: {"scheme": "mim"})
-    operations: OperationsSpec = Field(default_factory=OperationsSpec)
-    nodes: dict[str, NodeOverride] = Field(default_factory=dict)
-    links: list[LinkOverride] = Field(default_factory=list)
+    """The quantum hardware: memories, links and local operations, with per-node and per-link
+    exceptions."""
+
+    memory: dict[str, Any] = Field(default_factory=lambda: {"count": 10, "coherence_time": None},
+                                   description=_doc("hardware.memory", "every node's quantum memories"))
+    link: dict[str, Any] = Field(default_factory=lambda: {"scheme": "mim"},
+                                 description=_doc("hardware.link", "every quantum link's physics"))
+    operations: OperationsSpec = Field(default_factory=OperationsSpec, description="every node's local operations")
+    nodes: dict[str, NodeOverride] = Field(default_factory=dict, description="node name -> its own hardware")
+    links: list[LinkOverride] = Field(default_factory=list, description="links with their own link-model parameters")
 
 
 class Protocols(_Strict):
-    routing: ComponentRef = "shortest-path"
-    scheduling: ComponentRef = "fifo"
-    link_generation: ComponentRef = "heralded"
-    swapping: ComponentRef = "asap"
-    purification: ComponentRef = "none"
-    cutoff: ComponentRef = Field("none", description="'none', or {max_age: seconds} (policy 'age')")
-    application: ComponentRef = "consume"
-    topology_manager: ComponentRef = Field(
-        "oracle", description="who tells the controller about the topology: 'oracle' (instantly, the truth) "
-        "or 'lldp' (hello discovery, heartbeats, probes)")
+    """The protocols of the network; each one is a component chosen by name."""
+
+    routing: ComponentRef = _choice("protocols.routing", "how a request's path is chosen")
+    scheduling: ComponentRef = _choice("protocols.scheduling", "which requests get the memories, and when")
+    link_generation: ComponentRef = _choice("protocols.link_generation", "how links are entangled")
+    swapping: ComponentRef = _choice("protocols.swapping", "when repeaters swap")
+    purification: ComponentRef = _choice("protocols.purification", "how pairs are purified")
+    cutoff: ComponentRef = _choice("protocols.cutoff", "when stored pairs are discarded ({max_age: seconds} "
+                                   "is policy 'age')")
+    application: ComponentRef = _choice("protocols.application", "what is done with delivered pairs")
+    topology_manager: ComponentRef = _choice(
+        "protocols.topology_manager", "who tells the controller about the topology: 'oracle' (instantly, the "
+        "truth) or 'lldp' (hello discovery, heartbeats, probes)")
 
 
 class FailureEvent(_Strict):
     """A scheduled failure: a link (``link: [a, b]``) or a node (``node: n3``) goes down at
     ``at`` seconds, for ``down_for`` seconds (null: for the rest of the run)."""
 
-    at: float = Field(ge=0.0, allow_inf_nan=False)
-    link: tuple[str, str] | None = None
-    node: str | None = None
-    down_for: float | None = Field(None, gt=0.0, allow_inf_nan=False)
+    at: float = Field(ge=0.0, allow_inf_nan=False, description="seconds into the run")
+    link: tuple[str, str] | None = Field(None, description="the link that fails, [a, b]")
+    node: str | None = Field(None, description="the node that fails")
+    down_for: float | None = Field(None, gt=0.0, allow_inf_nan=False,
+                                   description="seconds until the repair (null: down for the rest of the run)")
 
     @model_validator(mode="after")
     def _one_target(self) -> "FailureEvent":
@@ -100,11 +123,15 @@ class FailureRates(_Strict):
 
 
 class RandomFailures(_Strict):
-    links: FailureRates | None = None
-    nodes: FailureRates | None = None
+    """Random failures of links and of nodes."""
+
+    links: FailureRates | None = Field(None, description="failure and repair rates of every link")
+    nodes: FailureRates | None = Field(None, description="failure and repair rates of every node")
 
 
 class Classical(_Strict):
+    """The classical network carrying control messages."""
+
     speed_km_per_s: float = Field(2.0e5, gt=0.0, description="signal speed in fibre")
     instant: bool = Field(
         False, description="swap outcomes reach the end nodes at once (no delay, no message event), as "
@@ -114,24 +141,21 @@ class Classical(_Strict):
 class Scenario(_Strict):
     """A complete simulation: network, hardware, protocols, requests."""
 
-    name: str = "scenario"
-    seed: int = Field(0, ge=0)
+    name: str = Field("scenario", description="names the results (<name>.results.json)")
+    seed: int = Field(0, ge=0, description="seed of every random stream of the run")
     repetitions: int = Field(
         1, ge=1, description="seeds per grid point of a parameter study (qplane sweep / compare), derived "
         "from 'seed'; a single run (qplane run) runs 'seed' once")
     duration: float = Field(gt=0.0, allow_inf_nan=False, description="simulated seconds")
-    backend: ComponentRef = "fidelity"
-    topology: dict[str, Any] = Field(description="{builder: NAME, <builder params>}")
-    hardware: Hardware = Field(default_factory=Hardware)
-    protocols: Protocols = Field(default_factory=Protocols)
-    classical: Classical = Field(default_factory=Classical)
-    requests: list[EntanglementRequest] = Field(default_factory=list)
+    backend: ComponentRef = _choice("backend", "how quantum states are represented")
+    topology: dict[str, Any] = Field(description=_doc("topology", "the network's nodes and links"))
+    hardware: Hardware = Field(default_factory=Hardware, description="memories, links and local operations")
+    protocols: Protocols = Field(default_factory=Protocols, description="the protocol of each task")
+    classical: Classical = Field(default_factory=Classical, description="the classical control network")
+    requests: list[EntanglementRequest] = Field(default_factory=list, description="the entanglement requests")
     traffic: Union[dict[str, Any], list[dict[str, Any]], None] = Field(
-        None,
-        description="requests generated by a traffic model, after the listed ones: "
-        "{model: poisson, rate_hz: ..., pairs: ..., min_fidelity: ..., endpoints: random | [[a, b], ...], "
-        "start, horizon, deadline}, or a list of such models",
-    )
+        None, description=_doc("traffic", "requests generated by a traffic model, after the listed ones") +
+        "; or a list of such models")
     events: list[FailureEvent] = Field(default_factory=list, description="scheduled link and node failures")
     failures: RandomFailures | None = Field(None, description="random failures from MTBF/MTTR")
 
@@ -152,6 +176,13 @@ def split_ref(ref: ComponentRef, key: str = "name", default: str | None = None) 
         return components.split_ref(ref, key, default)
     except ValueError as e:
         raise ScenarioError(str(e)) from None
+
+
+def scenario_error_from_validation(e: ValidationError, prefix: str = "",
+                                   model: type[BaseModel] | None = None) -> ScenarioError:
+    """:func:`qplane.registry.scenario_error_from_validation` for ``model`` (default: a whole
+    :class:`Scenario`): an unknown field lists the fields valid there."""
+    return _from_validation(e, prefix, model or Scenario)
 
 
 # ----------------------------------------------------------------------------- loading
@@ -226,17 +257,25 @@ def apply_set(data: dict[str, Any], parts: list[str], value: Any) -> None:
                 node[key] = value
             else:
                 if not isinstance(node.get(key), (dict, list)):
-                    node[key] = {} if node.get(key) is None else _scalar_to_ref(node[key], parts[i + 1])
+                    node[key] = _scalar_to_ref(node.get(key), parts[: i + 1], parts[i + 1])
                 node = node[key]
         else:
             raise ScenarioError(f"--set: {where!r} is inside a value that is not a mapping or list", field=where)
 
 
-def _scalar_to_ref(value: Any, key: str) -> dict[str, Any]:
-    # `protocols.routing: shortest-path` then `--set protocols.routing.k=3`: becomes {name:..., k: 3}
+def _scalar_to_ref(value: Any, path: list[str], inner: str) -> dict[str, Any]:
+    """The mapping ``--set PATH.INNER=...`` writes into when PATH holds none. A component field
+    (:data:`qplane.components.BY_PATH`) holding a name becomes ``{<its key>: name}``
+    (``routing: shortest-path`` and ``--set protocols.routing.k=3``: ``{name: shortest-path, k: 3}``);
+    one the file leaves out, ``{<its key>: <its default>}``, unless a mapping without the key
+    already means a component (cutoff ``{max_age: 0.1}`` is policy 'age'); anything else absent, ``{}``."""
+    f = components.BY_PATH.get(".".join(path))
+    key = f.key if f is not None else "name"
+    if value is None:
+        return {key: f.default} if f is not None and f.default is not None and f.implied is None else {}
     if isinstance(value, str):
-        return {"name": value}
-    raise ScenarioError(f"--set: cannot set {key!r} inside {value!r}")
+        return {key: value}
+    raise ScenarioError(f"--set: cannot set {inner!r} inside {value!r}")
 
 
 def read_scenario_source(source: str | Path | dict[str, Any]) -> tuple[dict[str, Any], str, Path]:

@@ -34,7 +34,7 @@ class PoissonParams(BaseModel):
     pairs: int | None = Field(None, gt=0, description="pairs each request asks for")
     rate: float | None = Field(None, gt=0.0, allow_inf_nan=False,
                                description="pairs per second each request asks for until its deadline (needs 'deadline')")
-    min_fidelity: float = Field(0.0, ge=0.0, le=1.0)
+    min_fidelity: float = Field(0.0, ge=0.0, le=1.0, description="each request's min_fidelity: pairs estimated below it are discarded")
     endpoints: Literal["random"] | list[tuple[str, str]] = Field(
         "random", description="'random' (two distinct nodes, uniformly) or a list of [src, dst] pairs to draw from")
     start: float = Field(0.0, ge=0.0, allow_inf_nan=False, description="arrivals start after this time")
