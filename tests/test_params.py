@@ -184,7 +184,7 @@ def test_set_into_the_cutoff_leaves_the_implied_policy(registry):
 
     sc = _loaded("protocols.cutoff.max_age=0.1")
     assert sc.protocols.cutoff == {"max_age": 0.1}
-    assert build(sc, registry).resolved["cutoff"].component.name == "age"
+    assert build(sc, registry).component_name("cutoff") == "age"
 
 
 def test_set_into_a_field_without_default_adds_no_name():
