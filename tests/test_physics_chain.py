@@ -21,7 +21,7 @@ C_KM_S = physics.SPEED_OF_LIGHT_FIBER_KM_S
 
 
 def mim_p(length_km: float, alpha: float = 0.2, det: float = 0.9, emit: float = 1.0) -> float:
-    """DESIGN.md: p = 0.5 * (eta_emit * eta(L/2) * eta_det) ** 2."""
+    """docs/design.md: p = 0.5 * (eta_emit * eta(L/2) * eta_det) ** 2."""
     return 0.5 * (emit * 10 ** (-alpha * (length_km / 2) / 10) * det) ** 2
 
 
@@ -114,7 +114,7 @@ def test_two_link_chain_swap_asap_gives_werner_swap_fidelity(f):
     sim, res = run_sim(chain_scenario(3, 20.0, pairs=200, count=3, pair_fidelity=f, seed=5))
     req = res["requests"][0]
     assert req["status"] == "completed" and req["delivered"] == 200
-    expected = f * f + (1 - f) ** 2 / 3  # DESIGN.md, perfect operations, no storage noise
+    expected = f * f + (1 - f) ** 2 / 3  # docs/design.md, perfect operations, no storage noise
     for pair in sim.handles[0].delivered:
         assert pair.fidelity == pytest.approx(expected, abs=1e-12)
         assert pair.fidelity_estimated == pytest.approx(expected, abs=1e-12)

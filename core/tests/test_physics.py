@@ -1,6 +1,6 @@
 """qplane.physics against explicit density-matrix calculations (numpy, 2-4 qubits).
 
-The closed forms in qplane.physics (and in DESIGN.md) are the reference every backend and
+The closed forms in qplane.physics (and in docs/design.md) are the reference every backend and
 estimator uses; here they are checked against the quantum mechanics they summarize.
 """
 

@@ -1,6 +1,6 @@
 """Closed-form physics shared by plugins, backends, estimators and tests.
 
-Bell-diagonal states are 4-tuples in the order of DESIGN.md: ``(Phi+, Psi-, Psi+, Phi-)``.
+Bell-diagonal states are 4-tuples in the order of docs/design.md: ``(Phi+, Psi-, Psi+, Phi-)``.
 Internally a Bell state is also named by the Pauli that maps Phi+ onto it when applied to one
 qubit (I→Phi+, X→Psi+, Z→Phi-, Y→Psi-); with Paulis encoded as ``x | z << 1`` (I=0, X=1, Z=2,
 Y=3), applying Pauli ``P`` to either qubit of Bell state ``k`` gives Bell state ``k ^ P``, and a

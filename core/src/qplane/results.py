@@ -1,7 +1,7 @@
 """The results of a run: a versioned JSON document (``"schema": "qplane.results/1"``).
 
 The models here are the schema (``qplane schema results`` prints it); :func:`summarize`
-computes the per-request figures DESIGN.md defines ("What the results mean").
+computes the per-request figures docs/design.md defines ("The results file").
 """
 
 from __future__ import annotations

@@ -140,7 +140,7 @@ class MeetInTheMiddle(_LinkBase):
     having two accepted partners; detectors do not resolve photon number):
 
     * genuine heralds: ``p_true = bsa * a**2 * (1-d)**2`` — both photons detected in an
-      accepted pattern (DESIGN.md, ``bsa`` = 1/2 for linear optics), and neither of the two
+      accepted pattern (docs/design.md, ``bsa`` = 1/2 for linear optics), and neither of the two
       remaining modes dark-clicks (a third click rejects the pattern);
     * false heralds: ``p_false = (1-d)**2 * (2d * n1 + 4 d**2 * (1-a)**2)`` with
       ``n1 = 2a(1-a) + (1-bsa) a**2 (1+V)/2`` the probability of exactly one genuine click
