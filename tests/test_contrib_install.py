@@ -21,7 +21,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 FIRST_PARTY = ["core", "plugins/topology", "plugins/hardware", "plugins/routing", "plugins/scheduling",
-               "plugins/entanglement", "backends/fidelity"]
+               "plugins/entanglement", "backends/fidelity", "devkit"]
 CONTRIB = {"qkd": ROOT / "contrib" / "qkd", "qos-router": ROOT / "contrib" / "qos-router"}
 EXAMPLES = {"qkd": CONTRIB["qkd"] / "examples" / "qkd.yaml", "qos-router": CONTRIB["qos-router"] / "examples" / "qos.yaml"}
 TEMPLATE_KINDS = ("router", "scheduler", "purification", "backend", "application")

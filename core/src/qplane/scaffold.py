@@ -265,7 +265,7 @@ from pathlib import Path
 import networkx as nx
 
 import qplane
-from qplane.testing import RouterConformance, kit_registry, network_view
+from qplane_devkit.conformance import RouterConformance, kit_registry, network_view
 
 from $package import plugin
 from $package.router import ${cls}Params, ${cls}Router
@@ -435,7 +435,7 @@ TESTS["scheduler"] = '''\
 from pathlib import Path
 
 import qplane
-from qplane.testing import SchedulerConformance, kit_registry, run_scenario, scenario
+from qplane_devkit.conformance import SchedulerConformance, kit_registry, run_scenario, scenario
 
 from $package import plugin
 
@@ -571,7 +571,7 @@ import pytest
 
 import qplane
 from qplane import physics
-from qplane.testing import PurificationConformance, kit_registry, run_scenario, scenario
+from qplane_devkit.conformance import PurificationConformance, kit_registry, run_scenario, scenario
 
 from $package import plugin
 
@@ -787,7 +787,7 @@ fidelity backend on a chain), and the example scenario."""
 from pathlib import Path
 
 import qplane
-from qplane.testing import BackendConformance, kit_registry
+from qplane_devkit.conformance import BackendConformance, kit_registry
 
 from $package import plugin
 
@@ -897,7 +897,7 @@ TESTS["application"] = '''\
 from pathlib import Path
 
 import qplane
-from qplane.testing import ApplicationConformance, kit_registry
+from qplane_devkit.conformance import ApplicationConformance, kit_registry
 
 from $package import plugin
 
