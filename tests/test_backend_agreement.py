@@ -14,7 +14,7 @@ import math
 import pytest
 
 import qplane
-from qplane.testing import chain_scenario
+from qplane_devkit.conformance import chain_scenario
 
 BACKENDS = ["fidelity", "density", "stabilizer"]
 PAIRS = 1000

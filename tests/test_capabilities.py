@@ -13,7 +13,7 @@ from qplane.errors import CapabilityError
 from qplane.hookspecs import hookimpl
 from qplane.plugins import make_plugin_manager
 from qplane.registry import Registry
-from qplane.testing import chain_scenario
+from qplane_devkit.conformance import chain_scenario
 from qplane_backend_fidelity import FidelityBackend
 
 

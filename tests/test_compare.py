@@ -17,7 +17,7 @@ import qplane
 from qplane import experiment, plots
 from qplane.cli import main
 from qplane.hookspecs import hookimpl
-from qplane.testing import chain_scenario
+from qplane_devkit.conformance import chain_scenario
 
 ROOT = Path(__file__).resolve().parents[1]
 

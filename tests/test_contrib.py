@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from qplane.testing import run_scenario, scenario
+from qplane_devkit.conformance import run_scenario, scenario
 
 CONTRIB = Path(__file__).resolve().parents[1] / "contrib"
 SIGMAS = 4.0

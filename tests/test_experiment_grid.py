@@ -16,7 +16,7 @@ from qplane.experiment import find_axes, make_plan, parse_vary
 from qplane.hookspecs import hookimpl
 from qplane.plugins import make_plugin_manager
 from qplane.registry import Registry
-from qplane.testing import chain_scenario
+from qplane_devkit.conformance import chain_scenario
 
 
 @pytest.fixture(autouse=True)

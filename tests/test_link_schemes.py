@@ -20,7 +20,7 @@ import pytest
 import qplane
 from qplane import physics
 from qplane.sim import build
-from qplane.testing import chain_scenario
+from qplane_devkit.conformance import chain_scenario
 
 C_KM_S = physics.SPEED_OF_LIGHT_FIBER_KM_S
 SIGMAS = 4.0

@@ -15,7 +15,7 @@ import qplane
 from qplane import physics
 from qplane.sim import build
 
-from qplane.testing import chain_scenario
+from qplane_devkit.conformance import chain_scenario
 
 C_KM_S = physics.SPEED_OF_LIGHT_FIBER_KM_S
 

@@ -21,7 +21,7 @@ from qplane.errors import CapabilityError, PluginError, ScenarioError, UnknownCo
 from qplane.hookspecs import hookimpl
 from qplane.plugins import make_plugin_manager
 from qplane.registry import AmbiguousComponentError, Registry
-from qplane.testing import scenario
+from qplane_devkit.conformance import scenario
 
 
 @pytest.fixture(autouse=True)

@@ -8,7 +8,7 @@ import pytest
 
 import qplane
 from qplane import physics
-from qplane.testing import chain_scenario
+from qplane_devkit.conformance import chain_scenario
 
 
 def _run(protocol: str, f: float, pairs: int = 2000, nodes: int = 2, seed: int = 3, rounds: int = 1, **extra):

@@ -14,7 +14,7 @@ import qplane
 from qplane import physics
 from qplane.errors import ScenarioError
 from qplane.sim import build
-from qplane.testing import chain_scenario
+from qplane_devkit.conformance import chain_scenario
 from qplane_routing import KShortestParams, KShortestRouter, path_fidelity
 from qplane_routing.reactive import POOL
 

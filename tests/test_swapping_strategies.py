@@ -9,7 +9,7 @@ import pytest
 
 import qplane
 from qplane import physics
-from qplane.testing import chain_scenario
+from qplane_devkit.conformance import chain_scenario
 from qplane_entanglement import swapping
 
 

@@ -15,7 +15,7 @@ import qplane
 from qplane import physics, plots
 from qplane.cli import main
 from qplane.scenario import yaml_load
-from qplane.testing import chain_scenario
+from qplane_devkit.conformance import chain_scenario
 
 ROOT = Path(__file__).resolve().parents[1]
 EXPECTED_PX = (int(plots.FIGSIZE[0] * plots.DPI), int(plots.FIGSIZE[1] * plots.DPI))

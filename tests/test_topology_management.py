@@ -11,7 +11,7 @@ import qplane
 from qplane.hookspecs import hookimpl
 from qplane.plugins import make_plugin_manager
 from qplane.registry import Registry
-from qplane.testing import chain_scenario
+from qplane_devkit.conformance import chain_scenario
 from qplane_entanglement import swapping
 
 C = 2e5  # km/s

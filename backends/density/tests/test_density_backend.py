@@ -15,7 +15,7 @@ from qplane import physics
 from qplane.backend import Capability
 from qplane.errors import QPlaneError
 from qplane.registry import Registry
-from qplane.testing import BackendConformance
+from qplane_devkit.conformance import BackendConformance
 from qplane_backend_density import backend as dm
 from qplane_backend_density import DensityBackend, DensityParams
 from qplane_hardware.memory import DepolarizingMemory, DepolarizingMemoryParams, T1T2Memory, T1T2MemoryParams

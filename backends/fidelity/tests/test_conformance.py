@@ -1,6 +1,6 @@
 """The fidelity backend passes the conformance kit every backend passes."""
 
-from qplane.testing import BackendConformance
+from qplane_devkit.conformance import BackendConformance
 
 
 class TestConformance(BackendConformance):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from qplane.testing import BackendConformance
+from qplane_devkit.conformance import BackendConformance
 
 
 class TestConformance(BackendConformance):

@@ -12,7 +12,7 @@ import pytest
 
 from qplane.backend import Capability, backend_capabilities
 from qplane.errors import CapabilityError
-from qplane.testing import ApplicationConformance, kit_registry, run_scenario, scenario
+from qplane_devkit.conformance import ApplicationConformance, kit_registry, run_scenario, scenario
 
 from qplane_qkd import plugin
 from qplane_qkd.bbm92 import binary_entropy, secret_fraction, werner_qber

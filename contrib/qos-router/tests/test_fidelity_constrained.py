@@ -11,7 +11,7 @@ import pytest
 
 from qplane import physics
 from qplane.requests import EntanglementRequest
-from qplane.testing import RouterConformance, network_view, run_scenario, scenario
+from qplane_devkit.conformance import RouterConformance, network_view, run_scenario, scenario
 
 from qplane_qos_router import plugin
 from qplane_qos_router.router import FidelityConstrainedParams, FidelityConstrainedRouter, path_werner

@@ -53,37 +53,6 @@ def _add_plugins(sub: Any) -> None:
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.add_argument("--params", action="store_true", help="list every component's parameters too")
     p.set_defaults(func=cmd_plugins)
-    _add_plugins_new(p)
-
-
-def _add_plugins_new(plugins_parser: argparse.ArgumentParser) -> None:
-    from .scaffold import KINDS as SCAFFOLD_KINDS
-
-    sub = plugins_parser.add_subparsers(dest="plugins_command", metavar="{new}", parser_class=_Parser)
-    sub.required = False  # plain `qplane plugins` lists the installed plugins
-    p = sub.add_parser("new", help="create a new plugin package (tested, ready to pip install) from a template")
-    p.add_argument("name", help="the plugin's and its component's name, e.g. my-router")
-    p.add_argument("--kind", required=True, choices=SCAFFOLD_KINDS, help="the kind of component it provides")
-    p.add_argument("--dir", dest="directory", metavar="DIR", help="where to write it (default: ./qplane-NAME)")
-    p.add_argument("--force", action="store_true", help="write into DIR even when it is not empty")
-    p.set_defaults(func=cmd_plugins_new)
-
-
-def cmd_plugins_new(args: argparse.Namespace) -> int:
-    from .scaffold import create_plugin, plugin_names
-
-    files = create_plugin(args.name, args.kind, args.directory, force=args.force)
-    names = plugin_names(args.name, args.kind)
-    root = Path(args.directory) if args.directory else Path(names.distribution)
-    print(f"created {root}/: distribution {names.distribution}, package {names.package}, "
-          f"{args.kind} {args.name!r} ({len(files)} files)")
-    for f in files:
-        print(f"  {f.relative_to(root)}")
-    print("next:")
-    print(f"  pip install -e {root}          # then `qplane plugins` lists {args.name}")
-    print(f"  pytest {root}/tests            # the conformance kit for a {args.kind}, and its own tests")
-    print(f"  qplane run {root}/examples/{args.name}.yaml")
-    return EXIT_OK
 
 
 def _at_least_one(option: str) -> Any:

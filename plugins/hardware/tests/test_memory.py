@@ -9,7 +9,7 @@ import pytest
 
 import qplane
 from qplane.errors import ScenarioError
-from qplane.testing import chain_scenario
+from qplane_devkit.conformance import chain_scenario
 from qplane_hardware.memory import (PLATFORMS, DepolarizingMemory, DepolarizingMemoryParams, PresetMemory,
                                     PresetMemoryParams, T1T2Memory, T1T2MemoryParams)
 

@@ -1,8 +1,9 @@
-"""``qplane plugins new NAME --kind KIND``: the plugin template.
+"""``qplane new-plugin NAME --kind KIND``: the plugin template.
 
 Each kind generates a package that passes its own tests out of the box (here on ``sys.path``;
-``test_contrib_install.py`` installs them with pip into a fresh environment and runs them
-again), registers its component under NAME, and ships an example scenario selecting it.
+the project's ``tests/test_contrib_install.py`` installs them with pip into a fresh environment,
+next to a regular (wheel) install of qplane-devkit, and runs them again), registers its
+component under NAME, and ships an example scenario selecting it.
 """
 
 from __future__ import annotations
@@ -12,13 +13,14 @@ import os
 import subprocess
 import sys
 import tomllib
+from pathlib import Path
 
 import pytest
 
 from qplane.cli import main
 from qplane.registry import Registry
 from qplane.plugins import make_plugin_manager
-from qplane.scaffold import KINDS, ScaffoldError, create_plugin, plugin_names
+from qplane_devkit.scaffold import KINDS, ScaffoldError, create_plugin, plugin_names, template_files
 
 REGISTRY_KIND = {"router": "router", "scheduler": "scheduler", "purification": "purification",
                  "backend": "backend", "application": "application"}
@@ -61,7 +63,7 @@ def test_bad_kind_and_taken_names_and_busy_folders_are_refused(tmp_path):
 
 
 def test_cli_creates_the_package_and_says_what_next(tmp_path, capsys):
-    assert main(["plugins", "new", "my-app", "--kind", "application"]) == 0
+    assert main(["new-plugin", "my-app", "--kind", "application"]) == 0
     out = capsys.readouterr().out
     root = tmp_path / "qplane-my-app"
     assert out.splitlines()[0] == ("created qplane-my-app/: distribution qplane-my-app, package qplane_my_app, "
@@ -72,15 +74,33 @@ def test_cli_creates_the_package_and_says_what_next(tmp_path, capsys):
         assert f"  {rel}" in out
     assert "pip install -e qplane-my-app" in out and "pytest qplane-my-app/tests" in out
 
-    assert main(["plugins", "new", "my-app", "--kind", "application"]) == 2
+    assert main(["new-plugin", "my-app", "--kind", "application"]) == 2
     assert "exists and is not empty" in capsys.readouterr().err
-    assert main(["plugins", "new", "Bad", "--kind", "router"]) == 2
+    assert main(["new-plugin", "Bad", "--kind", "router"]) == 2
     assert capsys.readouterr().err.startswith("qplane: error: plugin name 'Bad': use lower-case letters")
     with pytest.raises(SystemExit) as exc:  # argparse's own one-line error
-        main(["plugins", "new", "ok", "--kind", "teleporter"])
+        main(["new-plugin", "ok", "--kind", "teleporter"])
     assert exc.value.code == 2
     assert "invalid choice: 'teleporter'" in capsys.readouterr().err
-    assert main(["plugins"]) == 0  # the listing is still the default
+    assert main(["plugins"]) == 0  # the core's `plugins` still lists the plugins
+    assert "new-plugin" in capsys.readouterr().out  # among them this one's command
+
+
+def test_every_template_is_package_data_and_used():
+    import qplane_devkit
+
+    folder = Path(qplane_devkit.__file__).parent / "templates"
+    on_disk = {p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file()}
+    used = {t for kind in KINDS for t in template_files(plugin_names("x", kind)).values()}
+    assert on_disk == used
+
+
+def test_the_plugin_module_imports_nothing_heavy():
+    # qplane loads it on every command: the scaffold and the kits only when asked for
+    code = ("import sys, qplane_devkit.plugin; "
+            "assert not [m for m in sys.modules if m.startswith('qplane_devkit.') and m != 'qplane_devkit.plugin'], "
+            "sorted(sys.modules)")
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -94,6 +114,7 @@ def test_generated_package_is_a_plugin_of_its_kind(tmp_path, monkeypatch, kind):
     assert meta["build-system"]["build-backend"] == "hatchling.build"
     assert meta["tool"]["hatch"]["build"]["targets"]["wheel"]["packages"] == [f"src/{package}"]
     assert any(d.startswith("qplane>=") for d in meta["project"]["dependencies"])
+    assert any(d.startswith("qplane-devkit>=") for d in meta["project"]["optional-dependencies"]["test"])
 
     monkeypatch.syspath_prepend(str(tmp_path / name / "src"))
     plugin = importlib.import_module(f"{package}.plugin")

@@ -1,7 +1,7 @@
-"""The conformance kits of :mod:`qplane.testing` for routers, schedulers, applications and
-purification protocols: every first-party component passes its kit, and each kit catches the
-faults it is there to catch (a bad path, a double booking, an application that keeps its pairs,
-a purification that makes pairs worse).
+"""The conformance kits of :mod:`qplane_devkit.conformance` for routers, schedulers,
+applications and purification protocols: every first-party component passes its kit, and each
+kit catches the faults it is there to catch (a bad path, a double booking, an application that
+keeps its pairs, a purification that makes pairs worse).
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import pytest
 
 from qplane.hookspecs import hookimpl
 from qplane.registry import Registry
-from qplane.testing import (
+from qplane_devkit.conformance import (
     ApplicationConformance,
     PurificationConformance,
     RouterConformance,
