@@ -201,7 +201,7 @@ class ContractChecker(ast.NodeVisitor):
             if module in ENGINE_MODULES or module not in PUBLIC_MODULES:
                 self.problems.append(f"{self.where(node)}: imports {module}, not part of the contract")
             for alias in node.names:
-                if alias.name.startswith("_"):
+                if alias.name.startswith("_") and alias.name != "__version__":
                     self.problems.append(f"{self.where(node)}: imports the private {module}.{alias.name}")
                 if module == "qplane" and alias.name in ("sim", "assembly", "inventory", "lifecycle", "failures"):
                     self.problems.append(f"{self.where(node)}: imports the engine module qplane.{alias.name}")

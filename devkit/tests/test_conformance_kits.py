@@ -166,33 +166,33 @@ def test_router_kit_rejects_a_router_that_modifies_the_view():
 class _DoubleBooker:
     """Gives every request the first memory of each hop, whoever holds it."""
 
-    def __init__(self, params, sim):
-        self.sim = sim
+    def __init__(self, params, context):
+        self.ctx = context
 
     def submit(self, handle):
-        nodes, path = self.sim.network.nodes, handle.path
+        nodes, path = self.ctx.network.nodes, handle.path
         allocation = [[(nodes[u].device.memories(v)[0], nodes[v].device.memories(u)[0])] for u, v in zip(path, path[1:])]
-        self.sim.start_session(handle, allocation)
+        self.ctx.sessions.start(handle, allocation)
 
     def release(self, handle):
         for session in list(handle.sessions):
-            self.sim.release_session(session)
+            self.ctx.inventory.release(session)
 
 
 class _Hoarder:
     """Admits one request at a time and never gives its memories back."""
 
-    def __init__(self, params, sim):
-        self.sim = sim
+    def __init__(self, params, context):
+        self.ctx = context
         self.busy = False
 
     def submit(self, handle):
         if self.busy:
             return
         self.busy = True
-        nodes, path = self.sim.network.nodes, handle.path
+        nodes, path = self.ctx.network.nodes, handle.path
         allocation = [[(nodes[u].device.memories(v)[0], nodes[v].device.memories(u)[0])] for u, v in zip(path, path[1:])]
-        self.sim.start_session(handle, allocation)
+        self.ctx.sessions.start(handle, allocation)
 
     def release(self, handle):
         pass

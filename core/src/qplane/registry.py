@@ -59,6 +59,9 @@ class AmbiguousComponentError(UnknownComponentError, PluginError):
 
 #: the core's own package: its frames are never blamed on a plugin
 _CORE_PACKAGE = __name__.rpartition(".")[0]
+#: modules whose frames never make a plugin the culprit: the core's, and the conformance kits'
+#: (they wrap a component's calls to watch them; the component under test is to blame)
+_NEVER_BLAMED = (_CORE_PACKAGE + ".", "qplane_devkit.conformance")
 
 
 class NoParams(BaseModel):
@@ -286,8 +289,8 @@ class Registry:
         def add(module: Any, plugin: str) -> None:
             if not isinstance(module, str) or not module or module == "builtins":
                 return
-            if module == _CORE_PACKAGE or module.startswith(_CORE_PACKAGE + "."):
-                return  # the core's frames are never a plugin's (kits register objects from qplane.testing)
+            if module == _CORE_PACKAGE or module.startswith(_NEVER_BLAMED):
+                return  # the core's frames are never a plugin's, nor the conformance kits' watchers
             found.setdefault(module, set()).add(plugin)
 
         for name, obj in self.pm.list_name_plugin():

@@ -8,6 +8,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from qplane.context import RunContext
+from qplane.requests import RequestHandle
+
 from .kit import _final_inventory_problems, _mark_hookimpls, run_scenario, scenario
 
 
@@ -18,9 +21,8 @@ class _PairWatch:
         self.calls: dict[int, int] = {}  # request id -> on_pair calls
         self.problems: list[str] = []
 
-    def qplane_simulation_start(self, sim: Any) -> None:
-        apps = {id(h.protocols.get("application")): h.protocols.get("application") for h in sim.handles}
-        apps[id(sim.application)] = sim.application
+    def qplane_simulation_start(self, context: RunContext) -> None:
+        apps = {id(h.protocols.get("application")): h.protocols.get("application") for h in context.sessions.requests}
         watch = self
         for app in apps.values():
             if app is None:

@@ -249,7 +249,7 @@ class BackendConformance:
         """A 4-node chain with depolarizing memories, gate and measurement errors (Pauli
         noise only): same link timings (streams are per link), so means must agree."""
         from qplane.scenario import load_scenario
-        from qplane.sim import build
+        from qplane import build
 
         def run(backend: str) -> dict:
             sc = chain_scenario(4, 20.0, pairs=600, count=2,

@@ -47,7 +47,7 @@ def kit_registry(plugin: Any = None, *extra: Any) -> Any:
 def run_scenario(data: dict[str, Any], plugin: Any = None, *extra: Any) -> tuple[Any, dict[str, Any]]:
     """Build and run the scenario dictionary ``data``; returns ``(simulation, results)``."""
     from qplane.scenario import load_scenario
-    from qplane.sim import build
+    from qplane import build
 
     sim = build(load_scenario(data), kit_registry(plugin, *extra))
     return sim, sim.run()

@@ -8,6 +8,9 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from qplane.context import RunContext
+from qplane.requests import RequestHandle
+
 from .kit import _final_inventory_problems, _mark_hookimpls, run_scenario, scenario
 
 
@@ -18,12 +21,13 @@ class _InventoryWatch:
         self.problems: list[str] = []
         self.sessions_started = 0
 
-    def _note(self, sim: Any, message: str) -> None:
+    def _note(self, context: RunContext, message: str) -> None:
         if len(self.problems) < 50:
-            self.problems.append(f"t={sim.now:.9g} s: {message}")
+            self.problems.append(f"t={context.clock.now:.9g} s: {message}")
 
-    def qplane_simulation_start(self, sim: Any) -> None:
-        start = sim.start_session
+    def qplane_simulation_start(self, context: RunContext) -> None:
+        sim = context
+        start = context.sessions.start
         watch = self
 
         def start_session(handle: Any, allocation: Any, *args: Any, **kwargs: Any) -> Any:
@@ -54,10 +58,11 @@ class _InventoryWatch:
                 watch._note(sim, f"{who}: {len(allocation)} hops allocated for a path of {len(path) - 1} links")
             return start(handle, allocation, *args, **kwargs)
 
-        sim.start_session = start_session
+        context.sessions.start = start_session  # type: ignore[method-assign]
 
-    def qplane_request_finished(self, sim: Any, request: Any) -> None:
-        for node in sim.network.nodes.values():
+    def qplane_request_finished(self, context: RunContext, request: RequestHandle) -> None:
+        sim = context
+        for node in context.network.nodes.values():
             for m in node.device.all_memories():
                 if m.owner is not None and getattr(m.owner, "handle", None) is request:
                     self._note(sim, f"request {request.id} finished ({request.status.value}) "
