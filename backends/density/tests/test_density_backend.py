@@ -22,7 +22,7 @@ from qplane_hardware.memory import DepolarizingMemory, DepolarizingMemoryParams,
 
 PHI_PLUS = (1.0, 0.0, 0.0, 0.0)
 STATES = [physics.werner(0.9), (0.7, 0.1, 0.15, 0.05), (0.55, 0.3, 0.1, 0.05)]
-#: position in DESIGN order (Phi+, Psi-, Psi+, Phi-) of each Pauli index I, X, Z, Y
+#: position in Bell order (Phi+, Psi-, Psi+, Phi-) of each Pauli index I, X, Z, Y
 POS = (0, 2, 3, 1)
 
 

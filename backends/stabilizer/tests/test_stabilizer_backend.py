@@ -32,7 +32,7 @@ def assert_frequency(hits: float, n: int, p: float, what: str = "") -> None:
 
 
 def position(state) -> int:
-    """Position of a one-hot Bell-diagonal state in DESIGN order."""
+    """Position of a one-hot Bell-diagonal state in Bell order."""
     assert sorted(state) == [0.0, 0.0, 0.0, 1.0], state
     return list(state).index(1.0)
 

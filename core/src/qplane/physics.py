@@ -17,7 +17,7 @@ BellDiagonal = tuple[float, float, float, float]
 
 SPEED_OF_LIGHT_FIBER_KM_S = 2.0e5
 
-#: position in DESIGN order (Phi+, Psi-, Psi+, Phi-) of each Pauli index I, X, Z, Y
+#: position in Bell order (Phi+, Psi-, Psi+, Phi-) of each Pauli index I, X, Z, Y
 _POS = (0, 2, 3, 1)
 PAULI_I, PAULI_X, PAULI_Z, PAULI_Y = 0, 1, 2, 3
 
@@ -34,12 +34,12 @@ def werner(f: float) -> BellDiagonal:
 
 
 def to_pauli_order(c: Sequence[float]) -> list[float]:
-    """DESIGN order → list indexed by Pauli index (I, X, Z, Y)."""
+    """Bell order → list indexed by Pauli index (I, X, Z, Y)."""
     return [c[0], c[2], c[3], c[1]]
 
 
 def from_pauli_order(v: Sequence[float]) -> BellDiagonal:
-    """List indexed by Pauli index → DESIGN order."""
+    """List indexed by Pauli index → Bell order."""
     return (v[0], v[3], v[1], v[2])
 
 

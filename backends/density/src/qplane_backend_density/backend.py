@@ -624,7 +624,7 @@ class DensityBackend:
         return reduce_leading(m, n, len(qubits))
 
     def bell_diagonal(self, q1: DensityQubit, q2: DensityQubit, now: float) -> physics.BellDiagonal:
-        """Diagonal of the pair's state in the Bell basis, DESIGN order (Phi+, Psi-, Psi+, Phi-);
+        """Diagonal of the pair's state in the Bell basis, Bell order (Phi+, Psi-, Psi+, Phi-);
         the whole state when it is Bell-diagonal (for tests and diagnostics)."""
         self._alive(q1, q2)
         self._catch_up(q1, now)

@@ -126,7 +126,7 @@ class FidelityBackend:
         return q1.pair.v[0]
 
     def bell_diagonal(self, q1: Qubit, q2: Qubit, now: float) -> physics.BellDiagonal:
-        """The pair's state in DESIGN order (for tests and diagnostics)."""
+        """The pair's state in Bell order (for tests and diagnostics)."""
         self._catch_up(q1, now)
         self._catch_up(q2, now)
         return physics.from_pauli_order(q1.pair.v)

@@ -81,7 +81,7 @@ _ONE_INV = {
     ("X", 0): _inverse("H 0", 1), ("X", 1): _inverse("X 0\nH 0", 1),
     ("Y", 0): _inverse("H 0\nS 0", 1), ("Y", 1): _inverse("X 0\nH 0\nS 0", 1),
 }
-#: Pauli index of each position of a Bell-diagonal state in DESIGN order (Phi+, Psi-, Psi+, Phi-)
+#: Pauli index of each position of a Bell-diagonal state in Bell order (Phi+, Psi-, Psi+, Phi-)
 _PAULI_OF_POSITION = (0, 3, 1, 2)
 #: eigenvalues of (XX, YY, ZZ) on Bell state k (Pauli order): |B_k><B_k| = (II + eX XX + eY YY + eZ ZZ)/4
 _BELL_SIGNS = ((1, -1, 1), (1, 1, -1), (-1, 1, 1), (-1, -1, -1))
@@ -431,7 +431,7 @@ class StabilizerBackend:
         return (1 + xx - yy + zz) / 4
 
     def bell_diagonal(self, q1: StabilizerQubit, q2: StabilizerQubit, now: float) -> physics.BellDiagonal:
-        """The pair's Bell-diagonal coefficients in DESIGN order (one-hot for a Bell pair)."""
+        """The pair's Bell-diagonal coefficients in Bell order (one-hot for a Bell pair)."""
         self._alive(q1, q2)
         self._catch_up(q1, now)
         self._catch_up(q2, now)

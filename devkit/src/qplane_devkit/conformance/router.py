@@ -23,7 +23,7 @@ from .kit import kit_registry, run_scenario, scenario
 @dataclass(frozen=True)
 class KitLinkModel:
     """A :class:`qplane.hal.LinkModel` for router tests: meet-in-the-middle physics of a
-    link of ``length_km`` (DESIGN.md: ``p = 0.5 (eta_det eta(L/2))^2``, cycle ``L / c``)."""
+    link of ``length_km`` (docs/design.md: ``p = 0.5 (eta_det eta(L/2))^2``, cycle ``L / c``)."""
 
     length_km: float
     pair_fidelity: float = 0.95

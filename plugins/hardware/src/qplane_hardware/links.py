@@ -2,7 +2,7 @@
 
 Each scheme turns its parameters and a link length into the four numbers of
 :class:`qplane.hal.LinkModel` — per-attempt success probability, attempt cycle, herald
-delay and the heralded pair's Bell-diagonal state in DESIGN order (Phi+, Psi-, Psi+, Phi-),
+delay and the heralded pair's Bell-diagonal state in Bell order (Phi+, Psi-, Psi+, Phi-),
 written in the frame where the target is Phi+ (the herald pattern's known Pauli correction is
 already applied). Storage noise during the herald wait is the memories' business, not this
 module's; timing and scheduling of attempts belong to the link-generation protocol.
@@ -264,7 +264,7 @@ class MidpointSource(_LinkBase):
     """Midpoint source (MS): an entangled-photon source at L/2 sends one photon to each memory;
     a pair exists when both memories absorb theirs, and each memory tells the other end.
 
-    * success per attempt: ``p = p_pair * (eta(L/2) * eta_absorb) ** 2`` (DESIGN.md): a pair
+    * success per attempt: ``p = p_pair * (eta(L/2) * eta_absorb) ** 2`` (docs/design.md): a pair
       is emitted and each photon crosses L/2 and is absorbed;
     * herald delay (from the source's emission): the photons reach the memories after
       ``L / 2c``; each memory announces its absorption to the other end, which takes ``L / c``;
