@@ -81,7 +81,7 @@ MAIN_METRICS = ("rate_hz", "fidelity_mean", "latency_mean_s", "served_fraction")
 
 
 from .stats import CONFIDENCE, _betacf, _betai, _t_upper_tail, t_quantile, Estimate, mean_ci  # noqa: E402,F401
-from .grid import Axis, _PROTOCOL_KINDS, ParamLookup, _unwrap, _LIST_TYPES, _expects_list, _model_of, _item_model, _dict_value_model, _AxisFinder, _installed_param_models, _registry_lookup, find_axes, reject_parameter_lists, _split_values, parse_vary, _vary_axes, _fmt_value, short_names, _label  # noqa: E402,F401
+from .grid import Axis, find_axes, _split_values, parse_vary, _vary_axes, _fmt_value, short_names, _label  # noqa: E402,F401
 
 # =============================================================================== seeds
 
