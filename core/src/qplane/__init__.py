@@ -5,8 +5,9 @@ The public API::
     import qplane
     scenario = qplane.load_scenario("examples/chain.yaml", overrides=["seed=3"])
     results = qplane.run(scenario)            # a dict, schema "qplane.results/1"
-    study = qplane.compare("examples/chain.yaml", vary={"protocols.purification": ["none", "dejmps"]}, seeds=8)
-    study.dataframe                           # one row per run; study.summary, study.differences
+
+Comparisons and parameter studies (``qplane compare`` / ``qplane sweep``) are the
+qplane-experiment distribution: ``from qplane_experiment import compare, sweep``.
 
 Everything that does work (topology, hardware, routing, scheduling, entanglement, backends) is
 a plugin discovered through the ``qplane`` entry-point group; see :mod:`qplane.hookspecs`.
@@ -17,7 +18,6 @@ from .requests import DeliveredPair, EntanglementRequest, RequestHandle, Request
 from .registry import Registry
 from .scenario import Scenario, load_scenario
 from .sim import Simulation, build, run
-from .experiment import ExperimentResults, compare, sweep
 
 __version__ = "0.1.0"
 
@@ -25,7 +25,6 @@ __all__ = [
     "CapabilityError",
     "DeliveredPair",
     "EntanglementRequest",
-    "ExperimentResults",
     "PluginError",
     "QPlaneError",
     "Registry",
@@ -36,8 +35,6 @@ __all__ = [
     "Simulation",
     "UnknownComponentError",
     "build",
-    "compare",
     "load_scenario",
     "run",
-    "sweep",
 ]

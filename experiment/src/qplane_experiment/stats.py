@@ -1,5 +1,5 @@
 """Statistics for experiments: Student-t quantiles (regularized incomplete beta, no SciPy
-needed), means with confidence intervals. Used by :mod:`qplane.experiment`; nothing here
+needed), means with confidence intervals. Used by :mod:`qplane_experiment.results`; nothing here
 knows about networks."""
 
 from __future__ import annotations

@@ -8,8 +8,10 @@ import math
 
 import pytest
 
-from qplane.experiment import derive_seeds, mean_ci, run_metrics, t_quantile
-from qplane.progress import Progress
+from qplane_experiment.metrics import run_metrics
+from qplane_experiment.plan import derive_seeds
+from qplane_experiment.progress import Progress
+from qplane_experiment.stats import mean_ci, t_quantile
 
 # two-sided 95% quantiles t_{0.975, df} from statistical tables (10 digits)
 T_975 = {1: 12.70620474, 2: 4.302652730, 3: 3.182446305, 5: 2.570581836, 7: 2.364624252,

@@ -1,8 +1,9 @@
 """Grid axes of parameter studies and ``--vary`` arms, and their labels.
 
 Which lists of a raw scenario are sweep axes (a list where the schema expects a scalar, a name
-or a component), how ``--vary PATH=V1,V2`` parses, and how points are named. Used by
-:mod:`qplane.experiment`; see its docstring for the rules."""
+or a component: :func:`qplane.scenario.find_value_lists`, the core's own check, here with the
+experiment's registry), how ``--vary PATH=V1,V2`` parses, and how points are named. Used by
+:mod:`qplane_experiment.plan`; see the package docstring for the rules."""
 
 from __future__ import annotations
 
@@ -11,8 +12,8 @@ from typing import Any, Iterable, Mapping, Sequence
 
 from pydantic import BaseModel
 
-from .errors import ScenarioError, UnknownComponentError
-from .scenario import find_value_lists, parse_set
+from qplane.errors import ScenarioError, UnknownComponentError
+from qplane.scenario import find_value_lists, parse_set
 
 
 # =============================================================================== grid axes
@@ -93,7 +94,7 @@ def parse_vary(spec: str) -> Axis:
     return Axis(".".join(parts), values)
 
 
-def _vary_axes(vary: Mapping[str, Any] | Sequence[str] | None) -> list[Axis]:
+def vary_axes(vary: Mapping[str, Any] | Sequence[str] | None) -> list[Axis]:
     if vary is None:
         return []
     if isinstance(vary, str):
@@ -115,13 +116,13 @@ def _vary_axes(vary: Mapping[str, Any] | Sequence[str] | None) -> list[Axis]:
 # =============================================================================== labels
 
 
-def _fmt_value(v: Any) -> str:
+def format_value(v: Any) -> str:
     if isinstance(v, dict):
         name = next((v[k] for k in ("name", "builder", "scheme", "model") if k in v), None)
-        rest = ", ".join(f"{k}={_fmt_value(x)}" for k, x in v.items() if x is not name)
+        rest = ", ".join(f"{k}={format_value(x)}" for k, x in v.items() if x is not name)
         return f"{name}({rest})" if name is not None else "{" + rest + "}"
     if isinstance(v, list):
-        return "[" + ", ".join(_fmt_value(x) for x in v) + "]"
+        return "[" + ", ".join(format_value(x) for x in v) + "]"
     if v is None:
         return "null"
     if isinstance(v, float):
@@ -145,5 +146,5 @@ def short_names(paths: Iterable[str]) -> dict[str, str]:
     return out
 
 
-def _label(values: Mapping[str, Any], names: Mapping[str, str]) -> str:
-    return ", ".join(f"{names[p]}={_fmt_value(v)}" for p, v in values.items())
+def point_label(values: Mapping[str, Any], names: Mapping[str, str]) -> str:
+    return ", ".join(f"{names[p]}={format_value(v)}" for p, v in values.items())
