@@ -246,23 +246,20 @@ def execute(
     ex = make_executor(executor, jobs, scheduler)
     bar = Progress(len(tasks), enabled=progress, stream=stream)
     outcomes: dict[int, dict[str, Any]] = {}
-    failed = 0
     interrupted = False
     handles: dict[Any, RunTask] = {}
     try:
         for t in tasks:
             handles[ex.submit(t)] = t
-        bar.update(0, 0)
         for handle, out in ex.as_completed(list(handles)):
             task = handles[handle]
             out["index"] = task.index
             outcomes[task.index] = out
             if not out["ok"]:
-                failed += 1
                 p = plan.points[task.point]
                 where = ", ".join(x for x in (p.grid_label, p.arm_label) if x) or "the scenario"
                 bar.note(f"qplane: run {task.index} failed ({where}; seed {task.seed}; {plan.source}): {out['error']}")
-            bar.update(len(outcomes), failed)
+            bar.advance(out["ok"])
     except KeyboardInterrupt:
         interrupted = True
         ex.cancel([h for h, t in handles.items() if t.index not in outcomes])
