@@ -95,6 +95,7 @@ def parse_vary(spec: str) -> Axis:
 
 
 def vary_axes(vary: Mapping[str, Any] | Sequence[str] | None) -> list[Axis]:
+    """The arm axes of ``vary``: ``{path: values}``, or ``--vary`` strings (or :class:`Axis`)."""
     if vary is None:
         return []
     if isinstance(vary, str):
@@ -117,6 +118,7 @@ def vary_axes(vary: Mapping[str, Any] | Sequence[str] | None) -> list[Axis]:
 
 
 def format_value(v: Any) -> str:
+    """A value as labels show it: ``dejmps(rounds=2)`` for a component mapping, ``0.9`` for a float."""
     if isinstance(v, dict):
         name = next((v[k] for k in ("name", "builder", "scheme", "model") if k in v), None)
         rest = ", ".join(f"{k}={format_value(x)}" for k, x in v.items() if x is not name)
@@ -147,4 +149,5 @@ def short_names(paths: Iterable[str]) -> dict[str, str]:
 
 
 def point_label(values: Mapping[str, Any], names: Mapping[str, str]) -> str:
+    """``spacing_km=10, count=2``: a point's values under their short names."""
     return ", ".join(f"{names[p]}={format_value(v)}" for p, v in values.items())
