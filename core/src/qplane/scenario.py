@@ -347,7 +347,7 @@ def find_value_lists(data: dict[str, Any], lookup: ParamLookup | None = None) ->
         if ref is not None:
             component(value, path, *ref)
         elif isinstance(value, list):
-            declared, item = _declared_list(ann)
+            declared, item = _container(ann, _SEQUENCES, 0)
             if not declared:
                 found.append((".".join(path), value))
             elif item is not None:
@@ -358,7 +358,7 @@ def find_value_lists(data: dict[str, Any], lookup: ParamLookup | None = None) ->
             for k, v in value.items():
                 p = path + (str(k),)
                 if model is None:  # a mapping of models (hardware.nodes) or of component references
-                    walk(v, _dict_value_model(ann), p)
+                    walk(v, _container(ann, (dict,), 1)[1], p)
                 elif str(k) in model.model_fields and p not in (("seed",), ("repetitions",)):
                     walk(v, model.model_fields[str(k)].annotation, p)  # unknown fields: validation names them
 
@@ -423,21 +423,17 @@ def _model_in(ann: Any) -> type[BaseModel] | None:
     return next((a for a in _alternatives(ann) if isinstance(a, type) and issubclass(a, BaseModel)), None)
 
 
-def _declared_list(ann: Any) -> tuple[bool, type[BaseModel] | None]:
-    """Whether ``ann`` declares a list (sequence, set), and the model of its items if any."""
+_SEQUENCES = (list, tuple, set, frozenset, cabc.Sequence, cabc.MutableSequence, cabc.Set, cabc.Iterable)
+
+
+def _container(ann: Any, origins: tuple[Any, ...], arg: int) -> tuple[bool, type[BaseModel] | None]:
+    """Whether ``ann`` allows a container of one of ``origins`` (``list``, ``dict``), and the
+    model of that container's ``arg``-th type argument (its items, its values) if it is one."""
     for alt in _alternatives(ann):
-        if (typing.get_origin(alt) or alt) in (list, tuple, set, frozenset, cabc.Sequence, cabc.MutableSequence,
-                                               cabc.Set, cabc.Iterable):
+        if (typing.get_origin(alt) or alt) in origins:
             args = typing.get_args(alt)
-            return True, _model_in(args[0]) if args else None
+            return True, _model_in(args[arg]) if len(args) > arg else None
     return False, None
-
-
-def _dict_value_model(ann: Any) -> type[BaseModel] | None:
-    for alt in _alternatives(ann):
-        if typing.get_origin(alt) is dict and len(typing.get_args(alt)) == 2:
-            return _model_in(typing.get_args(alt)[1])
-    return None
 
 
 def _installed_param_model(kind: str, name: str) -> type[BaseModel] | None:
