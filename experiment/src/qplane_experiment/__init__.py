@@ -46,7 +46,14 @@ names below are loaded on first use), so the plugin module the CLI loads on ever
 from __future__ import annotations
 
 import importlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # for type checkers and editors; at run time the names load on first use
+    from .api import compare, sweep
+    from .plan import make_plan
+    from .results import ExperimentResults
+    from .run import execute
+    from .stats import Estimate, mean_ci
 
 __version__ = "0.1.0"
 
@@ -61,7 +68,7 @@ _EXPORTS = {
     "mean_ci": "stats",
 }
 
-__all__ = sorted(_EXPORTS)
+__all__ = ["Estimate", "ExperimentResults", "compare", "execute", "make_plan", "mean_ci", "sweep"]
 
 
 def __getattr__(name: str) -> Any:
@@ -70,3 +77,7 @@ def __getattr__(name: str) -> Any:
     value = getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
     globals()[name] = value
     return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))
