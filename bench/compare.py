@@ -20,7 +20,8 @@ import platform
 import time
 from pathlib import Path
 
-from qplane.experiment import execute, make_plan
+from qplane_experiment.plan import make_plan
+from qplane_experiment.run import execute
 
 ROOT = Path(__file__).resolve().parent.parent
 SCENARIO = ROOT / "examples" / "chain.yaml"

@@ -222,10 +222,13 @@ def own_private_names(path: Path) -> set[str]:
         for node in ast.walk(ast.parse(file.read_text())):
             if isinstance(node, (ast.FunctionDef, ast.ClassDef)) and node.name.startswith("_"):
                 names.add(node.name)
-            elif isinstance(node, ast.Attribute) and node.attr.startswith("_") and isinstance(node.ctx, ast.Store):
-                names.add(node.attr)
+            elif (isinstance(node, ast.Attribute) and node.attr.startswith("_") and isinstance(node.ctx, ast.Store)
+                  and isinstance(node.value, ast.Name) and node.value.id in ("self", "cls")):
+                names.add(node.attr)  # its own objects' attributes, not anyone's it writes into
             elif isinstance(node, ast.Name) and node.id.startswith("_") and isinstance(node.ctx, ast.Store):
                 names.add(node.id)
+            elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
+                names.add(node.target.id)
     return names
 
 

@@ -10,7 +10,7 @@ import pytest
 import qplane
 from qplane.cli import main
 
-# parameter studies (fields given as lists of values) run with `qplane sweep`: tests/test_sweep.py
+# parameter studies (fields given as lists of values) run with `qplane sweep`: experiment/tests/test_sweep.py
 EXAMPLES = sorted(p for p in (Path(__file__).resolve().parent.parent / "examples").glob("*.yaml")
                   if not p.name.startswith("sweep-"))
 

@@ -283,3 +283,32 @@ def test_api_errors_carry_source_and_field(tmp_path):
         qplane.load_scenario(EXAMPLE, overrides=["duration=-3"])
     assert exc.value.source == str(EXAMPLE)
     assert exc.value.field == "duration"
+
+
+# ------------------------------------------------------------ a parameter study, run once
+
+
+def test_a_single_run_of_a_parameter_study_points_to_sweep(capsys, tmp_path):
+    """A list where one value is expected (here a topology builder's parameter, checked against
+    the builder's own model) stops ``load_scenario``, ``qplane run`` and ``qplane validate``
+    with the field and a pointer to ``qplane sweep`` (the experiment distribution)."""
+    path = _variant(tmp_path, _set("topology.spacing_km", [10, 20]))
+    with pytest.raises(ScenarioError) as exc:
+        qplane.load_scenario(path)
+    assert exc.value.field == "topology.spacing_km" and "qplane sweep" in str(exc.value)
+    for cmd in ("run", "validate"):
+        line = _cli_error(capsys, cmd, path)
+        _assert_names(line, path, "topology.spacing_km")
+        assert "qplane sweep" in line
+    # the same through --set
+    assert "qplane sweep" in _cli_error(capsys, "run", EXAMPLE, "--set", "topology.nodes=[3, 4]")
+
+
+def test_repetitions_is_one_number(tmp_path):
+    data = copy.deepcopy(BASE)
+    data["repetitions"] = 4
+    assert qplane.load_scenario(data).repetitions == 4  # a single run accepts (and ignores) it
+    for bad in ([1, 2], 0):
+        data["repetitions"] = bad
+        with pytest.raises(ScenarioError, match="repetitions"):
+            qplane.load_scenario(data)

@@ -5,8 +5,9 @@ The public API::
     import qplane
     scenario = qplane.load_scenario("examples/chain.yaml", overrides=["seed=3"])
     results = qplane.run(scenario)            # a dict, schema "qplane.results/1"
-    study = qplane.compare("examples/chain.yaml", vary={"protocols.purification": ["none", "dejmps"]}, seeds=8)
-    study.dataframe                           # one row per run; study.summary, study.differences
+
+Comparisons and parameter studies (``qplane compare`` / ``qplane sweep``) are the
+qplane-experiment distribution: ``from qplane_experiment import compare, sweep``.
 
 Everything that does work (topology, hardware, routing, scheduling, entanglement, backends) is
 a plugin discovered through the ``qplane`` entry-point group; see :mod:`qplane.hookspecs`.
@@ -18,7 +19,6 @@ from .registry import Registry
 from .scenario import Scenario, load_scenario
 from .context import Context, Operator, RunContext
 from .sim import Simulation, build, run
-from .experiment import ExperimentResults, compare, sweep
 
 __version__ = "0.1.0"
 
@@ -29,7 +29,6 @@ __all__ = [
     "RunContext",
     "DeliveredPair",
     "EntanglementRequest",
-    "ExperimentResults",
     "PluginError",
     "QPlaneError",
     "Registry",
@@ -40,8 +39,6 @@ __all__ = [
     "Simulation",
     "UnknownComponentError",
     "build",
-    "compare",
     "load_scenario",
     "run",
-    "sweep",
 ]

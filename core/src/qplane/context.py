@@ -303,6 +303,11 @@ class Operator(Protocol):
         """The scenario's component of ``kind`` (e.g. ``topology_manager``) by name."""
         ...
 
+    def component_params(self, path: str) -> Any:
+        """The validated parameters (a pydantic model) of the component the scenario field
+        ``path`` selects (``hardware.link``, ``protocols.routing`` ...), or None."""
+        ...
+
     def topology_status(self) -> dict[str, Any]:
         """``ready`` (the controller's view is usable), ``failures`` injected, ``reroutes``
         and the topology manager's own metrics."""

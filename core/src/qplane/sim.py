@@ -143,6 +143,10 @@ class Simulation:
         spec = next(f for f in FIELDS if f.kind == kind)
         return self.assembler.resolved[spec.path].component.name
 
+    def component_params(self, path: str) -> Any:
+        resolved = self.assembler.resolved.get(path)
+        return resolved.params if resolved is not None else None
+
     # ---------------------------------------------------------------- the operator API
 
     @property

@@ -1,4 +1,4 @@
-"""``qplane compare`` and :func:`qplane.compare`: common random numbers, paired differences,
+"""``qplane compare`` and :func:`qplane_experiment.compare`: common random numbers, paired differences,
 identical results on every executor (serial, a process pool, a real Dask cluster), failed and
 interrupted runs, the output files and plots."""
 
@@ -14,12 +14,16 @@ import pytest
 import yaml
 
 import qplane
-from qplane import experiment, plots
+import qplane_experiment
 from qplane.cli import main
 from qplane.hookspecs import hookimpl
 from qplane_devkit.conformance import chain_scenario
+from qplane_experiment import plots, run
+from qplane_experiment.metrics import MAIN_METRICS, METRICS
+from qplane_experiment.plan import derive_seeds
+from qplane_experiment.stats import mean_ci
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(autouse=True)
@@ -60,16 +64,16 @@ def dask_cluster():
 
 def test_every_executor_gives_identical_results(dask_cluster):
     vary = {"protocols.purification": ["none", "dejmps"]}
-    serial = qplane.compare(small(), vary, seeds=3, executor="serial")
+    serial = qplane_experiment.compare(small(), vary, seeds=3, executor="serial")
     assert len(serial.runs) == 6 and all(r["ok"] for r in serial.runs)
     expected = _comparable(serial)
-    process = qplane.compare(small(), vary, seeds=3, executor="process", jobs=2)
+    process = qplane_experiment.compare(small(), vary, seeds=3, executor="process", jobs=2)
     assert process.provenance["executor"] == "process" and process.provenance["workers"] == 2
     assert _comparable(process) == expected
-    local = qplane.compare(small(), vary, seeds=3, executor="dask", jobs=2)  # starts its own LocalCluster
+    local = qplane_experiment.compare(small(), vary, seeds=3, executor="dask", jobs=2)  # starts its own LocalCluster
     assert local.provenance["executor"] == "dask"
     assert _comparable(local) == expected
-    remote = qplane.compare(small(), vary, seeds=3, scheduler=dask_cluster.scheduler_address)
+    remote = qplane_experiment.compare(small(), vary, seeds=3, scheduler=dask_cluster.scheduler_address)
     assert remote.provenance["scheduler"] == dask_cluster.scheduler_address
     assert _comparable(remote) == expected
     assert remote.summary == serial.summary and remote.differences == serial.differences
@@ -91,10 +95,10 @@ def test_cli_scheduler_option_uses_the_cluster(dask_cluster, tmp_path, capsys):
 
 
 def test_common_random_numbers_every_arm_runs_the_same_seeds():
-    res = qplane.compare(small(seed=5), ["hardware.link.pair_fidelity=0.9,0.95", "hardware.memory.count=1,2"],
-                         seeds=4, executor="serial")
+    res = qplane_experiment.compare(small(seed=5), ["hardware.link.pair_fidelity=0.9,0.95",
+                                                    "hardware.memory.count=1,2"], seeds=4, executor="serial")
     assert len(res.arms) == 4  # the cartesian product of two --vary
-    assert res.seeds == experiment.derive_seeds(5, 4)
+    assert res.seeds == derive_seeds(5, 4)
     for p in res.points:
         runs = [r for r in res.runs if r["point"] == p.index]
         assert [r["seed"] for r in runs] == res.seeds
@@ -104,7 +108,7 @@ def test_common_random_numbers_every_arm_runs_the_same_seeds():
 
 
 def test_a_truly_better_arm_shows_a_difference_that_excludes_zero():
-    res = qplane.compare(small(), {"hardware.link.pair_fidelity": [0.9, 0.8]}, seeds=5, executor="serial")
+    res = qplane_experiment.compare(small(), {"hardware.link.pair_fidelity": [0.9, 0.8]}, seeds=5, executor="serial")
     d = res.difference("fidelity_mean", 1)
     assert d.n == 5 and d.mean < 0 and d.excludes_zero and d.ci_high < 0
     row = next(r for r in res.differences if r["metric"] == "fidelity_mean")
@@ -113,8 +117,8 @@ def test_a_truly_better_arm_shows_a_difference_that_excludes_zero():
 
 
 def test_identical_arms_differ_by_exactly_zero():
-    res = qplane.compare(small(), {"hardware.link.pair_fidelity": [0.9, 0.9]}, seeds=4, executor="serial")
-    for m in experiment.MAIN_METRICS:
+    res = qplane_experiment.compare(small(), {"hardware.link.pair_fidelity": [0.9, 0.9]}, seeds=4, executor="serial")
+    for m in MAIN_METRICS:
         d = res.difference(m, 1)
         assert d.mean == 0.0 and d.ci_low == 0.0 and d.ci_high == 0.0 and not d.excludes_zero
 
@@ -122,8 +126,8 @@ def test_identical_arms_differ_by_exactly_zero():
 def test_equivalent_arms_with_different_random_numbers_include_zero():
     """Geometric skipping of failed attempts and attempt-by-attempt generation have the same
     statistics but draw different random numbers: not bit-identical, same distribution."""
-    res = qplane.compare(small(pairs=40), {"protocols.link_generation.mode": ["geometric", "per_attempt"]},
-                         seeds=10, executor="process", jobs=2)
+    res = qplane_experiment.compare(small(pairs=40), {"protocols.link_generation.mode": ["geometric", "per_attempt"]},
+                                    seeds=10, executor="process", jobs=2)
     geo = [r["metrics"]["rate_hz"] for r in res.runs if r["arm_index"] == 0]
     per = [r["metrics"]["rate_hz"] for r in res.runs if r["arm_index"] == 1]
     assert geo != per  # not bit-identical
@@ -132,8 +136,8 @@ def test_equivalent_arms_with_different_random_numbers_include_zero():
     # the other metrics at 99.9%: a change of the random streams elsewhere should not make this
     # deterministic test fail one time in seven (three metrics at 95%)
     for m in ("fidelity_mean", "latency_mean_s"):
-        mine, base = res._values(1, m), res._values(0, m)  # point 1: the per_attempt arm
-        e = experiment.mean_ci([mine[s] - base[s] for s in sorted(mine)], confidence=0.999)
+        mine, base = res.point_values(1, m), res.point_values(0, m)  # point 1: the per_attempt arm
+        e = mean_ci([mine[s] - base[s] for s in sorted(mine)], confidence=0.999)
         assert e.n == 10 and not e.excludes_zero, (m, e)
 
 
@@ -158,8 +162,8 @@ class ExplodingApplication:
 
 @pytest.mark.parametrize("executor", ["serial", "process"])
 def test_a_failing_run_is_reported_and_the_others_complete(executor, capsys):
-    res = qplane.compare(small(), {"protocols.application": ["consume", "explode"]}, seeds=3,
-                         executor=executor, jobs=2, plugins=[ExplodingApplication()])
+    res = qplane_experiment.compare(small(), {"protocols.application": ["consume", "explode"]}, seeds=3,
+                                    executor=executor, jobs=2, plugins=[ExplodingApplication()])
     err = capsys.readouterr().err
     ok = [r for r in res.runs if r["ok"]]
     assert len(ok) == 3 and {r["arm"] for r in ok} == {"application=consume"}
@@ -176,14 +180,14 @@ def test_a_failing_run_is_reported_and_the_others_complete(executor, capsys):
 
 
 def test_cli_exit_code_when_runs_fail(tmp_path, capsys, monkeypatch):
-    real = experiment.run_one
+    real = run.run_one
 
     def flaky(task):
         if task.seed_index == 1:
             raise RuntimeError("worker lost")  # as if the executor itself failed
         return real(task)
 
-    monkeypatch.setattr(experiment, "run_one", flaky)
+    monkeypatch.setattr(run, "run_one", flaky)
     path = tmp_path / "s.yaml"
     path.write_text(yaml.safe_dump(small()), encoding="utf-8")
     rc = main(["compare", str(path), "--vary", "hardware.memory.count=1,2", "--seeds", "3", "--executor", "serial",
@@ -199,7 +203,7 @@ def test_cli_exit_code_when_runs_fail(tmp_path, capsys, monkeypatch):
 
 
 def test_ctrl_c_keeps_what_finished(tmp_path, capsys, monkeypatch):
-    real = experiment.run_one
+    real = run.run_one
     calls = []
 
     def interrupted_after_three(task):
@@ -208,7 +212,7 @@ def test_ctrl_c_keeps_what_finished(tmp_path, capsys, monkeypatch):
             raise KeyboardInterrupt
         return real(task)
 
-    monkeypatch.setattr(experiment, "run_one", interrupted_after_three)
+    monkeypatch.setattr(run, "run_one", interrupted_after_three)
     path = tmp_path / "s.yaml"
     path.write_text(yaml.safe_dump(small()), encoding="utf-8")
     out = tmp_path / "o"
@@ -251,13 +255,13 @@ def test_cli_compare_prints_the_table_and_writes_every_file(tmp_path, capsys):
     text = capsys.readouterr().out
     assert rc == 0, text
     assert "3 arms x 3 seeds = 9 runs on process (2 workers)" in text
-    for metric in experiment.MAIN_METRICS:
+    for metric in MAIN_METRICS:
         assert metric in text
     assert "purification=dejmps(rounds=1)" in text and "diff vs purification=none" in text and "95% CI" in text
 
     doc = json.loads((out / "runs.json").read_text())
     assert doc["schema"] == "qplane.experiment/1" and doc["kind"] == "compare"
-    assert doc["seeds"] == experiment.derive_seeds(1, 3) and len(doc["runs"]) == 9
+    assert doc["seeds"] == derive_seeds(1, 3) and len(doc["runs"]) == 9
     prov = doc["provenance"]
     assert prov["versions"]["qplane"] == qplane.__version__ and prov["versions"]["python"]
     assert {"entanglement", "topology", "backend-fidelity"} <= set(prov["plugins"])
@@ -271,7 +275,7 @@ def test_cli_compare_prints_the_table_and_writes_every_file(tmp_path, capsys):
     assert len(rows) == 9
     assert {"arm", "seed", "protocols.purification", "rate_hz", "fidelity_mean", "served_fraction"} <= set(rows[0])
     with (out / "summary.csv").open() as f:
-        assert len(list(csv.DictReader(f))) == 3 * len(experiment.METRICS)
+        assert len(list(csv.DictReader(f))) == 3 * len(METRICS)
     assert (out / "differences.csv").exists()
     pd = pytest.importorskip("pandas")
     pytest.importorskip("pyarrow")
@@ -284,14 +288,15 @@ def test_cli_compare_prints_the_table_and_writes_every_file(tmp_path, capsys):
 
 
 def test_python_api_returns_dataframes():
-    res = qplane.compare(small(), ["hardware.memory.count=1,2"], seeds=2, executor="serial")
+    res = qplane_experiment.compare(small(), ["hardware.memory.count=1,2"], seeds=2, executor="serial")
     df = res.dataframe
     assert len(df) == 4 and {"arm", "seed", "hardware.memory.count", "rate_hz", "fidelity_mean"} <= set(df.columns)
-    assert set(res.summary_frame["metric"]) == set(experiment.METRICS)
-    assert len(res.differences_frame) == len(experiment.METRICS)  # one arm against the first
-    assert isinstance(res, qplane.ExperimentResults)
+    assert set(res.summary_frame["metric"]) == set(METRICS)
+    assert len(res.differences_frame) == len(METRICS)  # one arm against the first
+    assert isinstance(res, qplane_experiment.ExperimentResults)
     # a loaded Scenario works as well as a file or a dictionary, and gives the same runs
-    again = qplane.compare(qplane.load_scenario(small()), ["hardware.memory.count=1,2"], seeds=2, executor="serial")
+    again = qplane_experiment.compare(qplane.load_scenario(small()), ["hardware.memory.count=1,2"], seeds=2,
+                                      executor="serial")
     assert _comparable(again) == _comparable(res)
 
 
@@ -304,7 +309,7 @@ def _main(argv: list[str]) -> int:
 
 def test_bad_input_exits_2_before_anything_runs(tmp_path, capsys, monkeypatch):
     ran = []
-    monkeypatch.setattr(experiment, "run_one", lambda task: ran.append(task))
+    monkeypatch.setattr(run, "run_one", lambda task: ran.append(task))
     path = tmp_path / "s.yaml"
     path.write_text(yaml.safe_dump(small()), encoding="utf-8")
     cases = {

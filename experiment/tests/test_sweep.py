@@ -1,4 +1,4 @@
-"""``qplane sweep`` and :func:`qplane.sweep`: OMNeT++-style parameter studies — list-valued
+"""``qplane sweep`` and :func:`qplane_experiment.sweep`: OMNeT++-style parameter studies — list-valued
 fields make the grid, ``repetitions`` the seeds — their tables, files and plots."""
 
 from __future__ import annotations
@@ -11,13 +11,14 @@ from pathlib import Path
 import pytest
 import yaml
 
-import qplane
-from qplane import physics, plots
+import qplane_experiment
+from qplane import physics
 from qplane.cli import main
 from qplane.scenario import yaml_load
 from qplane_devkit.conformance import chain_scenario
+from qplane_experiment import plots
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 EXPECTED_PX = (int(plots.FIGSIZE[0] * plots.DPI), int(plots.FIGSIZE[1] * plots.DPI))
 
 
@@ -48,7 +49,7 @@ def study() -> dict:
 
 
 def test_the_grid_is_every_combination_times_the_repetitions():
-    res = qplane.sweep(study(), executor="serial")
+    res = qplane_experiment.sweep(study(), executor="serial")
     assert [a.path for a in res.grid_axes] == ["topology.spacing_km", "hardware.memory.count"]
     assert len(res.points) == 6 and len(res.seeds) == 3 and len(res.runs) == 18
     combos = {(p.grid["topology.spacing_km"], p.grid["hardware.memory.count"]) for p in res.points}
@@ -74,7 +75,7 @@ def test_the_grid_is_every_combination_times_the_repetitions():
 def test_vary_adds_arms_compared_at_every_grid_point():
     sc = chain_scenario(3, pairs=20, coherence_time=0.05)
     sc["topology"]["spacing_km"] = [10, 40]
-    res = qplane.sweep(sc, {"hardware.link.pair_fidelity": [0.95, 0.85]}, seeds=3, executor="serial")
+    res = qplane_experiment.sweep(sc, {"hardware.link.pair_fidelity": [0.95, 0.85]}, seeds=3, executor="serial")
     assert len(res.points) == 4 and res.arms == ["pair_fidelity=0.95", "pair_fidelity=0.85"]
     fid = [d for d in res.differences if d["metric"] == "fidelity_mean"]
     assert len(fid) == 2 and all(d["excludes_zero"] and d["mean"] < 0 for d in fid)
@@ -84,12 +85,12 @@ def test_vary_adds_arms_compared_at_every_grid_point():
 def test_a_name_axis_and_a_plain_repetition_study_plot(tmp_path):
     sc = chain_scenario(3, pairs=20, coherence_time=0.05, pair_fidelity=0.9)
     sc["protocols"]["purification"] = ["none", "dejmps"]  # names: a categorical axis
-    res = qplane.sweep(sc, seeds=2, executor="serial", out=tmp_path / "names")
+    res = qplane_experiment.sweep(sc, seeds=2, executor="serial", out=tmp_path / "names")
     assert [a.path for a in res.grid_axes] == ["protocols.purification"]
     _check_plot(tmp_path / "names", "sweep")
     assert not (tmp_path / "names" / "rate-vs-distance.png").exists()  # the distance does not change
 
-    plain = qplane.sweep(chain_scenario(3, pairs=20), seeds=3, executor="serial", out=tmp_path / "plain")
+    plain = qplane_experiment.sweep(chain_scenario(3, pairs=20), seeds=3, executor="serial", out=tmp_path / "plain")
     assert len(plain.points) == 1 and len(plain.runs) == 3
     _check_plot(tmp_path / "plain", "compare")
 

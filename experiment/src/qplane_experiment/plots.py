@@ -11,19 +11,21 @@
 
 Figures are built on :class:`matplotlib.figure.Figure` (never ``pyplot``), so nothing global
 changes and plotting is safe from any thread. Every figure is ``FIGSIZE`` inches at ``DPI``.
+``exp`` is always an :class:`~qplane_experiment.results.ExperimentResults` (which draws its
+plots with this module, so this module does not import it).
 """
 
 from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import Any, Sequence
 
-from . import physics
-from .experiment import CONFIDENCE, MAIN_METRICS, METRICS, _fmt_value, mean_ci, short_names
+from qplane import physics
 
-if TYPE_CHECKING:
-    from .experiment import ExperimentResults
+from .grid import format_value, short_names
+from .metrics import MAIN_METRICS, METRICS
+from .stats import CONFIDENCE, mean_ci
 
 FIGSIZE = (11.0, 8.0)
 DPI = 100
@@ -79,20 +81,20 @@ def _ci_text() -> str:
 # ------------------------------------------------------------------------- series
 
 
-def _series(exp: "ExperimentResults", x_path: str) -> dict[str, list[tuple[Any, Any]]]:
+def _series(exp: Any, x_path: str) -> dict[str, list[tuple[Any, Any]]]:
     """label -> [(x value, point)] for every combination of the arms and the other grid axes."""
     others = [a.path for a in exp.grid_axes if a.path != x_path]
     names = short_names([a.path for a in exp.grid_axes + exp.arm_axes])
     out: dict[str, list[tuple[Any, Any]]] = {}
     for p in exp.points:
-        parts = [f"{names[o]}={_fmt_value(p.grid[o])}" for o in others]
+        parts = [f"{names[o]}={format_value(p.grid[o])}" for o in others]
         if p.arm_label:
             parts.append(p.arm_label)
         out.setdefault(", ".join(parts) or exp.name, []).append((p.grid[x_path], p))
     return out
 
 
-def _x_axis(exp: "ExperimentResults") -> str | None:
+def _x_axis(exp: Any) -> str | None:
     """The numeric grid axis with the most values (the first such on a tie), else the first axis."""
     numeric = [a for a in exp.grid_axes if all(_is_number(v) for v in a.values)]
     if numeric:
@@ -100,21 +102,21 @@ def _x_axis(exp: "ExperimentResults") -> str | None:
     return exp.grid_axes[0].path if exp.grid_axes else None
 
 
-def _estimates(exp: "ExperimentResults", points: list[Any], metric: str) -> list[Any]:
-    return [mean_ci(list(exp._values(p.index, metric).values())) for p in points]
+def _estimates(exp: Any, points: list[Any], metric: str) -> list[Any]:
+    return [mean_ci(list(exp.point_values(p.index, metric).values())) for p in points]
 
 
 # ------------------------------------------------------------------------- sweep
 
 
-def plot_sweep(exp: "ExperimentResults", out_dir: Path, formats: Sequence[str] = ("png", "svg")) -> list[Path]:
+def plot_sweep(exp: Any, out_dir: Path, formats: Sequence[str] = ("png", "svg")) -> list[Path]:
     """Each main metric against the swept parameter, with confidence bands."""
     x_path = _x_axis(exp)
     if x_path is None:
         return []
     x_axis = next(a for a in exp.grid_axes if a.path == x_path)
     numeric = all(_is_number(v) for v in x_axis.values)
-    categories = [_fmt_value(v) for v in x_axis.values]
+    categories = [format_value(v) for v in x_axis.values]
     fig, axes = _figure(f"{exp.name}: {len(exp.seeds)} seeds per point, mean and {_ci_text()}")
     series = _series(exp, x_path)
     for ax, metric in zip(axes, MAIN_METRICS):
@@ -124,7 +126,7 @@ def plot_sweep(exp: "ExperimentResults", out_dir: Path, formats: Sequence[str] =
                 items = sorted(items, key=lambda t: t[0])
                 xs = [float(x) for x, _ in items]
             else:
-                xs = [categories.index(_fmt_value(x)) for x, _ in items]
+                xs = [categories.index(format_value(x)) for x, _ in items]
             est = _estimates(exp, [p for _, p in items], metric)
             keep = [i for i, e in enumerate(est) if e.mean is not None]
             if not keep:
@@ -151,7 +153,7 @@ def plot_sweep(exp: "ExperimentResults", out_dir: Path, formats: Sequence[str] =
     return _save(fig, out_dir, "sweep", formats)
 
 
-def plot_rate_vs_distance(exp: "ExperimentResults", out_dir: Path,
+def plot_rate_vs_distance(exp: Any, out_dir: Path,
                           formats: Sequence[str] = ("png", "svg")) -> list[Path]:
     """Rate against end-to-end distance with the PLOB bound times the attempt rate; drawn only
     when the distance changes across the grid."""
@@ -172,7 +174,7 @@ def plot_rate_vs_distance(exp: "ExperimentResults", out_dir: Path,
     for p in exp.points:
         if p.index not in dist:
             continue
-        others = [f"{names[a.path]}={_fmt_value(p.grid[a.path])}" for a in exp.grid_axes
+        others = [f"{names[a.path]}={format_value(p.grid[a.path])}" for a in exp.grid_axes
                   if a.path != x_path and len(a.values) > 1]
         label = ", ".join(others + ([p.arm_label] if p.arm_label else [])) or "simulated"
         series.setdefault(label, []).append(p)
@@ -210,7 +212,7 @@ def plot_rate_vs_distance(exp: "ExperimentResults", out_dir: Path,
 # ------------------------------------------------------------------------- compare
 
 
-def _groups(exp: "ExperimentResults") -> tuple[list[int], list[int], dict[tuple[int, int], Any], dict[int, str]]:
+def _groups(exp: Any) -> tuple[list[int], list[int], dict[tuple[int, int], Any], dict[int, str]]:
     grids = sorted({p.grid_index for p in exp.points})
     arms = sorted({p.arm_index for p in exp.points})
     by = {(p.grid_index, p.arm_index): p for p in exp.points}
@@ -218,7 +220,7 @@ def _groups(exp: "ExperimentResults") -> tuple[list[int], list[int], dict[tuple[
     return grids, arms, by, glabels
 
 
-def plot_compare(exp: "ExperimentResults", out_dir: Path, formats: Sequence[str] = ("png", "svg")) -> list[Path]:
+def plot_compare(exp: Any, out_dir: Path, formats: Sequence[str] = ("png", "svg")) -> list[Path]:
     """A bar per arm (grouped by grid point) with its confidence interval, one panel per metric."""
     grids, arms, by, glabels = _groups(exp)
     arm_labels = exp.arms
@@ -229,7 +231,7 @@ def plot_compare(exp: "ExperimentResults", out_dir: Path, formats: Sequence[str]
         for j, a in enumerate(arms):
             xs, means, err_lo, err_hi = [], [], [], []
             for gi, g in enumerate(grids):
-                e = mean_ci(list(exp._values(by[(g, a)].index, metric).values()))
+                e = mean_ci(list(exp.point_values(by[(g, a)].index, metric).values()))
                 if e.mean is None:
                     continue
                 xs.append(gi + (j - (len(arms) - 1) / 2) * width)
@@ -251,7 +253,7 @@ def plot_compare(exp: "ExperimentResults", out_dir: Path, formats: Sequence[str]
     return _save(fig, out_dir, "compare", formats)
 
 
-def plot_differences(exp: "ExperimentResults", out_dir: Path,
+def plot_differences(exp: Any, out_dir: Path,
                      formats: Sequence[str] = ("png", "svg")) -> list[Path]:
     """Each arm's paired difference against the first arm, with its interval and a zero line."""
     from matplotlib.ticker import MaxNLocator
@@ -284,7 +286,7 @@ def plot_differences(exp: "ExperimentResults", out_dir: Path,
     return _save(fig, out_dir, "differences", formats)
 
 
-def plot_experiment(exp: "ExperimentResults", out_dir: Path, formats: Sequence[str] = ("png", "svg")) -> list[Path]:
+def plot_experiment(exp: Any, out_dir: Path, formats: Sequence[str] = ("png", "svg")) -> list[Path]:
     """Every plot that fits: the sweep plot when there is a grid, the distance plot when the
     distance changes, the bar chart (and differences) when there are arms or no grid."""
     if not any(r["ok"] for r in exp.runs):

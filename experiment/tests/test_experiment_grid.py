@@ -1,22 +1,22 @@
-"""Which lists in a scenario are parameter-study axes, ``--vary`` parsing, and the errors a
-single run gives for a parameter study."""
+"""Which lists in a scenario are parameter-study axes and ``--vary`` parsing. (What a single
+run, ``qplane run``, says of a parameter study is tested with the core, in
+tests/test_scenario_errors.py.)"""
 
 from __future__ import annotations
 
 import copy
 
 import pytest
-import yaml
 from pydantic import BaseModel, ConfigDict
 
 import qplane
-from qplane.cli import main
 from qplane.errors import ScenarioError
-from qplane.experiment import find_axes, make_plan, parse_vary
 from qplane.hookspecs import hookimpl
 from qplane.plugins import make_plugin_manager
 from qplane.registry import Registry
 from qplane_devkit.conformance import chain_scenario
+from qplane_experiment.grid import find_axes, parse_vary
+from qplane_experiment.plan import make_plan
 
 
 @pytest.fixture(autouse=True)
@@ -128,37 +128,14 @@ def test_nested_lists_are_an_error(registry):
         make_plan("sweep", sc, seeds=1, registry=registry)
 
 
-def test_single_run_of_a_parameter_study_points_to_sweep(tmp_path, capsys):
-    sc = chain_scenario(3, pairs=10)
-    sc["topology"]["spacing_km"] = [10, 20]
-    path = tmp_path / "study.yaml"
-    path.write_text(yaml.safe_dump(sc), encoding="utf-8")
-    with pytest.raises(ScenarioError) as e:
-        qplane.load_scenario(path)
-    assert e.value.field == "topology.spacing_km" and "qplane sweep" in str(e.value)
-    for cmd in ("run", "validate"):
-        assert main([cmd, str(path)]) == 2
-        err = capsys.readouterr().err.strip().splitlines()
-        assert len(err) == 1 and "topology.spacing_km" in err[0] and "qplane sweep" in err[0]
-    # the same through --set
-    plain = tmp_path / "plain.yaml"
-    plain.write_text(yaml.safe_dump(chain_scenario(3, pairs=10)), encoding="utf-8")
-    assert main(["run", str(plain), "--set", "topology.nodes=[3, 4]"]) == 2
-    assert "qplane sweep" in capsys.readouterr().err
-
-
 def test_repetitions_is_one_number(registry):
     sc = chain_scenario(3, pairs=10)
     sc["repetitions"] = 4
     assert len(make_plan("sweep", sc, registry=registry).seeds) == 4
-    assert qplane.load_scenario(sc).repetitions == 4  # a single run accepts (and ignores) it
     bad = copy.deepcopy(sc)
-    bad["repetitions"] = [1, 2]
+    bad["repetitions"] = [1, 2]  # not an axis: the seeds derive from one number
     with pytest.raises(ScenarioError, match="repetitions"):
-        qplane.load_scenario(bad)
-    bad["repetitions"] = 0
-    with pytest.raises(ScenarioError, match="repetitions"):
-        qplane.load_scenario(bad)
+        make_plan("sweep", bad, registry=registry)
 
 
 def test_traffic_model_lists(registry):

@@ -1,0 +1,71 @@
+"""The figures of one run, aggregated over its requests: what ``qplane compare`` and
+``qplane sweep`` summarise across seeds. Reads only the results dictionary of a run."""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Mapping
+
+#: metrics of a run, aggregated over its requests (see :func:`run_metrics`):
+#: name -> (what it is, unit)
+METRICS: dict[str, tuple[str, str]] = {
+    "rate_hz": ("delivered pairs per second served, mean over requests", "pairs/s"),
+    "fidelity_mean": ("mean fidelity of every delivered pair (pairs-weighted over requests)", ""),
+    "latency_mean_s": ("mean pair latency of every delivered pair (pairs-weighted over requests)", "s"),
+    "served_fraction": ("delivered/requested pairs (or achieved/asked rate), mean over requests", ""),
+    "completed_fraction": ("fraction of requests completed", ""),
+    "fidelity_estimated_mean": ("the network's own fidelity estimate, pairs-weighted mean", ""),
+    "delivered": ("pairs delivered, all requests", "pairs"),
+}
+#: the metrics the terminal tables and the plots show
+MAIN_METRICS = ("rate_hz", "fidelity_mean", "latency_mean_s", "served_fraction")
+
+
+def run_metrics(results: Mapping[str, Any]) -> dict[str, float | None]:
+    """The figures of one run, aggregated over its requests.
+
+    * ``rate_hz`` — mean over requests of the request's ``rate_hz``; a request that was never
+      served (no path, fidelity unreachable) counts as 0;
+    * ``fidelity_mean``, ``fidelity_estimated_mean``, ``latency_mean_s`` — pairs-weighted:
+      the mean over every delivered pair of the run (``None`` when none was delivered);
+    * ``served_fraction`` — mean over requests of ``min(1, delivered / pairs)`` for a pairs
+      request and ``min(1, rate_hz / rate)`` for a rate request;
+    * ``completed_fraction`` — the fraction of requests that ended ``completed``;
+    * ``delivered`` — pairs delivered over all requests;
+    * ``distance_km`` — mean end-to-end path length of the requests that had a path.
+    """
+    reqs = list(results.get("requests") or [])
+    out: dict[str, float | None] = {k: None for k in METRICS}
+    out["distance_km"] = None
+    if not reqs:
+        return out
+    n = len(reqs)
+    out["rate_hz"] = math.fsum(r.get("rate_hz") or 0.0 for r in reqs) / n
+    delivered = sum(int(r.get("delivered") or 0) for r in reqs)
+    out["delivered"] = float(delivered)
+    for key in ("fidelity_mean", "fidelity_estimated_mean", "latency_mean_s"):
+        weighted = [(r["delivered"], r[key]) for r in reqs if r.get("delivered") and r.get(key) is not None]
+        total = sum(w for w, _ in weighted)
+        out[key] = math.fsum(w * v for w, v in weighted) / total if total else None
+    served = []
+    for r in reqs:
+        if r.get("pairs_requested"):
+            served.append(min(1.0, (r.get("delivered") or 0) / r["pairs_requested"]))
+        elif r.get("rate_requested_hz"):
+            served.append(min(1.0, (r.get("rate_hz") or 0.0) / r["rate_requested_hz"]))
+        else:
+            served.append(0.0)
+    out["served_fraction"] = math.fsum(served) / n
+    out["completed_fraction"] = sum(r.get("status") == "completed" for r in reqs) / n
+    lengths = {frozenset((lk["a"], lk["b"])): lk["length_km"] for lk in results.get("links") or []}
+    dists = []
+    for r in reqs:
+        path = r.get("path")
+        if path and len(path) > 1:
+            try:
+                dists.append(math.fsum(lengths[frozenset((u, v))] for u, v in zip(path, path[1:])))
+            except KeyError:
+                pass
+    out["distance_km"] = math.fsum(dists) / len(dists) if dists else None
+    return out
+
