@@ -329,12 +329,13 @@ def test_traffic_accepts_a_list_and_request_protocols_are_per_request_choices(sc
 
 
 def test_every_example_the_loader_accepts_the_schema_accepts(schema):
+    from qplane import build
     from qplane.scenario import load_scenario, read_scenario_source
 
     checked = 0
     for path in sorted((ROOT / "examples").glob("*.yaml")):
         try:
-            load_scenario(path)
+            build(load_scenario(path))
         except ScenarioError:
             continue  # a parameter study (lists of values): not one scenario
         data, _, _ = read_scenario_source(path)

@@ -294,8 +294,11 @@ def test_a_single_run_of_a_parameter_study_points_to_sweep(capsys, tmp_path):
     with the field and a pointer to ``qplane sweep`` (the experiment distribution)."""
     path = _variant(tmp_path, _set("topology.spacing_km", [10, 20]))
     with pytest.raises(ScenarioError) as exc:
-        qplane.load_scenario(path)
+        qplane.build(qplane.load_scenario(path))  # a component's parameters: checked when built
     assert exc.value.field == "topology.spacing_km" and "qplane sweep" in str(exc.value)
+    with pytest.raises(ScenarioError) as exc:  # the scenario's own fields: checked when loaded
+        qplane.load_scenario(_variant(tmp_path, _set("protocols.purification", ["none", "dejmps"]), name="study.yaml"))
+    assert exc.value.field == "protocols.purification" and "qplane sweep" in str(exc.value)
     for cmd in ("run", "validate"):
         line = _cli_error(capsys, cmd, path)
         _assert_names(line, path, "topology.spacing_km")

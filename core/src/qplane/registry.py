@@ -17,6 +17,7 @@ code raised it (the deepest traceback frame in a plugin's modules).
 from __future__ import annotations
 
 import difflib
+import json
 import types
 import typing
 from dataclasses import dataclass
@@ -102,13 +103,21 @@ def scenario_error_from_validation(e: ValidationError, prefix: str = "",
     fields valid there and suggests the closest."""
     lines = []
     first_field = None
+    seen: set[str] = set()
     for err in e.errors():
         loc = ".".join(str(p) for p in err.get("loc", ()) if not _is_union_tag(p))
         field = ".".join(p for p in (prefix, loc) if p)
+        if field in seen:  # the alternatives of a union: one line per field is enough
+            continue
+        seen.add(field)
         msg = err.get("msg", "invalid")
         if msg.startswith("Value error, "):
             msg = msg[len("Value error, "):]
-        if err.get("type") == "extra_forbidden":
+        if isinstance(err.get("input"), list) and field:
+            # a list where one value is expected: a parameter study, not one run
+            msg = (f"a list of values ({json.dumps(err['input'], default=str)}) makes this a parameter study: "
+                   f"run it with `qplane sweep` (or give one value, e.g. --set {field}=...)")
+        elif err.get("type") == "extra_forbidden":
             msg = _unknown_field(model, err.get("loc", ()))
         elif "input" in err and err.get("type") not in ("missing",):
             inp = err["input"]

@@ -18,7 +18,7 @@ declares (``requests``, ``hardware.links``, ``between``, or a component paramete
 model declares a list) — those are walked into instead, so ``requests.0.pairs: [10, 100]``
 is an axis. A component's parameters are checked against that component's own model, found
 in the registry. A value of an axis may not itself contain an axis. (The core's
-:func:`qplane.scenario.find_value_lists` finds them; ``qplane run`` refuses them.)
+:func:`qplane_experiment.lists.find_value_lists` finds them; ``qplane run`` refuses them.)
 
 Every run is a pure function :func:`.run.run_one` of (scenario dictionary, seed) returning the
 results dictionary, built with a fresh :class:`~qplane.registry.Registry` in the worker, so

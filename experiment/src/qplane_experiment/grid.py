@@ -1,7 +1,7 @@
 """Grid axes of parameter studies and ``--vary`` arms, and their labels.
 
 Which lists of a raw scenario are sweep axes (a list where the schema expects a scalar, a name
-or a component: :func:`qplane.scenario.find_value_lists`, the core's own check, here with the
+or a component: :func:`qplane_experiment.lists.find_value_lists`, with the
 experiment's registry), how ``--vary PATH=V1,V2`` parses, and how points are named. Used by
 :mod:`qplane_experiment.plan`; see the package docstring for the rules."""
 
@@ -13,7 +13,9 @@ from typing import Any, Iterable, Mapping, Sequence
 from pydantic import BaseModel
 
 from qplane.errors import ScenarioError, UnknownComponentError
-from qplane.scenario import find_value_lists, parse_set
+from qplane.scenario import parse_set
+
+from .lists import find_value_lists
 
 
 # =============================================================================== grid axes
@@ -34,7 +36,7 @@ class Axis:
 def find_axes(data: dict[str, Any], registry: Any | None = None) -> list[Axis]:
     """The grid axes of a raw scenario dictionary: every list where the schema (or the chosen
     component's parameter model, looked up in ``registry`` or the installed plugins) expects
-    one value. In the order they appear in the file (see :func:`qplane.scenario.find_value_lists`)."""
+    one value. In the order they appear in the file (see :func:`qplane_experiment.lists.find_value_lists`)."""
     def lookup(kind: str, name: str) -> type[BaseModel] | None:
         try:
             return registry.get(kind, name).params
