@@ -296,3 +296,19 @@ def test_a_reader_that_leaves_early_is_not_an_error(monkeypatch, capsys):
     monkeypatch.setattr(sys, "stdout", ClosedPipe())
     assert main(["schema", "scenario"]) == 0
     assert capsys.readouterr().err == ""
+
+
+def test_run_builds_the_plugin_registry_once(capsys, monkeypatch, tmp_path):
+    from qplane.registry import Registry
+
+    built = []
+    original = Registry.__init__
+
+    def counting(self, *args, **kwargs):
+        built.append(1)
+        original(self, *args, **kwargs)
+
+    monkeypatch.setattr(Registry, "__init__", counting)
+    rc, out, err = _run(capsys, "run", EXAMPLE, "--json", str(tmp_path / "r.json"))
+    assert rc == 0, err
+    assert len(built) == 1

@@ -118,12 +118,11 @@ def warn_load_errors(registry: Any) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from .registry import Registry
     from .scenario import load_scenario
     from .sim import build
 
     scenario = load_scenario(args.scenario, overrides=args.overrides, seed=args.seed, backend=args.backend)
-    registry = Registry()
+    registry = args.registry
     warn_load_errors(registry)
     results = build(scenario, registry).run()
     print(summary_table(results))
@@ -137,12 +136,11 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    from .registry import Registry
     from .scenario import load_scenario
     from .sim import build
 
     scenario = load_scenario(args.scenario, overrides=args.overrides)
-    registry = Registry()
+    registry = args.registry
     warn_load_errors(registry)
     sim = build(scenario, registry)
     print(
@@ -154,10 +152,9 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 def cmd_schema(args: argparse.Namespace) -> int:
     from .describe import scenario_schema
-    from .registry import Registry
     from .results import Results
 
-    schema = scenario_schema(Registry()) if args.which == "scenario" else Results.model_json_schema(by_alias=True)
+    schema = scenario_schema(args.registry) if args.which == "scenario" else Results.model_json_schema(by_alias=True)
     print(json.dumps(schema, indent=2))
     return EXIT_OK
 
@@ -176,7 +173,7 @@ def cmd_describe(args: argparse.Namespace) -> int:
     from .describe import parameters, resolve_kind
     from .registry import KINDS, Registry
 
-    registry = Registry()
+    registry = args.registry
     kind = resolve_kind(args.kind)
     field = next((f for f in FIELDS if f.kind == kind), None)
     found = [{"kind": kind, "name": c.name, "plugin": c.plugin, "description": c.description,
@@ -203,7 +200,7 @@ def cmd_plugins(args: argparse.Namespace) -> int:
     from .plugins import load_errors, plugin_infos
     from .registry import KINDS, Registry
 
-    registry = Registry()
+    registry = args.registry
     infos = plugin_infos(registry.pm)
     by_plugin: dict[str, list[dict[str, Any]]] = {}
     for kind in KINDS:
@@ -265,8 +262,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         from .registry import Registry
 
-        parser = make_parser(Registry())
+        registry = Registry()  # built once: the commands it adds and the command's own work use it
+        parser = make_parser(registry)
         args = parser.parse_args([a for a in argv if a != "--debug"])
+        args.registry = registry
         return int(args.func(args))
     except QPlaneError as e:
         if debug:

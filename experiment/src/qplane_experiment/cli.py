@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from qplane.errors import QPlaneError
-from qplane.plugins import load_errors
+from qplane.cli import warn_load_errors
 from qplane.registry import Registry
 
 EXIT_OK, EXIT_FAIL, EXIT_INTERRUPTED = 0, 1, 130
@@ -74,9 +74,8 @@ def cmd_experiment(args: argparse.Namespace, kind: str) -> int:
     if args.scheduler and args.executor not in (None, "dask"):
         raise QPlaneError(f"--scheduler sends the runs to a Dask cluster: it needs --executor dask (not {args.executor})")
     executor = args.executor or ("dask" if args.scheduler else "process")
-    registry = Registry()
-    for name, err in {**load_errors(registry.pm), **registry.errors}.items():
-        print(f"qplane: warning: plugin {name!r} failed to load: {err}", file=sys.stderr)
+    registry = getattr(args, "registry", None) or Registry()  # the CLI's, built once
+    warn_load_errors(registry)
     plan = make_plan(kind, args.scenario, args.vary, seeds=args.seeds, seed=args.seed, overrides=args.overrides,
                      backend=args.backend, registry=registry)
     if args.dry_run:

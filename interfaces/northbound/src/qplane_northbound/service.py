@@ -231,7 +231,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if args.max_body < 256 or args.max_unfinished < 1:
         raise QPlaneError("--max-body must be at least 256 bytes and --max-unfinished at least 1")
     scenario = load_scenario(args.scenario, overrides=args.overrides, seed=args.seed, backend=args.backend)
-    registry = Registry()
+    registry = getattr(args, "registry", None) or Registry()  # the CLI's, built once
     warn_load_errors(registry)
     twin = DigitalTwin(scenario, speed=args.speed, registry=registry, agents=agents,
                        max_unfinished=args.max_unfinished)
