@@ -13,8 +13,9 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, model_validator
 from pydantic_core import InitErrorDetails, PydanticCustomError
+from qplane.components import PER_REQUEST
 from qplane.requests import RequestStatus
 
 #: the largest body POST /requests accepts (413 beyond)
@@ -36,14 +37,11 @@ class _In(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-class ProtocolsIn(_In):
-    """Protocols for this request only, replacing the scenario's."""
-
-    routing: ComponentRef | None = None
-    swapping: ComponentRef | None = None
-    purification: ComponentRef | None = None
-    cutoff: ComponentRef | None = None
-    application: ComponentRef | None = None
+#: protocols for this request only, replacing the scenario's: one field per per-request key of
+#: the core's component table (:data:`qplane.components.PER_REQUEST`)
+ProtocolsIn = create_model(
+    "ProtocolsIn", __base__=_In, __doc__="Protocols for this request only, replacing the scenario's.",
+    **{key: (ComponentRef | None, None) for key in PER_REQUEST})
 
 
 def _field_error(model: str, field: str, kind: str, message: str, value: Any) -> ValidationError:
