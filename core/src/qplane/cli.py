@@ -171,7 +171,7 @@ def _add_describe(sub: Any) -> None:
 def cmd_describe(args: argparse.Namespace) -> int:
     from .components import FIELDS
     from .describe import parameters, resolve_kind
-    from .registry import KINDS, Registry
+    from .registry import KINDS
 
     registry = args.registry
     kind = resolve_kind(args.kind)
@@ -198,7 +198,7 @@ def cmd_plugins(args: argparse.Namespace) -> int:
     from .backend import backend_capabilities
     from .describe import parameters
     from .plugins import load_errors, plugin_infos
-    from .registry import KINDS, Registry
+    from .registry import KINDS
 
     registry = args.registry
     infos = plugin_infos(registry.pm)

@@ -9,7 +9,6 @@ import json
 from typing import Any
 
 from qplane.context import RunContext
-from qplane.requests import RequestHandle
 
 from .kit import _final_inventory_problems, _mark_hookimpls, run_scenario, scenario
 

@@ -21,7 +21,7 @@ for the session's next slot. ``attempt_observer``, when set, sees every run of a
 from __future__ import annotations
 
 import math
-from typing import Any, Callable, Literal
+from typing import Callable, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 

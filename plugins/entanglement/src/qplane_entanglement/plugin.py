@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
 
 from qplane.context import Context
 from qplane.hookspecs import hookimpl

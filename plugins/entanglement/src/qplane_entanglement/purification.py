@@ -23,7 +23,7 @@ result, decohering meanwhile, and is freed on failure.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 

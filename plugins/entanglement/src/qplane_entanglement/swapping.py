@@ -33,7 +33,6 @@ timing out its own qubit).
 
 from __future__ import annotations
 
-import math
 from collections import deque
 from typing import Any
 

@@ -33,7 +33,7 @@ link-level pool that generates for everyone; slots do not apply to them.
 from __future__ import annotations
 
 import math
-from typing import Any, Callable, Literal
+from typing import Callable, Literal
 
 from pydantic import Field
 
