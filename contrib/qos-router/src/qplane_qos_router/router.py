@@ -16,6 +16,7 @@ from typing import Any
 
 import networkx as nx
 from pydantic import BaseModel, ConfigDict, Field
+from qplane.requests import EntanglementRequest
 
 from qplane import physics
 
@@ -79,7 +80,7 @@ class FidelityConstrainedRouter:
     def __init__(self, params: FidelityConstrainedParams):
         self.params = params
 
-    def route(self, graph: nx.Graph, src: str, dst: str, request: Any = None) -> list[str] | None:
+    def route(self, graph: nx.Graph, src: str, dst: str, request: EntanglementRequest | None = None) -> list[str] | None:
         if src not in graph or dst not in graph or not nx.has_path(graph, src, dst):
             return None
         target = float(getattr(request, "min_fidelity", 0.0) or 0.0)
