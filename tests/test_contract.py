@@ -35,7 +35,7 @@ OUTSIDE = sorted(p for pattern in ("plugins/*/src", "backends/*/src", "contrib/*
 PUBLIC_MODULES = {"qplane", "qplane.context", "qplane.hookspecs", "qplane.requests", "qplane.hal",
                   "qplane.network", "qplane.backend", "qplane.physics", "qplane.errors", "qplane.components",
                   "qplane.traffic", "qplane.registry", "qplane.scenario", "qplane.results", "qplane.kernel",
-                  "qplane.plugins", "qplane.cli"}
+                  "qplane.plugins", "qplane.cli", "qplane.limits"}
 #: the engine: never imported by a plugin
 ENGINE_MODULES = {"qplane.sim", "qplane.assembly", "qplane.inventory", "qplane.lifecycle", "qplane.failures"}
 

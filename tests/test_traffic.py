@@ -122,7 +122,7 @@ def test_generated_requests_run_and_report_like_listed_ones(capsys, tmp_path):
     ({"model": "poisson", "rate_hz": 10, "pairs": 1, "colour": "red"}, "traffic.colour", "unknown field"),
     ({"model": "bursty", "rate_hz": 10}, "traffic.model", "unknown traffic model 'bursty'; installed: poisson"),
     ({"rate_hz": 10, "pairs": 1}, "traffic", "needs 'model: NAME'"),
-    ({"model": "poisson", "rate_hz": 1e9, "pairs": 1}, "traffic.rate_hz", "requests expected"),
+    ({"model": "poisson", "rate_hz": 1e9, "pairs": 1}, "traffic.rate_hz", "requests, above the limit"),
     ([{"model": "poisson", "rate_hz": 10, "pairs": 1}, {"model": "poisson", "pairs": 1}],
      "traffic.1.rate_hz", "required"),
 ])

@@ -31,14 +31,22 @@ def _add_run(sub: Any) -> None:
     p.add_argument("--seed", type=int, help="replace the scenario's seed")
     p.add_argument("--backend", help="replace the scenario's state backend")
     p.add_argument("--json", dest="json_out", metavar="OUT",
-                   help="results JSON path (default: <scenario name>.results.json)")
+                   help="results JSON path (default: <scenario name>.results.json in the current folder, "
+                        "the name made a safe file name)")
+    add_allow_large(p)
     p.set_defaults(func=cmd_run)
+
+
+def add_allow_large(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--allow-large", action="store_true",
+                   help="lift the size limits (nodes, links, memories, requests, pairs, runs; see the README)")
 
 
 def _add_validate(sub: Any) -> None:
     p = sub.add_parser("validate", help="check a scenario (schema and component parameters) without running it")
     p.add_argument("scenario")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="PATH=VALUE")
+    add_allow_large(p)
     p.set_defaults(func=cmd_validate)
 
 
@@ -118,15 +126,16 @@ def warn_load_errors(registry: Any) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from .scenario import load_scenario
+    from .scenario import file_stem, load_scenario
     from .sim import build
 
-    scenario = load_scenario(args.scenario, overrides=args.overrides, seed=args.seed, backend=args.backend)
+    scenario = load_scenario(args.scenario, overrides=args.overrides, seed=args.seed, backend=args.backend,
+                             allow_large=args.allow_large)
     registry = args.registry
     warn_load_errors(registry)
     results = build(scenario, registry).run()
     print(summary_table(results))
-    out = Path(args.json_out) if args.json_out else Path(f"{scenario.name}.results.json")
+    out = Path(args.json_out) if args.json_out else Path(f"{file_stem(scenario.name)}.results.json")
     try:
         out.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
     except OSError as e:
@@ -139,7 +148,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
     from .scenario import load_scenario
     from .sim import build
 
-    scenario = load_scenario(args.scenario, overrides=args.overrides)
+    scenario = load_scenario(args.scenario, overrides=args.overrides, allow_large=args.allow_large)
     registry = args.registry
     warn_load_errors(registry)
     sim = build(scenario, registry)

@@ -113,12 +113,12 @@ def scenario_error_from_validation(e: ValidationError, prefix: str = "",
         msg = err.get("msg", "invalid")
         if msg.startswith("Value error, "):
             msg = msg[len("Value error, "):]
-        if isinstance(err.get("input"), list) and field:
-            # a list where one value is expected: a parameter study, not one run
-            msg = (f"a list of values ({json.dumps(err['input'], default=str)}) makes this a parameter study: "
-                   f"run it with `qplane sweep` (or give one value, e.g. --set {field}=...)")
-        elif err.get("type") == "extra_forbidden":
+        if err.get("type") == "extra_forbidden":
             msg = _unknown_field(model, err.get("loc", ()))
+        elif isinstance(err.get("input"), list) and field:
+            # a list where one value is expected: a parameter study, not one run
+            msg = (f"a list of values ({_shown(err['input'])}) makes this a parameter study: "
+                   f"run it with `qplane sweep` (or give one value, e.g. --set {field}=...)")
         elif "input" in err and err.get("type") not in ("missing",):
             inp = err["input"]
             if isinstance(inp, (int, float, str, bool)) or inp is None:
@@ -129,6 +129,13 @@ def scenario_error_from_validation(e: ValidationError, prefix: str = "",
         else:
             lines.append(f"{field}: {msg}")
     return ScenarioError("; ".join(lines), field=first_field or prefix or None)
+
+
+def _shown(values: list[Any], most: int = 6) -> str:
+    """A list as JSON, its first ``most`` items only, nested lists and mappings elided."""
+    items = ["[...]" if isinstance(v, (list, tuple)) else "{...}" if isinstance(v, dict)
+             else json.dumps(v, default=str)[:40] for v in values[:most]]
+    return "[" + ", ".join(items + (["..."] if len(values) > most else [])) + "]"
 
 
 def _unknown_field(model: type[BaseModel] | None, loc: tuple[Any, ...]) -> str:

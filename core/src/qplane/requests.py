@@ -32,7 +32,7 @@ class EntanglementRequest(BaseModel):
     a request still unserved then ends ``timed_out``.
     """
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     src: str = Field(description="one end node")
     dst: str = Field(description="the other end node")

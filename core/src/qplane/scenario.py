@@ -5,6 +5,10 @@ module's models); :func:`qplane.sim.build` then resolves every component name ag
 registry and validates each component's parameters with that component's own model, so a
 third-party plugin's parameters are checked exactly like first-party ones. Every error names
 the file and the dotted field path.
+
+Input is strict: a duplicate key (YAML or JSON) is an error naming it and its line, a number
+must be finite (``.inf`` and ``nan`` are refused), nesting is bounded, and the sizes of
+:mod:`qplane.limits` are checked before anything is built.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ from typing import Any, Sequence, Union
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
-from . import components
+from . import components, limits
 from .errors import ScenarioError
 from .requests import EntanglementRequest
 from .registry import KINDS, scenario_error_from_validation as _from_validation
@@ -28,7 +32,7 @@ ComponentRef = Union[str, dict[str, Any]]
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
 def _doc(path: str, what: str) -> str:
@@ -64,7 +68,7 @@ class NodeOverride(_Strict):
 class LinkOverride(BaseModel):
     """Per-link hardware: ``between: [a, b]`` and link-model parameters to change."""
 
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", allow_inf_nan=False)
     between: tuple[str, str] = Field(description="the two nodes the link joins")
 
 
@@ -161,6 +165,7 @@ class Scenario(_Strict):
 
     _source: str = PrivateAttr("<scenario>")
     _base_dir: Path = PrivateAttr(Path("."))
+    _allow_large: bool = PrivateAttr(False)
 
     @field_validator("topology")
     @classmethod
@@ -188,9 +193,26 @@ def scenario_error_from_validation(e: ValidationError, prefix: str = "",
 # ----------------------------------------------------------------------------- loading
 
 
+class _DuplicateKey(yaml.constructor.ConstructorError):
+    """A mapping gives the same key twice (the last would silently win)."""
+
+
 class _Loader(yaml.SafeLoader):
     """YAML 1.1 reads ``1.0e6`` (no exponent sign) and ``1e-3`` as strings; YAML 1.2 and every
-    user read them as numbers."""
+    user read them as numbers. A key given twice in one mapping is an error (merge keys,
+    ``<<: *base``, may still be overridden)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge" or not isinstance(key_node, yaml.ScalarNode):
+                continue
+            key = self.construct_object(key_node)
+            if key in seen:
+                raise _DuplicateKey(None, None, f"duplicate key {key!r} (first given at line {seen[key] + 1})",
+                                    key_node.start_mark)
+            seen[key] = key_node.start_mark.line
+        return super().construct_mapping(node, deep)
 
 
 _Loader.add_implicit_resolver(
@@ -211,11 +233,50 @@ def yaml_load(text: str) -> Any:
     return yaml.load(text, Loader=_Loader)  # noqa: S506 - a SafeLoader subclass
 
 
+class _DuplicateJsonKey(ValueError):
+    pass
+
+
+def _json_object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise _DuplicateJsonKey(key)
+        out[key] = value
+    return out
+
+
+def _json_duplicate_line(text: str, key: str) -> int:
+    """The line of the first repeat of ``key`` within one object of (well-formed) JSON ``text``."""
+    stack: list[set[str] | None] = []
+    last = None
+    for m in re.finditer(r'"(?:[^"\\]|\\.)*"|[{}\[\]:]', text):
+        t = m.group()
+        if t in ("{", "["):
+            stack.append(set() if t == "{" else None)
+        elif t in ("}", "]"):
+            stack and stack.pop()
+        elif t == ":" and last is not None and stack and stack[-1] is not None:
+            k = json.loads(last.group())
+            if k == key and k in stack[-1]:
+                return text.count("\n", 0, last.start()) + 1
+            stack[-1].add(k)
+        last = m if t.startswith('"') else None
+    return 0
+
+
 def _parse_text(text: str, source: str) -> Any:
+    deep = f"lists and mappings nested more than {limits.MAX_DEPTH} levels deep"
     try:
         if source.endswith(".json"):
-            return json.loads(text)
-        return yaml_load(text)
+            data = json.loads(text, object_pairs_hook=_json_object)
+        else:
+            data = yaml_load(text)
+    except RecursionError:
+        raise ScenarioError(deep, source=source) from None
+    except _DuplicateJsonKey as e:
+        raise ScenarioError(f"duplicate key {e.args[0]!r} at line {_json_duplicate_line(text, e.args[0])}",
+                            source=source) from None
     except json.JSONDecodeError as e:
         raise ScenarioError(f"malformed JSON at line {e.lineno}, column {e.colno}: {e.msg}", source=source) from e
     except yaml.YAMLError as e:
@@ -223,6 +284,8 @@ def _parse_text(text: str, source: str) -> Any:
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         problem = getattr(e, "problem", None) or str(e).splitlines()[0]
         raise ScenarioError(f"malformed YAML{where}: {problem}", source=source) from e
+    limits.check_structure(data, source)
+    return data
 
 
 def parse_set(expr: str) -> tuple[list[str], Any]:
@@ -235,8 +298,17 @@ def parse_set(expr: str) -> tuple[list[str], Any]:
         raise ScenarioError(f"--set {expr!r}: empty component in the dotted path")
     try:
         value = yaml_load(raw) if raw.strip() else ""
+    except RecursionError:
+        raise ScenarioError(f"--set {path.strip()}: the value's lists and mappings are nested more than "
+                            f"{limits.MAX_DEPTH} levels deep") from None
+    except _DuplicateKey as e:
+        raise ScenarioError(f"--set {path.strip()}: {e.problem}") from None
     except yaml.YAMLError:
         value = raw
+    try:
+        limits.check_structure(value)
+    except ScenarioError as e:
+        raise ScenarioError(f"--set {path.strip()}: the value's {e.message}") from None
     return parts, value
 
 
@@ -282,6 +354,7 @@ def read_scenario_source(source: str | Path | dict[str, Any]) -> tuple[dict[str,
     """The raw scenario mapping of a file (YAML or JSON) or a dictionary (copied), its label for
     error messages and the folder relative paths in it are resolved against."""
     if isinstance(source, dict):
+        limits.check_structure(source, "<scenario>")  # before deepcopy, which recurses
         data, label, base = copy.deepcopy(source), "<scenario>", Path(".")
     else:
         path = Path(source)
@@ -321,27 +394,55 @@ def load_scenario(
     overrides: list[str] | None = None,
     seed: int | None = None,
     backend: str | None = None,
+    allow_large: bool = False,
 ) -> Scenario:
     """Read and validate a scenario file (YAML or JSON) or dictionary.
 
     ``overrides`` are ``dotted.path=value`` strings applied before validation; ``seed`` and
-    ``backend`` replace the scenario's. Raises :class:`ScenarioError` naming the file and field.
+    ``backend`` replace the scenario's; ``allow_large`` lifts the size limits of
+    :mod:`qplane.limits` (here and when it is built). Raises :class:`ScenarioError` naming the
+    file and field.
     """
     data, label, base = read_scenario_source(source)
     apply_overrides(data, label, overrides, seed, backend)
-    return validate_scenario(data, label, base)
+    return validate_scenario(data, label, base, allow_large)
 
 
-def validate_scenario(data: dict[str, Any], source: str = "<scenario>", base_dir: Path = Path(".")) -> Scenario:
+def validate_scenario(data: dict[str, Any], source: str = "<scenario>", base_dir: Path = Path("."),
+                      allow_large: bool = False) -> Scenario:
     """Validate a raw scenario mapping; errors name ``source``, relative paths in it resolve
-    against ``base_dir``."""
+    against ``base_dir``. The requests (listed, and the pairs they ask) are held to
+    :data:`qplane.limits.LIMITS` unless ``allow_large``; so is the scenario when it is built."""
+    if isinstance(data.get("requests"), list):
+        limits.check("requests", len(data["requests"]), "requests", allow_large, source=source)
+    limits.check_structure(data, source, count_values=not allow_large)
     try:
         scenario = Scenario.model_validate(data)
     except ValidationError as e:
         raise scenario_error_from_validation(e).with_source(source) from e
+    asked = [(limits.pairs_asked(r), i, "pairs" if r.pairs else "rate") for i, r in enumerate(scenario.requests)]
+    if asked:
+        total, (most, i, key) = sum(a[0] for a in asked), max(asked)
+        limits.check("pairs", total, f"requests.{i}.{key}", allow_large, source=source,
+                     what=f"{limits.number(total)} pairs asked by the requests ({limits.number(most)} by this one)")
     scenario._source = source
     scenario._base_dir = base_dir
+    scenario._allow_large = allow_large
     return scenario
+
+
+def file_stem(name: str) -> str:
+    """The scenario ``name`` made safe as a file name in the current folder (for the default
+    ``<name>.results.json``, ``<name>-compare``): path separators and control characters become
+    ``_``, ``..`` cannot remain, leading and trailing dots, spaces and ``_`` go; ``scenario``
+    when nothing is left."""
+    safe = "".join("_" if ch in "/\\" or not ch.isprintable() else ch for ch in str(name))
+    return re.sub(r"\.{2,}", ".", safe).strip(" ._")[:120] or "scenario"
+
+
+def scenario_allows_large(scenario: Scenario) -> bool:
+    """Whether ``scenario`` was loaded with ``allow_large`` (the size limits lifted)."""
+    return scenario._allow_large
 
 
 def scenario_source(scenario: Scenario) -> str:

@@ -16,11 +16,11 @@ from .run import execute
 def _experiment(kind: str, scenario: Any, vary: Any, *, seeds: int | None, jobs: int | None, executor: str,
                 scheduler: str | None, overrides: Sequence[str] | None, seed: int | None, backend: str | None,
                 out: str | Path | None, plots: bool, progress: bool | None,
-                plugins: list[Any] | None) -> ExperimentResults:
+                plugins: list[Any] | None, allow_large: bool = False) -> ExperimentResults:
     if scheduler and executor == "process":
         executor = "dask"
     plan = make_plan(kind, scenario, vary, seeds=seeds, seed=seed, overrides=overrides, backend=backend,
-                     plugins=plugins)
+                     plugins=plugins, allow_large=allow_large)
     results = execute(plan, executor=executor, jobs=jobs, scheduler=scheduler, progress=progress)
     if out is not None:
         results.write(out, plots=plots)
@@ -42,6 +42,7 @@ def compare(
     plots: bool = True,
     progress: bool | None = None,
     plugins: list[Any] | None = None,
+    allow_large: bool = False,
 ) -> ExperimentResults:
     """Run the arms of ``vary`` head to head on the same ``seeds`` seeds.
 
@@ -51,10 +52,11 @@ def compare(
     ``process`` (``jobs`` workers, default: every CPU) or ``dask`` (a local cluster, or the
     one at ``scheduler``). ``out``: also write the files and plots there. ``plugins``: extra
     plugin objects registered in every run (picklable for ``process`` and ``dask``).
+    ``allow_large``: lift the size limits (:mod:`qplane.limits`).
     """
     return _experiment("compare", scenario, vary, seeds=seeds, jobs=jobs, executor=executor, scheduler=scheduler,
                        overrides=overrides, seed=seed, backend=backend, out=out, plots=plots, progress=progress,
-                       plugins=plugins)
+                       plugins=plugins, allow_large=allow_large)
 
 
 def sweep(
@@ -72,10 +74,11 @@ def sweep(
     plots: bool = True,
     progress: bool | None = None,
     plugins: list[Any] | None = None,
+    allow_large: bool = False,
 ) -> ExperimentResults:
     """Run a parameter study: every combination of the scenario's list-valued fields (the grid)
     × ``seeds`` seeds (default: the scenario's ``repetitions``); ``vary`` adds arms, compared
     at every grid point. Other arguments as :func:`compare`."""
     return _experiment("sweep", scenario, vary, seeds=seeds, jobs=jobs, executor=executor, scheduler=scheduler,
                        overrides=overrides, seed=seed, backend=backend, out=out, plots=plots, progress=progress,
-                       plugins=plugins)
+                       plugins=plugins, allow_large=allow_large)

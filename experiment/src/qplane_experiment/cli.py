@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from qplane.errors import QPlaneError
-from qplane.cli import warn_load_errors
+from qplane.cli import add_allow_large, warn_load_errors
 from qplane.registry import Registry
 
 EXIT_OK, EXIT_FAIL, EXIT_INTERRUPTED = 0, 1, 130
@@ -46,13 +46,15 @@ def _experiment_options(p: argparse.ArgumentParser) -> None:
                    help="serial, process (a local pool; the default) or dask (a local Dask cluster, or "
                         "--scheduler's)")
     p.add_argument("--scheduler", metavar="tcp://HOST:PORT", help="send the runs to this Dask scheduler")
-    p.add_argument("--out", metavar="DIR", help="output folder (default: <scenario name>-compare or -sweep)")
+    p.add_argument("--out", metavar="DIR", help="output folder (default: <scenario name>-compare or -sweep in the "
+                                                "current folder, the name made a safe file name)")
     p.add_argument("--no-plots", action="store_true", help="write no PNG/SVG plots")
     g = p.add_mutually_exclusive_group()
     g.add_argument("--progress", dest="progress", action="store_true", default=None,
                    help="show the progress bar even when stderr is not a terminal")
     g.add_argument("--no-progress", dest="progress", action="store_false", help="never show the progress bar")
     p.add_argument("--dry-run", action="store_true", help="expand and validate every run, print the plan, run nothing")
+    add_allow_large(p)
 
 
 def add_compare(sub: Any) -> None:
@@ -68,6 +70,8 @@ def add_sweep(sub: Any) -> None:
 
 
 def cmd_experiment(args: argparse.Namespace, kind: str) -> int:
+    from qplane.scenario import file_stem
+
     from .plan import make_plan
     from .run import execute
 
@@ -77,7 +81,7 @@ def cmd_experiment(args: argparse.Namespace, kind: str) -> int:
     registry = getattr(args, "registry", None) or Registry()  # the CLI's, built once
     warn_load_errors(registry)
     plan = make_plan(kind, args.scenario, args.vary, seeds=args.seeds, seed=args.seed, overrides=args.overrides,
-                     backend=args.backend, registry=registry)
+                     backend=args.backend, registry=registry, allow_large=args.allow_large)
     if args.dry_run:
         n_grid = len({p.grid_index for p in plan.points})
         n_arms = len({p.arm_index for p in plan.points})
@@ -91,7 +95,7 @@ def cmd_experiment(args: argparse.Namespace, kind: str) -> int:
         return EXIT_OK
     results = execute(plan, executor=executor, jobs=args.jobs, scheduler=args.scheduler, progress=args.progress)
     print(results.table())
-    out = Path(args.out) if args.out else Path(f"{plan.name}-{kind}")
+    out = Path(args.out) if args.out else Path(f"{file_stem(plan.name)}-{kind}")
     written = results.write(out, plots=not args.no_plots)
     print(f"results: {out}/ ({', '.join(p.name for p in written)})")
     if results.interrupted:

@@ -1,5 +1,10 @@
 """The plan of an experiment: the run seeds, and the scenario expanded into grid points ×
-arms, every one validated (components resolved, parameters checked) before anything runs."""
+arms, every one validated (components resolved, parameters checked) before anything runs.
+
+The number of runs (grid points × arms × seeds) is held to the core's limit
+(:data:`qplane.limits.LIMITS`, lifted by ``allow_large``) before the seeds are derived or any
+point is expanded, and the points that give every value of every axis its first test are
+validated first, so a value beyond a limit (``--vary topology.nodes=3,100000000``) is named at once."""
 
 from __future__ import annotations
 
@@ -10,6 +15,7 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 import numpy as np
+from qplane.limits import check as check_limit
 from qplane.errors import QPlaneError, ScenarioError
 from qplane.plugins import make_plugin_manager
 from qplane.registry import Registry
@@ -81,6 +87,8 @@ class Plan:
     arm_axes: list[Axis]
     points: list[Point]
     plugins: list[Any] | None = None
+    #: the size limits lifted (``--allow-large``), in every run too
+    allow_large: bool = False
 
 
 def _read_source(scenario: Any) -> tuple[dict[str, Any], str, Path]:
@@ -89,10 +97,26 @@ def _read_source(scenario: Any) -> tuple[dict[str, Any], str, Path]:
     return read_scenario_source(scenario)
 
 
-def _validate(data: dict[str, Any], source: str, base_dir: Path, registry: Any) -> tuple[Scenario, Any]:
+def _validate(data: dict[str, Any], source: str, base_dir: Path, registry: Any,
+              allow_large: bool) -> tuple[Scenario, Any]:
     """Schema and every component's parameters, as ``qplane validate`` does."""
-    scenario = validate_scenario(data, source, base_dir)
+    scenario = validate_scenario(data, source, base_dir, allow_large)
     return scenario, build(scenario, registry)
+
+
+def _check_runs(grid_axes: list[Axis], arm_axes: list[Axis], seeds: int, seeds_field: str, source: str,
+                allow_large: bool) -> None:
+    """Grid points × arms × seeds against the limit ``runs``, before anything is expanded; the
+    field named is the largest factor's."""
+    n_grid = n_arms = 1
+    for a in grid_axes:
+        n_grid *= len(a.values)
+    for a in arm_axes:
+        n_arms *= len(a.values)
+    widest = max(grid_axes + arm_axes, key=lambda a: len(a.values), default=None)
+    field = seeds_field if widest is None or seeds >= len(widest.values) else widest.path
+    check_limit("runs", n_grid * n_arms * seeds, field, allow_large, source=source,
+                 what=f"{n_grid} grid points x {n_arms} arms x {seeds} seeds = {n_grid * n_arms * seeds} runs")
 
 
 def _link_reference(sim: Any) -> dict[str, float | None]:
@@ -114,8 +138,10 @@ def make_plan(
     backend: str | None = None,
     registry: Any | None = None,
     plugins: list[Any] | None = None,
+    allow_large: bool = False,
 ) -> Plan:
-    """Expand ``scenario`` into grid points × arms and validate every one (nothing runs)."""
+    """Expand ``scenario`` into grid points × arms and validate every one (nothing runs);
+    ``allow_large`` lifts the size limits (:mod:`qplane.limits`) of the plan and of every run."""
     if kind not in ("compare", "sweep"):
         raise ValueError(f"kind must be 'compare' or 'sweep', not {kind!r}")
     data, source, base_dir = _read_source(scenario)
@@ -145,38 +171,50 @@ def make_plan(
     if seeds is None:
         if isinstance(reps, bool) or not isinstance(reps, int) or reps < 1:
             raise ScenarioError(f"a whole number of seeds, at least 1 (got {reps!r})", field="repetitions", source=source)
-        seeds = reps
+        seeds, seeds_field = reps, "repetitions"
+    else:
+        seeds_field = "--seeds"
     if isinstance(seeds, bool) or not isinstance(seeds, int) or seeds < 1:
         raise QPlaneError(f"--seeds must be at least 1 (got {seeds!r})")
+    _check_runs(grid_axes, arm_axes, seeds, seeds_field, source, allow_large)
     run_seeds = derive_seeds(base_seed, seeds)
 
     names = short_names([a.path for a in grid_axes + arm_axes])
-    grid_combos = list(itertools.product(*(a.values for a in grid_axes)))
-    arm_combos = list(itertools.product(*(a.values for a in arm_axes)))
-    points: list[Point] = []
-    for gi, gvals in enumerate(grid_combos):
-        for ai, avals in enumerate(arm_combos):
-            grid = {a.path: v for a, v in zip(grid_axes, gvals)}
-            arm = {a.path: v for a, v in zip(arm_axes, avals)}
-            d = copy.deepcopy(data)
-            what = ", ".join(x for x in (point_label(grid, names), point_label(arm, names)) if x)
-            label = f"{source} [{what}]" if what else source
-            try:
-                for path, v in itertools.chain(grid.items(), arm.items()):
-                    apply_set(d, path.split("."), copy.deepcopy(v))
-            except ScenarioError as e:
-                raise e.with_source(label) from e
-            d["seed"] = run_seeds[0]
-            nested = find_axes(d, registry)
-            if nested:
-                raise ScenarioError("a value of a list of values may not itself be a list of values",
-                                    field=nested[0].path, source=label)
-            sc, sim = _validate(d, label, base_dir, registry)
-            points.append(Point(
-                index=len(points), grid_index=gi, arm_index=ai, grid=grid, arm=arm,
-                grid_label=point_label(grid, names), arm_label=point_label(arm, names), data=d,
-                scenario=sc.model_dump(mode="json"), source=label, link=_link_reference(sim),
-            ))
+    grid_combos = list(itertools.product(*_ranges(grid_axes)))
+    arm_combos = list(itertools.product(*_ranges(arm_axes)))
+    combos = [(gi, ai) for gi in range(len(grid_combos)) for ai in range(len(arm_combos))]
+    # first the points where at most one axis is off its first value: each value is tried early
+    combos.sort(key=lambda c: sum(i > 0 for i in grid_combos[c[0]] + arm_combos[c[1]]) > 1)
+    points: dict[int, Point] = {}
+    for gi, ai in combos:
+        gvals = [a.values[i] for a, i in zip(grid_axes, grid_combos[gi])]
+        avals = [a.values[i] for a, i in zip(arm_axes, arm_combos[ai])]
+        grid = {a.path: v for a, v in zip(grid_axes, gvals)}
+        arm = {a.path: v for a, v in zip(arm_axes, avals)}
+        d = copy.deepcopy(data)
+        what = ", ".join(x for x in (point_label(grid, names), point_label(arm, names)) if x)
+        label = f"{source} [{what}]" if what else source
+        try:
+            for path, v in itertools.chain(grid.items(), arm.items()):
+                apply_set(d, path.split("."), copy.deepcopy(v))
+        except ScenarioError as e:
+            raise e.with_source(label) from e
+        d["seed"] = run_seeds[0]
+        nested = find_axes(d, registry)
+        if nested:
+            raise ScenarioError("a value of a list of values may not itself be a list of values",
+                                field=nested[0].path, source=label)
+        sc, sim = _validate(d, label, base_dir, registry, allow_large)
+        index = gi * len(arm_combos) + ai
+        points[index] = Point(
+            index=index, grid_index=gi, arm_index=ai, grid=grid, arm=arm,
+            grid_label=point_label(grid, names), arm_label=point_label(arm, names), data=d,
+            scenario=sc.model_dump(mode="json"), source=label, link=_link_reference(sim),
+        )
     return Plan(kind=kind, name=str(data.get("name", "scenario")), source=source, base_dir=str(base_dir),
                 base_seed=base_seed, seeds=run_seeds, grid_axes=grid_axes, arm_axes=arm_axes,
-                points=points, plugins=plugins)
+                points=[points[i] for i in sorted(points)], plugins=plugins, allow_large=allow_large)
+
+
+def _ranges(axes: list[Axis]) -> list[range]:
+    return [range(len(a.values)) for a in axes]

@@ -49,6 +49,7 @@ class RunTask:
     source: str
     base_dir: str
     plugins: list[Any] | None = None
+    allow_large: bool = False
 
 
 def run_one(task: RunTask) -> dict[str, Any]:
@@ -59,7 +60,7 @@ def run_one(task: RunTask) -> dict[str, Any]:
     try:
         data = copy.deepcopy(task.scenario)
         data["seed"] = task.seed
-        scenario = validate_scenario(data, task.source, Path(task.base_dir))
+        scenario = validate_scenario(data, task.source, Path(task.base_dir), task.allow_large)
         registry = Registry(make_plugin_manager(task.plugins))
         results = build(scenario, registry).run()
         return {"index": task.index, "ok": True, "results": results}
@@ -219,7 +220,8 @@ def execute(
     for si, s in enumerate(plan.seeds):
         for p in plan.points:
             tasks.append(RunTask(index=len(tasks), point=p.index, seed_index=si, seed=s, scenario=p.data,
-                                 source=p.source, base_dir=plan.base_dir, plugins=plan.plugins))
+                                 source=p.source, base_dir=plan.base_dir, plugins=plan.plugins,
+                                 allow_large=plan.allow_large))
     if executor != "serial" and jobs is None:
         jobs = min(os.cpu_count() or 1, len(tasks)) or 1
     stream = stream if stream is not None else sys.stderr

@@ -20,4 +20,4 @@ CAPABILITIES: frozenset[Capability] = frozenset({
 class DensityParams(BaseModel):
     """``backend: density`` takes no parameters."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)

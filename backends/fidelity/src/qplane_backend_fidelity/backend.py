@@ -23,7 +23,7 @@ from qplane.backend import Capability, MemoryNoise, capability_error
 
 
 class FidelityParams(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
 class Pair:

@@ -64,7 +64,7 @@ from qplane.backend import Capability, MemoryNoise, capability_error
 class StabilizerParams(BaseModel):
     """The stabilizer backend takes no parameters."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
 def _inverse(circuit: str, n: int) -> stim.Tableau:

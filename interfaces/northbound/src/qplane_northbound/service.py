@@ -206,6 +206,9 @@ def add_serve_command(subparsers: Any) -> None:
     p.add_argument("--json", dest="json_out", metavar="OUT", help="write the run's results here at shutdown")
     p.add_argument("--log-level", default="warning", choices=("critical", "error", "warning", "info", "debug"),
                    help="uvicorn's log level (default warning)")
+    from qplane.cli import add_allow_large
+
+    add_allow_large(p)
     p.set_defaults(func=cmd_serve)
 
 
@@ -230,7 +233,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
                               token=args.token, wait_s=args.agent_wait)
     if args.max_body < 256 or args.max_unfinished < 1:
         raise QPlaneError("--max-body must be at least 256 bytes and --max-unfinished at least 1")
-    scenario = load_scenario(args.scenario, overrides=args.overrides, seed=args.seed, backend=args.backend)
+    scenario = load_scenario(args.scenario, overrides=args.overrides, seed=args.seed, backend=args.backend,
+                             allow_large=args.allow_large)
     registry = getattr(args, "registry", None) or Registry()  # the CLI's, built once
     warn_load_errors(registry)
     twin = DigitalTwin(scenario, speed=args.speed, registry=registry, agents=agents,

@@ -32,7 +32,7 @@ from qplane.requests import Session
 
 
 class HeraldedParams(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     mode: Literal["geometric", "per_attempt"] = Field(
         "geometric", description="geometric: one event per success; per_attempt: one event per attempt"

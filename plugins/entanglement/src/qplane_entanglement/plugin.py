@@ -16,7 +16,7 @@ from .swapping import AsapSwapPolicy, NestedSwapPolicy, SwapParams
 
 
 class AgeCutoffParams(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     max_age: float = Field(gt=0.0, allow_inf_nan=False, description="seconds a pair's oldest qubit may be stored")
 

@@ -33,11 +33,11 @@ from qplane.context import Context
 
 
 class NoParams(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
 class PurificationParams(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     rounds: int = Field(1, ge=1, le=8, description="the most purification rounds a pair goes through")
     scope: Literal["link", "end-to-end"] = Field("link", description="purify on each link, or between the end nodes")

@@ -45,7 +45,7 @@ from qplane.hal import Memory, purify_pairs
 
 
 class SwapParams(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
 AsapParams = SwapParams

@@ -115,7 +115,7 @@ def _speed_field() -> Any:
 class MimParams(BaseModel):
     """Parameters of a meet-in-the-middle link (``hardware.link`` with ``scheme: mim``)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     attenuation_db_per_km: float = Field(0.2, ge=0.0, description="fibre loss, dB/km")
     detector_efficiency: float = Field(0.9, gt=0.0, le=1.0, description="detection efficiency at the analyser")
@@ -192,7 +192,7 @@ class MeetInTheMiddle(_LinkBase):
 class DirectParams(BaseModel):
     """Parameters of a direct-transmission link (``hardware.link`` with ``scheme: direct``)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     attenuation_db_per_km: float = _attenuation_field()
     emit_efficiency: float = Field(1.0, gt=0.0, le=1.0, description="probability the sending memory emits a photon into the fibre")
@@ -248,7 +248,7 @@ class DirectTransmission(_LinkBase):
 class MidpointParams(BaseModel):
     """Parameters of a midpoint-source link (``hardware.link`` with ``scheme: midpoint``)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     attenuation_db_per_km: float = _attenuation_field()
     pair_probability: float = Field(1.0, gt=0.0, le=1.0, description="probability the source emits a photon pair in an attempt")
@@ -300,7 +300,7 @@ class MidpointSource(_LinkBase):
 class SingleClickParams(BaseModel):
     """Parameters of a single-click link (``hardware.link`` with ``scheme: single-click``)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     bright_state_population: float = Field(
         0.1, gt=0.0, le=0.5,

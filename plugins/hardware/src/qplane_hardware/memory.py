@@ -13,7 +13,7 @@ from qplane.backend import Capability
 class DepolarizingMemoryParams(BaseModel):
     """``hardware.memory`` with ``model: depolarizing`` (the default)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     count: int = Field(10, ge=1, description="memories a node has for each of its quantum links")
     coherence_time: float | None = Field(None, gt=0.0, description="seconds; null = no decoherence")
@@ -40,7 +40,7 @@ class DepolarizingMemory:
 class T1T2MemoryParams(BaseModel):
     """``hardware.memory`` with ``model: t1t2``: amplitude damping (T1) and dephasing (T2)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     count: int = Field(10, ge=1, description="memories a node has for each of its quantum links")
     t1: float | None = Field(None, gt=0.0, description="energy relaxation time, seconds; null = none")
@@ -125,7 +125,7 @@ PLATFORMS: dict[str, tuple[float | None, float, str]] = {
 class PresetMemoryParams(BaseModel):
     """``hardware.memory`` with ``model: preset``: a platform's published T1/T2."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     platform: Literal["nv-electron", "nv-carbon", "trapped-ion", "rare-earth-ensemble"] = Field(
         description="which published memory to model (see the model's docstring for sources)")

@@ -65,7 +65,7 @@ class ReactiveRouter(MaxFidelityRouter):
 
 
 class ReactiveParams(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     memories_per_link: int | None = Field(
         None, ge=1, description="memory pairs per link the pool holds; null = every memory free when the pool starts")

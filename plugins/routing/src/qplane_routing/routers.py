@@ -29,7 +29,7 @@ from qplane import physics
 
 
 class NoParams(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
 def _no_path(fn: Callable[[], Any]) -> Any:
@@ -151,7 +151,7 @@ def fidelity_cost(graph: nx.Graph, src: str, dst: str) -> Callable[[str, str, di
 
 
 class MaxFidelityParams(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     candidates: int = Field(
         4, ge=1, le=64,
@@ -184,7 +184,7 @@ class MaxFidelityRouter:
 
 
 class KShortestParams(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     k: int = Field(2, ge=1, description="at most this many link-disjoint paths")
     weight: Literal["hops", "length_km", "expected_pair_time"] = Field(

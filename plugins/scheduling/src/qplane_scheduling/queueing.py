@@ -42,7 +42,7 @@ from qplane.requests import RequestHandle
 class SchedulerParams(BaseModel):
     """Parameters every first-party scheduler takes."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     max_memories_per_link: int | None = Field(
         None, ge=1, description="memory pairs a request may reserve per hop; null = all free")

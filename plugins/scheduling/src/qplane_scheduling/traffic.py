@@ -28,7 +28,7 @@ MAX_REQUESTS = 1_000_000
 class PoissonParams(BaseModel):
     """``traffic: {model: poisson, ...}``."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     rate_hz: float = Field(gt=0.0, allow_inf_nan=False, description="mean arrivals per second")
     pairs: int | None = Field(None, gt=0, description="pairs each request asks for")
@@ -63,6 +63,15 @@ class PoissonParams(BaseModel):
                 if a == b:
                     raise ValueError(f"endpoints.{i}: src and dst are both {a!r}")
         return self
+
+    def expected_size(self, context: TrafficContext) -> dict[str, tuple[float, str]]:
+        """The requests expected, ``rate_hz x (horizon - start)`` (at most ``max_requests``),
+        and the pairs they ask; the core holds both to its limits before generating."""
+        horizon = self.horizon if self.horizon is not None else context.duration
+        n = self.rate_hz * max(horizon - self.start, 0.0)
+        n = min(n, self.max_requests) if self.max_requests is not None else n
+        each = self.pairs if self.pairs is not None else self.rate * self.deadline  # type: ignore[operator]
+        return {"requests": (n, "rate_hz"), "pairs": (n * each, "pairs" if self.pairs is not None else "rate")}
 
 
 class PoissonTraffic:

@@ -43,7 +43,7 @@ from qplane.context import Context
 
 
 class NoParams(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
 def _view_edge(g: nx.Graph, a: str, b: str, length_km: float, model: Any) -> None:
@@ -96,7 +96,7 @@ class OracleManager:
 
 
 class LldpParams(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     controller: str | None = Field(None, description="node hosting the controller (default: a centre of the graph)")
     hello_wait: float = Field(1e-3, gt=0.0, allow_inf_nan=False, description="seconds a node listens for hellos before reporting")

@@ -6,6 +6,9 @@ Each builder is registered under the ``topology`` kind through
 ...params}``. Every builder returns a simple undirected :class:`networkx.Graph` whose nodes are
 strings and whose every edge carries ``length_km`` (a finite float > 0).
 
+Each parameter model declares the size its graph will have (``expected_size``: nodes and
+links, or the file's bytes), which the core holds to its limits before the builder runs.
+
 This module only builds graphs: it must not touch hardware, links or simulation state, which
 the core derives from the graph afterwards.
 """
@@ -33,7 +36,7 @@ CONTENT_FIELD = "topology"
 
 
 class _Params(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
 def _spacing() -> Any:
@@ -50,12 +53,18 @@ class ChainParams(_Params):
     nodes: int = Field(ge=2, description="number of nodes, end nodes included")
     spacing_km: float = _spacing()
 
+    def expected_size(self, context: BuildContext) -> dict[str, int]:
+        return {"nodes": self.nodes, "links": self.nodes - 1}
+
 
 class RingParams(_Params):
     """A closed ring: ``nodes`` nodes, neighbours ``spacing_km`` apart."""
 
     nodes: int = Field(ge=3, description="number of nodes on the ring")
     spacing_km: float = _spacing()
+
+    def expected_size(self, context: BuildContext) -> dict[str, int]:
+        return {"nodes": self.nodes, "links": self.nodes}
 
 
 class StarParams(_Params):
@@ -64,6 +73,9 @@ class StarParams(_Params):
     leaves: int = Field(ge=1, description="number of leaf nodes around the hub")
     spacing_km: float = _spacing()
 
+    def expected_size(self, context: BuildContext) -> dict[str, int]:
+        return {"nodes": self.leaves + 1, "links": self.leaves}
+
 
 class GridParams(_Params):
     """A ``rows`` x ``cols`` square lattice, neighbours ``spacing_km`` apart."""
@@ -71,6 +83,9 @@ class GridParams(_Params):
     rows: int = Field(ge=1, description="number of rows")
     cols: int = Field(ge=1, description="number of columns")
     spacing_km: float = _spacing()
+
+    def expected_size(self, context: BuildContext) -> dict[str, int]:
+        return {"nodes": self.rows * self.cols, "links": 2 * self.rows * self.cols - self.rows - self.cols}
 
     @model_validator(mode="after")
     def _at_least_two_nodes(self) -> "GridParams":
@@ -104,6 +119,13 @@ class FileParams(_Params):
         description="length in km of links that lack length_attr; when unset, such a link "
         "is an error",
     )
+
+    def expected_size(self, context: BuildContext) -> dict[str, tuple[int, str]]:
+        """The file's size in bytes (its nodes and links are known once it is read)."""
+        try:
+            return {"file_bytes": (_resolve_path(self.path, context).stat().st_size, "path")}
+        except OSError:
+            return {}  # the builder says what is wrong with the path
 
 
 # ---------------------------------------------------------------------------- builders

@@ -42,7 +42,7 @@ MIN_LENGTH_KM = 1e-3
 
 
 class _RandomParams(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     nodes: int = Field(ge=2, le=100_000, description="number of nodes")
     region_km: float = Field(gt=0.0, allow_inf_nan=False, description="side of the square the nodes are placed in, km")
@@ -62,11 +62,23 @@ class WaxmanParams(_RandomParams):
         None, gt=0.0, allow_inf_nan=False,
         description="no link longer than this (before connecting; null: any length)")
 
+    def expected_size(self, context: BuildContext) -> dict[str, float]:
+        """At most the expected links before ``max_length_km`` (the raw graph is made first):
+        with ``L <= region sqrt(2)`` and a pair's distance density at most ``2 pi d / region^2``,
+        ``E[exp(-d / (alpha L))] <= 4 pi alpha^2``."""
+        pairs = self.nodes * (self.nodes - 1) / 2
+        return {"nodes": self.nodes, "links": self.beta * pairs * min(1.0, 4 * math.pi * self.alpha ** 2)}
+
 
 class RandomGeometricParams(_RandomParams):
     """``topology: {builder: random-geometric, nodes, region_km, radius_km, seed, connect}``."""
 
     radius_km: float = Field(gt=0.0, allow_inf_nan=False, description="nodes closer than this are linked")
+
+    def expected_size(self, context: BuildContext) -> dict[str, float]:
+        """At most the expected links: a pair's distance has density at most ``2 pi d / region^2``."""
+        pairs = self.nodes * (self.nodes - 1) / 2
+        return {"nodes": self.nodes, "links": pairs * min(1.0, math.pi * (self.radius_km / self.region_km) ** 2)}
 
 
 def _positions(n: int, region_km: float, seed: int) -> dict[int, tuple[float, float]]:
