@@ -47,7 +47,7 @@ def werner_qber(fidelity: float) -> float:
 
 
 class Bbm92Params(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     measurement: Literal["auto", "backend", "werner"] = Field(
         "auto", description="'backend': the backend measures each qubit (needs gates or clifford-gates); "

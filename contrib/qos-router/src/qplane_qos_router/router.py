@@ -25,7 +25,7 @@ USELESS = 1.0e6
 
 
 class FidelityConstrainedParams(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     max_hops: int | None = Field(None, ge=1, description="longest path allowed, in links (null: any)")
     max_labels: int = Field(64, ge=1, le=100_000,
