@@ -76,6 +76,7 @@ def test_serve_runs_until_sigterm_then_cancels_what_is_unfinished(tmp_path: Path
     (["serve", CHAIN, "--agents", "n1", "--southbound", "0.0.0.0:0", "--port", "0"], "--southbound 0.0.0.0"),
     (["serve", CHAIN, "--agents", "n1", "--agent-wait", "0.3", "--port", "0"],
      "no agent connected for n1 within 0.3 s"),
+    (["serve", CHAIN, "--agents", "n1", "--agent-pending-max", "0", "--port", "0"], "--agent-pending-max >= 1"),
     (["agent", "--node", "n1", "--connect", "127.0.0.1:1", "--connect-timeout", "0.2"], "cannot reach the controller"),
     (["agent", "--node", "n1", "--connect", "nowhere"], "expected HOST:PORT"),
 ])
@@ -85,6 +86,44 @@ def test_bad_options_give_one_line_and_exit_2(args: list[str], words: str, tmp_p
     assert r.returncode == 2, (r.stdout, r.stderr)
     assert words in r.stderr
     assert "Traceback" not in r.stderr
+
+
+def test_serve_bounds_the_agent_handshakes_as_its_options_say(tmp_path: Path) -> None:
+    import socket
+
+    proc = subprocess.Popen([*QPLANE, "serve", CHAIN, "--agents", "n1", "--port", "0", "--agent-wait", "3",
+                             "--agent-handshake-timeout", "0.4", "--agent-pending-per-address", "2"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path)
+    try:
+        m = _read_until(proc, r"waiting for agents n1 on (127\.0\.0\.1):(\d+)")
+        socks = [socket.create_connection((m.group(1), int(m.group(2))), timeout=5) for _ in range(3)]
+        t0 = time.monotonic()
+        replies = [json.loads(s.makefile("rb").readline()) for s in socks[:2]]
+        waited = time.monotonic() - t0
+        assert replies[0]["reason"] == "too many pending handshakes from this address: this one, the oldest, is closed"
+        assert replies[1]["reason"] == "no hello within 0.4 s of connecting" and waited < 2.0
+        for s in socks:
+            s.close()
+        assert proc.wait(timeout=10) == 2  # no agent came
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+
+
+def test_the_serve_options_default_to_the_hubs_bounds() -> None:
+    import argparse
+
+    from qplane_northbound.service import add_serve_command
+    from qplane_northbound.twin import AgentOptions
+    from qplane_southbound import hub
+
+    parser = argparse.ArgumentParser()
+    add_serve_command(parser.add_subparsers())
+    args = parser.parse_args(["serve", "x.yaml"])
+    options = AgentOptions(["n1"])
+    assert args.agent_handshake_timeout == options.handshake_timeout == hub.HANDSHAKE_TIMEOUT_S
+    assert args.agent_pending_per_address == options.max_pending_per_address == hub.MAX_PENDING_PER_ADDRESS
+    assert args.agent_pending_max == options.max_pending == hub.MAX_PENDING
 
 
 def test_the_commands_are_registered_through_the_plugin_hook() -> None:

@@ -11,6 +11,7 @@ import pytest
 from qplane_southbound.messages import (
     FROM_AGENT,
     FROM_CONTROLLER,
+    MAX_DEPTH,
     MAX_MESSAGE_BYTES,
     ApplyPauli,
     BellMeasurement,
@@ -29,6 +30,7 @@ from qplane_southbound.messages import (
     encode,
     json_schema,
     schema_text,
+    too_deep,
 )
 
 COMMITTED = Path(__file__).resolve().parents[1] / "messages.schema.json"
@@ -106,3 +108,37 @@ def test_bad_messages_are_refused_naming_the_field(raw, adapter, field, words) -
 def test_oversized_messages_are_refused() -> None:
     with pytest.raises(MessageError, match=f"exceeds {MAX_MESSAGE_BYTES} bytes"):
         decode(b'{"v":1,"type":"bye","reason":"' + b"x" * MAX_MESSAGE_BYTES + b'"}', FROM_AGENT)
+
+
+def test_too_deep_counts_brackets_outside_strings_and_is_linear() -> None:
+    import time
+
+    assert not too_deep(b'{"a":[[{"b":1}]]}')
+    assert not too_deep(b'{"a":"' + b"[" * 100 + b'"}')  # inside a string: no nesting
+    assert not too_deep(b'{"a":"\\"' + b"[" * 100 + b'"}')  # an escaped quote does not end the string
+    assert too_deep(b"[" * (MAX_DEPTH + 1))
+    assert not too_deep(b"[" * MAX_DEPTH + b"]" * MAX_DEPTH)
+    assert too_deep(b"[]" * 100 + b"{" * (MAX_DEPTH + 1))
+    worst = b"[" * (MAX_DEPTH + 1) + b'"' + b'\\"' * 30_000  # an unterminated string of escapes
+    t0 = time.perf_counter()
+    assert too_deep(worst) and not too_deep(b'["' + b"[" * 60_000 + b'"]')
+    assert time.perf_counter() - t0 < 0.5
+
+
+def test_a_deeply_nested_line_is_refused_before_it_is_parsed() -> None:
+    for line in (b'{"v":1,"type":"heartbeat","seq":' + b"[" * 30_000 + b"]" * 30_000 + b"}",
+                 b"[" * 60_000):  # deep enough to exhaust json's recursion
+        with pytest.raises(MessageError, match=f"nests objects and arrays more than {MAX_DEPTH} deep"):
+            decode(line, FROM_AGENT)
+    assert decode(b'{"v":1,"type":"bye","reason":"' + b"[" * 100 + b'"}', FROM_AGENT) == Bye(reason="[" * 100)
+
+
+def test_what_an_error_echoes_is_clipped_to_fit_the_messages_that_carry_it() -> None:
+    with pytest.raises(MessageError) as e:
+        decode(b'{"v":1,"type":"hello","node":"n1","' + b"k" * 5000 + b'":1}', FROM_AGENT)
+    assert len(e.value.field) == 200 and e.value.field.endswith("...") and e.value.reason == "unknown field"
+    Error(reason=e.value.reason, field=e.value.field)  # fits
+    with pytest.raises(MessageError) as e:
+        decode(b'{"v":"' + b"9" * 5000 + b'","type":"hello","node":"n1"}', FROM_AGENT)
+    assert len(e.value.reason) == 1000 and len(str(e.value)) < 2000
+    Reject(reason=f"invalid hello: {e.value}")  # fits

@@ -199,6 +199,14 @@ def add_serve_command(subparsers: Any) -> None:
                    help="heartbeat intervals of silence before an agent's node is failed (default 3)")
     p.add_argument("--agent-wait", type=float, default=30.0, metavar="S",
                    help="how long to wait for every agent before giving up (default 30 s)")
+    p.add_argument("--agent-handshake-timeout", type=float, default=5.0, metavar="S",
+                   help="an agent's hello must arrive this long after it connects, or it is rejected (default 5 s)")
+    p.add_argument("--agent-pending-per-address", type=int, default=8, metavar="N",
+                   help="connections from one address still waiting for their hello; beyond, the oldest is "
+                        "closed (default 8)")
+    p.add_argument("--agent-pending-max", type=int, default=64, metavar="N",
+                   help="connections in all still waiting for their hello; beyond, the oldest from the busiest "
+                        "address is closed (default 64)")
     p.add_argument("--max-body", type=int, default=MAX_BODY_BYTES, metavar="BYTES",
                    help=f"largest request body accepted (default {MAX_BODY_BYTES}; 413 beyond)")
     p.add_argument("--max-unfinished", type=int, default=10_000, metavar="N",
@@ -228,9 +236,15 @@ def cmd_serve(args: argparse.Namespace) -> int:
         check_binding(sb_host, args.token, "--southbound")
         if args.heartbeat <= 0 or args.misses < 1:
             raise QPlaneError("--heartbeat must be > 0 and --misses >= 1")
+        if not args.agent_handshake_timeout > 0 or args.agent_pending_per_address < 1 or args.agent_pending_max < 1:
+            raise QPlaneError("--agent-handshake-timeout must be > 0, --agent-pending-per-address and "
+                              "--agent-pending-max >= 1")
         names = [n.strip() for n in args.agents.split(",") if n.strip()]
         agents = AgentOptions(names, sb_host, sb_port, heartbeat_interval=args.heartbeat, misses=args.misses,
-                              token=args.token, wait_s=args.agent_wait)
+                              token=args.token, wait_s=args.agent_wait,
+                              handshake_timeout=args.agent_handshake_timeout,
+                              max_pending_per_address=args.agent_pending_per_address,
+                              max_pending=args.agent_pending_max)
     if args.max_body < 256 or args.max_unfinished < 1:
         raise QPlaneError("--max-body must be at least 256 bytes and --max-unfinished at least 1")
     scenario = load_scenario(args.scenario, overrides=args.overrides, seed=args.seed, backend=args.backend,

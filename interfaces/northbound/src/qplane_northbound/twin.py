@@ -77,6 +77,10 @@ class AgentOptions:
     misses: int = 3
     token: str | None = None
     wait_s: float = 30.0
+    # bounds on connections that have not sent their hello yet (qplane_southbound.hub's defaults)
+    handshake_timeout: float = 5.0
+    max_pending_per_address: int = 8
+    max_pending: int = 64
 
 
 @dataclass
@@ -195,6 +199,8 @@ class DigitalTwin:
                 bsm_duration_s=ops.bsm_duration, bsm_success=ops.bsm_success))
         self.hub = AgentHub(specs, options.host, options.port, heartbeat_interval=options.heartbeat_interval,
                             misses=options.misses, token=options.token,
+                            handshake_timeout=options.handshake_timeout,
+                            max_pending_per_address=options.max_pending_per_address, max_pending=options.max_pending,
                             on_lost=self._agent_lost, on_joined=self._agent_joined)
         for name in options.nodes:
             nodes[name].device = RemoteDevice(nodes[name].device, self.hub)

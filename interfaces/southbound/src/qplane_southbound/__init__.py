@@ -2,6 +2,7 @@
 
 * :mod:`.messages` — the versioned messages (``qplane.southbound/1``) and their JSON Schema;
 * :mod:`.hub` — the controller's listener that node agents connect to, with heartbeat watching;
+* :mod:`.handshake` — the connections that have not said hello yet, and their bounds;
 * :mod:`.device` — :class:`RemoteDevice`, the :class:`qplane.hal.Device` that drives an agent;
 * :mod:`.agent` — the node agent process (``qplane agent``).
 """

@@ -2,8 +2,10 @@
 controller exchange, as pydantic models, and their framing.
 
 Framing: one JSON object per line (UTF-8, ``\\n``-terminated), at most
-:data:`MAX_MESSAGE_BYTES` bytes. Every message carries ``v`` (the protocol version, 1) and
-``type`` (which message it is); unknown fields are refused. Both ends validate what they receive
+:data:`MAX_MESSAGE_BYTES` bytes and :data:`MAX_DEPTH` levels of nested objects and arrays (a
+message of this version nests 3 deep; deeper lines are refused before they are parsed, so a
+hostile line cannot exhaust the parser's recursion). Every message carries ``v`` (the protocol
+version, 1) and ``type`` (which message it is); unknown fields are refused. Both ends validate what they receive
 with these models; ``interfaces/southbound/messages.schema.json`` is the language-neutral copy
 of the same definitions (:func:`json_schema`, written by ``python -m qplane_southbound.spec``), and a test
 keeps the two equal.
@@ -12,8 +14,10 @@ The conversation (agent A for node n, controller C)::
 
     A -> C  hello        node, agent name, pid, operations it executes, optional inventory, token
     C -> A  welcome      heartbeat interval and timeout, the node's inventory, its operation quality
-        or  reject       why (unknown node, a live agent already serves it, wrong version or token,
-                         inventory mismatch); the connection then closes
+        or  reject       why (wrong version, then a missing or wrong token -- saying nothing about
+                         the nodes --, then unknown node, inventory mismatch, a live agent already
+                         serves it; or a line too long or too deep, no hello in time); the
+                         connection then closes
     A -> C  heartbeat    every heartbeat_interval_s
     C -> A  bell_measurement | apply_pauli | release   (an ``id``, memories by neighbour and index)
     A -> C  result       the same ``id``: ok, or error and why; the agent's own duration
@@ -26,6 +30,7 @@ This module only defines messages: it must not touch sockets or the simulation.
 from __future__ import annotations
 
 import json
+import re
 from typing import Annotated, Any, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
@@ -35,6 +40,8 @@ VERSION = 1
 SCHEMA_ID = f"urn:qplane:southbound:{VERSION}"
 #: the longest line either end accepts (a message is far smaller)
 MAX_MESSAGE_BYTES = 65536
+#: the deepest nesting of objects and arrays either end accepts (a message nests at most 3 deep)
+MAX_DEPTH = 16
 
 Name = Annotated[str, Field(min_length=1, max_length=128, description="a node name of the topology")]
 OperationName = Literal["bell_measurement", "apply_pauli", "release"]
@@ -189,9 +196,38 @@ class MessageError(ValueError):
     """A line that is not a valid message for this end: ``reason`` says why, ``field`` where."""
 
     def __init__(self, reason: str, field: str | None = None):
-        self.reason = reason
-        self.field = field
-        super().__init__(f"{field}: {reason}" if field else reason)
+        # both may echo what the sender wrote (a field name, a version): clipped so that the
+        # error or reject that carries them back stays within its own limits
+        self.reason = _clip(reason, 1000)
+        self.field = _clip(field, 200) if field is not None else None
+        super().__init__(f"{self.field}: {self.reason}" if self.field else self.reason)
+
+
+def _clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+# a JSON string (its closing quote optional, so that an unterminated one is consumed in one
+# match: the scan stays linear) or a bracket
+_TOKENS = re.compile(rb'"(?:[^"\\]|\\.)*"?|[\[\]{}]', re.DOTALL)
+
+
+def too_deep(line: bytes, limit: int = MAX_DEPTH) -> bool:
+    """Whether ``line`` nests objects and arrays more than ``limit`` deep (brackets inside
+    strings do not count); linear in the line's length, and no scan at all for a line with
+    at most ``limit`` opening brackets."""
+    if line.count(b"[") + line.count(b"{") <= limit:
+        return False
+    depth = 0
+    for token in _TOKENS.finditer(line):
+        c = token.group()
+        if c in (b"[", b"{"):
+            depth += 1
+            if depth > limit:
+                return True
+        elif c in (b"]", b"}"):
+            depth -= 1
+    return False
 
 
 def encode(message: BaseModel) -> bytes:
@@ -204,10 +240,14 @@ def decode(line: bytes, adapter: TypeAdapter[Any]) -> Any:
     :data:`FROM_CONTROLLER`); raises :class:`MessageError` naming the field at fault."""
     if len(line) > MAX_MESSAGE_BYTES:
         raise MessageError(f"message exceeds {MAX_MESSAGE_BYTES} bytes")
+    if too_deep(line):
+        raise MessageError(f"message nests objects and arrays more than {MAX_DEPTH} deep")
     try:
         raw = json.loads(line)
     except (UnicodeDecodeError, json.JSONDecodeError) as e:
         raise MessageError(f"not a JSON object: {e}") from None
+    except RecursionError:  # not reached after too_deep; kept so that no line can raise it
+        raise MessageError(f"message nests objects and arrays more than {MAX_DEPTH} deep") from None
     if not isinstance(raw, dict):
         raise MessageError("not a JSON object")
     if raw.get("v") != VERSION:
@@ -250,7 +290,8 @@ def json_schema() -> dict[str, Any]:
         "title": f"{PROTOCOL}/{VERSION}",
         "description": (
             "Messages between a qplane node agent and the controller: one JSON object per line (UTF-8, "
-            f"newline-terminated, at most {MAX_MESSAGE_BYTES} bytes), each with 'v' (protocol version) and 'type'."
+            f"newline-terminated, at most {MAX_MESSAGE_BYTES} bytes and {MAX_DEPTH} levels of nested objects and "
+            "arrays), each with 'v' (protocol version) and 'type'."
         ),
         **{k: v for k, v in schema.items() if k != "$defs"},
         "$defs": dict(sorted(defs.items())),
