@@ -130,12 +130,12 @@ def test_recent_pairs_are_paged_and_an_old_cursor_says_what_it_missed(make_servi
         assert page["skipped"] == 0 and page["next_after"] == 270
         page = c.http.get(f"/requests/{rid}/pairs", params={"after": 100, "limit": 5}).json()
         assert [p["index"] for p in page["pairs"]] == [250, 251, 252, 253, 254] and page["skipped"] == 149
-        page = c.http.get(f"/requests/{rid}/pairs", params={"after": 299}).json()
+        page = c.pairs(rid, after=299)
         assert page["pairs"] == [] and page["skipped"] == 0 and page["next_after"] == 299
         # pages follow one another to the end
         seen, after = [], -1
         while True:
-            page = c.http.get(f"/requests/{rid}/pairs", params={"after": after, "limit": 7}).json()
+            page = c.pairs(rid, after=after, limit=7)
             if not page["pairs"]:
                 break
             seen += page["pairs"]
