@@ -307,7 +307,7 @@ def create_app(twin: DigitalTwin, *, token: str | None = None, max_body: int = M
         try:
             cursor = min(cursor, log.next_event)  # an id from the future: go on from now
             while True:
-                first, batch, nxt = log.read_events(cursor, STREAM_BATCH)
+                first, batch, _ = log.read_events(cursor, STREAM_BATCH)
                 out = []
                 if cursor < first:
                     out.append(_sse("gap", {"request": rec.id, "missed_from": cursor, "missed_to": first - 1,
@@ -330,8 +330,9 @@ def create_app(twin: DigitalTwin, *, token: str | None = None, max_body: int = M
                     if len(batch) == STREAM_BATCH:
                         await asyncio.sleep(0)  # more to send: let the others run, then go on
                         continue
-                elif rec.final is not None and cursor >= nxt:
-                    # resumed at or after the last event of a finished request: its final status, then the end
+                elif rec.final is not None and cursor > rec.final_id:  # type: ignore[operator]
+                    # resumed at or after the last event of a finished request: its final status, then
+                    # the end (final_id is set before final; the events before it were all sent)
                     yield _sse("status", rec.final, rec.final_id)
                     return
                 live = rec.handle.status
