@@ -77,6 +77,11 @@ def test_serve_runs_until_sigterm_then_cancels_what_is_unfinished(tmp_path: Path
     (["serve", CHAIN, "--agents", "n1", "--agent-wait", "0.3", "--port", "0"],
      "no agent connected for n1 within 0.3 s"),
     (["serve", CHAIN, "--agents", "n1", "--agent-pending-max", "0", "--port", "0"], "--agent-pending-max >= 1"),
+    (["serve", CHAIN, "--keep-pairs", "0"], "--keep-pairs must be between 1 and 10000000 (got 0)"),
+    (["serve", CHAIN, "--max-streams", "0"], "--max-streams must be at least 1"),
+    (["serve", CHAIN, "--port", "0", "--allow-host", "a:b:c"], "--allow-host takes NAME or NAME:PORT (got 'a:b:c')"),
+    (["serve", CHAIN, "--cors-origin", "*"], "--cors-origin * lets every web page call the service: give a token"),
+    (["serve", CHAIN, "--cors-origin", "app.example/x"], "--cors-origin takes an origin such as"),
     (["agent", "--node", "n1", "--connect", "127.0.0.1:1", "--connect-timeout", "0.2"], "cannot reach the controller"),
     (["agent", "--node", "n1", "--connect", "nowhere"], "expected HOST:PORT"),
 ])

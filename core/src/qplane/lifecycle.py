@@ -70,13 +70,17 @@ class RequestLifecycle:
     def deliver(self, session: Session, pair: DeliveredPair) -> None:
         handle = session.handle
         handle.delivered.append(pair)
+        handle.delivered_count += 1
         if not handle.protocols["application"].on_pair(handle, pair):
             self._inventory.free(pair.src_memory)
             self._inventory.free(pair.dst_memory)
         if self._on_pair is not None:
             self._on_pair(handle, pair)
+        keep, kept = handle.keep_delivered, handle.delivered
+        if keep is not None and len(kept) > 2 * keep:  # trimmed in batches: amortised O(1)
+            del kept[:len(kept) - keep]
         req = handle.request
-        if req.pairs is not None and len(handle.delivered) >= req.pairs:
+        if req.pairs is not None and handle.delivered_count >= req.pairs:
             self.finish(handle, RequestStatus.COMPLETED, f"{req.pairs} pairs delivered")
 
     def finish(self, handle: RequestHandle, status: RequestStatus, reason: str = "") -> None:
@@ -165,13 +169,13 @@ class RequestLifecycle:
             self.finish_rate(handle)
         else:
             self.finish(handle, RequestStatus.TIMED_OUT, f"deadline {handle.request.end} s reached with "
-                        f"{len(handle.delivered)}/{handle.request.pairs} pairs")
+                        f"{handle.delivered_count}/{handle.request.pairs} pairs")
 
     def finish_rate(self, handle: RequestHandle) -> None:
         """End a rate request: completed when it was served at its rate, else rate_not_met."""
         req, now = handle.request, self._clock.now
         stop = min(req.end or now, now)
-        achieved = len(handle.delivered) / (stop - req.start) if stop > req.start else 0.0
+        achieved = handle.delivered_count / (stop - req.start) if stop > req.start else 0.0
         if achieved >= (req.rate or 0.0):
             self.finish(handle, RequestStatus.COMPLETED, f"served {achieved:.4g} pairs/s (asked {req.rate:g})")
         else:
@@ -189,7 +193,7 @@ class RequestLifecycle:
             elif req.rate is not None:
                 self.finish_rate(handle)
             else:
-                self.finish(handle, RequestStatus.TIMED_OUT, f"run ended at {now:g} s with {len(handle.delivered)}/{req.pairs} pairs")
+                self.finish(handle, RequestStatus.TIMED_OUT, f"run ended at {now:g} s with {handle.delivered_count}/{req.pairs} pairs")
 
     # ---------------------------------------------------------------- Controller
 

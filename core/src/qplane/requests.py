@@ -3,7 +3,8 @@
 An application submits an :class:`EntanglementRequest`; the network answers with a
 :class:`RequestHandle` whose ``status`` ends in one of the final states of
 :class:`RequestStatus`, with a ``reason`` saying why when it was not served, and whose
-``delivered`` list holds every :class:`DeliveredPair`.
+``delivered`` list holds every :class:`DeliveredPair` (only the most recent ``keep_delivered``
+when that is set; ``delivered_count`` counts them all).
 
 Routers and schedulers (plugins) implement :class:`Router` and :class:`Scheduler`.
 """
@@ -110,6 +111,10 @@ class RequestHandle:
     reason: str = ""
     path: list[str] | None = None
     delivered: list[DeliveredPair] = field(default_factory=list)
+    delivered_count: int = 0  # every pair delivered, kept in ``delivered`` or not
+    #: keep at most about this many recent pairs in ``delivered`` (None: all); a long-lived
+    #: service sets it, and the results' per-pair statistics then cover the pairs kept
+    keep_delivered: int | None = None
     discarded: int = 0  # pairs dropped because their estimate was below min_fidelity
     losses: dict[str, int] = field(default_factory=dict)  # pairs lost on the way: cutoff, swap_failed, ...
     reroutes: int = 0  # times its path was replaced after a failure

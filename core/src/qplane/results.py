@@ -132,7 +132,7 @@ def summarize(handle: RequestHandle, run_end: float) -> RequestResult:
     if handle.status in (RequestStatus.NO_PATH, RequestStatus.FIDELITY_UNREACHABLE) or served <= 0:
         rate = None
     else:
-        rate = len(pairs) / served
+        rate = handle.delivered_count / served
     completed = handle.status == RequestStatus.COMPLETED and handle.finished_at is not None
     return RequestResult(
         id=handle.id,
@@ -145,7 +145,7 @@ def summarize(handle: RequestHandle, run_end: float) -> RequestResult:
         pairs_requested=req.pairs,
         rate_requested_hz=req.rate,
         min_fidelity=req.min_fidelity,
-        delivered=len(pairs),
+        delivered=handle.delivered_count,
         discarded=handle.discarded,
         losses=dict(sorted(handle.losses.items())),
         reroutes=handle.reroutes,
@@ -179,7 +179,7 @@ def _paths(handle: RequestHandle) -> list[list[str]] | None:
 def _served_fraction(handle: RequestHandle, rate: float | None) -> float:
     req = handle.request
     if req.pairs is not None:
-        return min(1.0, len(handle.delivered) / req.pairs)
+        return min(1.0, handle.delivered_count / req.pairs)
     return min(1.0, (rate or 0.0) / req.rate) if req.rate else 0.0
 
 

@@ -22,10 +22,15 @@ def chain(nodes: int = 5, **extra: Any) -> Any:
     })
 
 
+#: keyword arguments of :class:`Service` (the others go to the twin)
+SERVICE_KWARGS = ("max_streams", "allow_hosts", "cors_origins", "max_body")
+
+
 def start_service(scenario: Any = None, *, speed: float | None = 1.0, token: str | None = None,
                   **kwargs: Any) -> Service:
+    service_kwargs = {k: kwargs.pop(k) for k in SERVICE_KWARGS if k in kwargs}
     twin = DigitalTwin(scenario if scenario is not None else chain(), speed=speed, **kwargs)
-    return Service(twin, "127.0.0.1", 0, token=token).start()
+    return Service(twin, "127.0.0.1", 0, token=token, **service_kwargs).start()
 
 
 @pytest.fixture(scope="module")
@@ -43,8 +48,8 @@ def client(service: Service) -> Iterator[Client]:
 
 @pytest.fixture()
 def make_service() -> Iterator[Any]:
-    """``make_service(scenario=None, speed=1.0, token=None, **twin_kwargs)``: a started service,
-    stopped after the test."""
+    """``make_service(scenario=None, speed=1.0, token=None, **kwargs)``: a started service,
+    stopped after the test (``kwargs``: the twin's, and the service's :data:`SERVICE_KWARGS`)."""
     made: list[Service] = []
 
     def make(*args: Any, **kwargs: Any) -> Service:

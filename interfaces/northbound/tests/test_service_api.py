@@ -42,8 +42,12 @@ def test_submit_then_follow_the_stream_to_completion(client: Client, service: Se
 
     state = client.get(body["id"])
     assert state["status"] == "completed" and state["final"]
-    assert state["delivered"] == 12 and len(state["fidelities"]) == 12
-    assert state["fidelity_mean"] == pytest.approx(sum(state["fidelities"]) / 12)
+    assert state["delivered"] == 12 and state["stats"]["count"] == 12
+    fids = [p["fidelity"] for p in pairs]
+    assert state["fidelity_mean"] == pytest.approx(sum(fids) / 12)
+    assert state["stats"]["fidelity"]["min"] == min(fids) and state["stats"]["fidelity"]["max"] == max(fids)
+    assert state["stats"]["first_at_s"] == pairs[0]["sim_time_s"] and state["stats"]["last_at_s"] == pairs[-1]["sim_time_s"]
+    assert state["window"] == {"capacity": 1000, "first": 0, "size": 12}
     assert state["path"] == ["n0", "n1", "n2", "n3", "n4"]
     assert state["finished_at_s"] >= state["start_s"]
     assert any(s["id"] == body["id"] and s["status"] == "completed" for s in client.list(status="completed"))

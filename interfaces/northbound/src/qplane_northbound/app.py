@@ -1,12 +1,21 @@
 """The northbound HTTP API (FastAPI) over a :class:`~qplane_northbound.twin.DigitalTwin`.
 
 Routes: ``POST /requests``, ``GET /requests``, ``GET /requests/{id}``,
-``GET /requests/{id}/events`` (server-sent events), ``DELETE /requests/{id}``, ``GET /topology``,
-``GET /links``, ``GET /metrics``, ``GET /agents``, ``GET /health``.
+``GET /requests/{id}/pairs`` (the recent pairs, paged), ``GET /requests/{id}/events``
+(server-sent events), ``DELETE /requests/{id}``, ``GET /topology``, ``GET /links``,
+``GET /metrics``, ``GET /agents``, ``GET /health``.
 
 * every body is validated by :mod:`.models`; an error answers 422 with the field in ``loc``
   (``["body", "min_fidelity"]``), including a node that is not in the topology and the
-  request's own protocols; a body over ``max_body`` bytes answers 413 before it is parsed;
+  request's own protocols; a body over ``max_body`` bytes answers 413 before it is parsed, and
+  one nesting deeper than :data:`~qplane_northbound.models.MAX_JSON_DEPTH` a 422 (``loc``
+  ``["body"]``, type ``json_too_deep``) before it is parsed;
+* the ``Host`` header must name the service (:class:`~qplane_northbound.guards.AllowedHosts`;
+  400 otherwise), so a web page cannot reach a local service through DNS rebinding; CORS is
+  closed unless origins are given (``cors_origins``);
+* a request's state has a fixed size whatever the pairs delivered (running aggregates; the
+  recent pairs are paged by ``GET /requests/{id}/pairs``); at most ``max_streams`` event
+  streams are open at once (503 beyond);
 * with a ``token`` every mutating call (POST, DELETE) needs ``Authorization: Bearer <token>``
   (401 otherwise); reads stay open. The OpenAPI document always declares the bearer scheme on
   them, so it does not depend on how the service was started;
@@ -24,11 +33,13 @@ import concurrent.futures
 import hmac
 import json
 import math
-from typing import Any, AsyncIterator
+import weakref
+from typing import Any, AsyncIterator, Callable, Iterable
 
 from fastapi import Depends, FastAPI, Header, HTTPException, Query, Request, Response, Security
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse, StreamingResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from qplane.requests import RequestStatus
@@ -36,16 +47,20 @@ from qplane.requests import RequestStatus
 from . import __version__
 from .models import (
     MAX_BODY_BYTES,
-    MAX_FIDELITIES_SHOWN,
+    MAX_PAGE,
+    MAX_STREAMS,
     AgentState,
     Health,
     LinkState,
     Metrics,
+    PairPage,
     RequestIn,
     RequestState,
     RequestSummary,
     Topology,
 )
+from .guards import AllowedHosts, BodyLimit, HostCheck
+from .stats import pair_data
 from .twin import Conflict, DigitalTwin, Overloaded, RequestRecord, RequestRejected, ServiceUnavailable
 
 DESCRIPTION = """\
@@ -54,13 +69,16 @@ twin. Applications submit entanglement requests, follow them (state, or a server
 stream of delivered pairs and status changes), cancel them, and read the topology, the links and
 the metrics. Times are simulated seconds; a request's `start` and `end` count from its
 acceptance. Mutating calls need `Authorization: Bearer <token>` when the service has a token
-(always when it listens beyond loopback).
+(always when it listens beyond loopback). Every call's `Host` header must name the service (its
+address and port, or a name it was given with `--allow-host`): 400 otherwise.
 """
 
 #: seconds between two looks at a request's log in an event stream
 STREAM_POLL_S = 0.02
 #: seconds between keep-alive comments on a quiet stream
 STREAM_KEEPALIVE_S = 15.0
+#: most events an event stream sends in one write
+STREAM_BATCH = 500
 
 _ERRORS = {
     401: {"description": "a bearer token is required for this call"},
@@ -70,74 +88,24 @@ _ERRORS = {
 }
 
 
-class BodyLimit:
-    """ASGI middleware: refuse a request body over ``max_bytes`` with 413 before any parsing."""
-
-    def __init__(self, app: Any, max_bytes: int = MAX_BODY_BYTES):
-        self.app = app
-        self.max_bytes = max_bytes
-
-    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        if scope["type"] != "http" or scope["method"] not in ("POST", "PUT", "PATCH"):
-            await self.app(scope, receive, send)
-            return
-        for name, value in scope.get("headers", ()):
-            if name == b"content-length":
-                try:
-                    declared = int(value)
-                except ValueError:
-                    await self._answer(send, 400, "invalid Content-Length")
-                    return
-                if declared > self.max_bytes:
-                    await self._answer(send, 413, f"the body is {declared} bytes; at most {self.max_bytes} are accepted")
-                    return
-        body = bytearray()
-        while True:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                return
-            body += message.get("body", b"")
-            if len(body) > self.max_bytes:
-                await self._answer(send, 413, f"the body exceeds {self.max_bytes} bytes")
-                return
-            if not message.get("more_body", False):
-                break
-        replayed = False
-
-        async def replay() -> Any:
-            nonlocal replayed
-            if not replayed:
-                replayed = True
-                return {"type": "http.request", "body": bytes(body), "more_body": False}
-            return await receive()
-
-        await self.app(scope, replay, send)
-
-    @staticmethod
-    async def _answer(send: Any, status: int, detail: str) -> None:
-        payload = json.dumps({"detail": detail}).encode()
-        await send({"type": "http.response.start", "status": status,
-                    "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode()),
-                                (b"connection", b"close")]})
-        await send({"type": "http.response.body", "body": payload})
-
-
 def request_state(rec: RequestRecord) -> RequestState:
-    """Read a record from the event loop: the final state once published, else the live one."""
+    """Read a record from the event loop: the final state once published, else the live one.
+    Its size does not depend on the pairs delivered."""
     h = rec.handle
     req = h.request
-    delivered = list(h.delivered)
-    fidelities = [p.fidelity for p in delivered]
     final = rec.final
     if final is not None:
         status, reason, path = RequestStatus(final["status"]), final["reason"], final["path"]
     else:
         status, reason, path = h.status, h.reason, (list(h.path) if h.path else None)
+    delivered, first, stats = rec.log.snapshot()
+    fidelity = stats["fidelity"]
     return RequestState(
         id=h.id, origin=rec.origin, src=req.src, dst=req.dst, min_fidelity=req.min_fidelity, pairs=req.pairs,
         rate=req.rate, start_s=req.start, end_s=req.end, accepted_at_s=rec.accepted_sim_s, status=status,
-        final=final is not None, reason=reason, delivered=len(delivered), fidelities=fidelities[-MAX_FIDELITIES_SHOWN:],
-        fidelity_mean=(sum(fidelities) / len(fidelities)) if fidelities else None, discarded=h.discarded,
+        final=final is not None, reason=reason, delivered=delivered,
+        fidelity_mean=fidelity["mean"] if fidelity else None, stats=stats,
+        window={"capacity": rec.log.keep, "first": first, "size": delivered - first}, discarded=h.discarded,
         losses=dict(h.losses), path=path, reroutes=h.reroutes, finished_at_s=final["finished_at_s"] if final else None,
     )
 
@@ -159,13 +127,29 @@ def _sse(event: str, data: dict[str, Any], event_id: int | None = None) -> str:
 
 
 def create_app(twin: DigitalTwin, *, token: str | None = None, max_body: int = MAX_BODY_BYTES,
-               timeout: float = 10.0) -> FastAPI:
-    """The FastAPI application serving ``twin``."""
+               timeout: float = 10.0, max_streams: int = MAX_STREAMS, hosts: AllowedHosts | None = None,
+               cors_origins: Iterable[str] = ()) -> FastAPI:
+    """The FastAPI application serving ``twin``. ``hosts``: the Host headers it answers to
+    (None: any; :class:`~qplane_northbound.service.Service` always gives one);
+    ``cors_origins``: the web origins allowed to call it from a browser (none by default)."""
     token = token or None
     app = FastAPI(title="qplane northbound", version=__version__, description=DESCRIPTION,
                   generate_unique_id_function=lambda route: route.name)
-    app.add_middleware(BodyLimit, max_bytes=max_body)
-    counts = {"accepted": 0, "rejected": 0, "cancelled": 0}
+    counts = {"accepted": 0, "rejected": 0, "cancelled": 0, "streams_open": 0}
+
+    def body_rejected(scope: Any) -> None:
+        if scope["method"] == "POST" and scope["path"] == "/requests":
+            counts["rejected"] += 1
+
+    # the last added is the outermost: the Host check comes first, then CORS, then the body
+    app.add_middleware(BodyLimit, max_bytes=max_body, on_reject=body_rejected)
+    origins = list(cors_origins)
+    if origins:
+        app.add_middleware(CORSMiddleware, allow_origins=origins, allow_methods=["GET", "POST", "DELETE"],
+                           allow_headers=["Authorization", "Content-Type", "Last-Event-ID"],
+                           expose_headers=["Location"], max_age=600)
+    if hosts is not None:
+        app.add_middleware(HostCheck, policy=hosts)
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -237,7 +221,7 @@ def create_app(twin: DigitalTwin, *, token: str | None = None, max_body: int = M
             if status is not None and st != status:
                 continue
             out.append(RequestSummary(id=rid, origin=rec.origin, src=h.request.src, dst=h.request.dst, status=st,
-                                      final=rec.final is not None, delivered=len(h.delivered)))
+                                      final=rec.final is not None, delivered=rec.log.delivered))
             if len(out) >= limit:
                 break
         return out
@@ -246,6 +230,24 @@ def create_app(twin: DigitalTwin, *, token: str | None = None, max_body: int = M
              responses={404: _ERRORS[404]})
     async def get_request(request_id: int) -> RequestState:
         return request_state(find(request_id))
+
+    @app.get("/requests/{request_id}/pairs", response_model=PairPage, summary="a page of a request's recent pairs",
+             responses={404: _ERRORS[404]})
+    async def pairs(
+        request_id: int,
+        after: int = Query(-1, ge=-1, description="only pairs with a greater index (-1: from the oldest kept). "
+                                                  "The service keeps each request's last --keep-pairs pairs: when "
+                                                  "`after` is older than that window, the page starts at its "
+                                                  "oldest pair and `skipped` counts the pairs missed"),
+        limit: int = Query(100, ge=1, le=MAX_PAGE, description="most pairs on the page"),
+    ) -> Any:
+        rec = find(request_id)
+        delivered, first, items = rec.log.page(after, limit)
+        return {"request": rec.id, "delivered": delivered,
+                "window": {"capacity": rec.log.keep, "first": first, "size": delivered - first},
+                "skipped": max(0, first - (after + 1)) if delivered > after + 1 else 0,
+                "pairs": [pair_data(rec.id, p) for p in items],
+                "next_after": items[-1][0] if items else after}
 
     @app.delete("/requests/{request_id}", response_model=RequestState, dependencies=[Depends(authorize)],
                 summary="cancel a request", responses={**{k: _ERRORS[k] for k in (401, 404, 503)},
@@ -266,45 +268,87 @@ def create_app(twin: DigitalTwin, *, token: str | None = None, max_body: int = M
                                              "sim_time_s, delivered, path) and `pair` (data: request, index, "
                                              "sim_time_s, fidelity, fidelity_estimated, latency_s, age_s); the "
                                              "stream ends after the final status. Events carry ids: send "
-                                             "Last-Event-ID to resume."},
-                        404: _ERRORS[404]})
+                                             "Last-Event-ID to resume (at or after a finished request's last "
+                                             "event: its final status, then the end). The service keeps each "
+                                             "request's recent events (its last --keep-pairs pairs and status "
+                                             "changes): a stream that falls behind them, or resumes before them, "
+                                             "gets a `gap` event (data: request, missed_from, missed_to: the "
+                                             "event ids no longer kept; reason) and goes on with the oldest kept."},
+                        404: _ERRORS[404],
+                        503: {"description": "too many event streams are open (the service's --max-streams)"}})
     async def events(request_id: int, last_event_id: str | None = Header(None)) -> StreamingResponse:
         rec = find(request_id)
         try:
             cursor = int(last_event_id) + 1 if last_event_id is not None else 0
         except ValueError:
             cursor = 0
-        return StreamingResponse(_stream(rec, max(0, cursor)), media_type="text/event-stream",
+        if counts["streams_open"] >= max_streams:
+            raise HTTPException(503, f"{counts['streams_open']} event streams are open (at most {max_streams}): "
+                                     "try again later", headers={"Retry-After": "1"})
+        counts["streams_open"] += 1
+        released = False
+
+        def release() -> None:
+            nonlocal released
+            if not released:
+                released = True
+                counts["streams_open"] -= 1
+
+        stream = _stream(rec, max(0, cursor), release)
+        weakref.finalize(stream, release)  # also when the response never iterates it
+        return StreamingResponse(stream, media_type="text/event-stream",
                                  headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 
-    async def _stream(rec: RequestRecord, cursor: int) -> AsyncIterator[str]:
+    async def _stream(rec: RequestRecord, cursor: int, release: Callable[[], None]) -> AsyncIterator[str]:
         loop = asyncio.get_running_loop()
+        log = rec.log
         last_status = None
         quiet_since = loop.time()
-        while True:
-            log = rec.events
-            n = len(log)
-            while cursor < n:
-                ev = log[cursor]
-                cursor += 1
-                if ev["event"] == "status":
-                    last_status = ev["data"]["status"]
-                yield _sse(ev["event"], ev["data"], ev["id"])
-                quiet_since = loop.time()
-                if ev["event"] == "status" and ev["data"]["final"]:
+        try:
+            cursor = min(cursor, log.next_event)  # an id from the future: go on from now
+            while True:
+                first, batch, _ = log.read_events(cursor, STREAM_BATCH)
+                out = []
+                if cursor < first:
+                    out.append(_sse("gap", {"request": rec.id, "missed_from": cursor, "missed_to": first - 1,
+                                            "reason": f"events {cursor}..{first - 1} are no longer kept (the service "
+                                                      f"keeps the last {log.keep} pairs of a request)"}))
+                    cursor = first
+                for eid, kind, data in batch:
+                    cursor = eid + 1
+                    if kind == "pair":
+                        out.append(_sse("pair", pair_data(rec.id, data), eid))
+                        continue
+                    last_status = data["status"]
+                    out.append(_sse("status", data, eid))
+                    if data["final"]:
+                        yield "".join(out)
+                        return
+                if out:
+                    yield "".join(out)
+                    quiet_since = loop.time()
+                    if len(batch) == STREAM_BATCH:
+                        await asyncio.sleep(0)  # more to send: let the others run, then go on
+                        continue
+                elif rec.final is not None and cursor > rec.final_id:  # type: ignore[operator]
+                    # resumed at or after the last event of a finished request: its final status, then
+                    # the end (final_id is set before final; the events before it were all sent)
+                    yield _sse("status", rec.final, rec.final_id)
                     return
-            live = rec.handle.status
-            if rec.final is None and not live.final and live.value != last_status and last_status is not None:
-                # a change no hook announces (e.g. back to waiting after a re-route)
-                last_status = live.value
-                yield _sse("status", {"request": rec.id, "status": live.value, "final": False,
-                                      "reason": rec.handle.reason, "sim_time_s": twin.kernel.now,
-                                      "delivered": len(rec.handle.delivered),
-                                      "path": list(rec.handle.path) if rec.handle.path else None})
-            if loop.time() - quiet_since > STREAM_KEEPALIVE_S:
-                quiet_since = loop.time()
-                yield ": keep-alive\n\n"
-            await asyncio.sleep(STREAM_POLL_S)
+                live = rec.handle.status
+                if rec.final is None and not live.final and live.value != last_status and last_status is not None:
+                    # a change no hook announces (e.g. back to waiting after a re-route)
+                    last_status = live.value
+                    yield _sse("status", {"request": rec.id, "status": live.value, "final": False,
+                                          "reason": rec.handle.reason, "sim_time_s": twin.kernel.now,
+                                          "delivered": log.delivered,
+                                          "path": list(rec.handle.path) if rec.handle.path else None})
+                if loop.time() - quiet_since > STREAM_KEEPALIVE_S:
+                    quiet_since = loop.time()
+                    yield ": keep-alive\n\n"
+                await asyncio.sleep(STREAM_POLL_S)
+        finally:
+            release()
 
     @app.get("/topology", response_model=Topology, summary="nodes and links, as they are and as the controller sees them",
              responses={503: _ERRORS[503]})

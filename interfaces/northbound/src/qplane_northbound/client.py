@@ -56,6 +56,12 @@ class Client:
     def list(self, **params: Any) -> list[dict[str, Any]]:
         return self._json(self.http.get("/requests", params=params))
 
+    def pairs(self, request_id: int, after: int = -1, limit: int = 100) -> dict[str, Any]:
+        """A page of the request's recent pairs with an index above ``after`` (the service keeps
+        the last ``--keep-pairs``; ``skipped`` counts those an old ``after`` missed); pass
+        ``next_after`` as ``after`` for the next page."""
+        return self._json(self.http.get(f"/requests/{request_id}/pairs", params={"after": after, "limit": limit}))
+
     def cancel(self, request_id: int) -> dict[str, Any]:
         return self._json(self.http.delete(f"/requests/{request_id}"))
 
@@ -73,7 +79,9 @@ class Client:
 
     def events(self, request_id: int, *, timeout: float | None = 60.0,
                last_event_id: int | None = None) -> Iterator[tuple[str, dict[str, Any]]]:
-        """The request's server-sent events as ``(event, data)``, until its final status."""
+        """The request's server-sent events as ``(event, data)``, until its final status:
+        ``status``, ``pair``, and ``gap`` when the stream fell behind the pairs the service keeps
+        (data: ``missed_from``, ``missed_to``, the event ids no longer kept)."""
         headers = {"Last-Event-ID": str(last_event_id)} if last_event_id is not None else {}
         with self.http.stream("GET", f"/requests/{request_id}/events", headers=headers,
                               timeout=httpx.Timeout(10.0, read=timeout)) as response:

@@ -2,15 +2,23 @@
 
 :class:`RequestIn` mirrors :class:`qplane.requests.EntanglementRequest` field by field, with
 bounds that refuse absurd values (a fidelity outside [0, 1], a rate or a pair count no network
-serves, NaN or infinite numbers) and one difference, said in the field descriptions: ``start``
-and ``end`` count simulated seconds from the moment the service accepts the request (a client
-does not know the twin's clock). Every error names its field (``loc`` of the 422 answer).
+serves) and one difference, said in the field descriptions: ``start`` and ``end`` count
+simulated seconds from the moment the service accepts the request (a client does not know the
+twin's clock). Every error names its field (``loc`` of the 422 answer).
+
+Input is strict: a number field takes a JSON number only (``"pairs": true``, ``"pairs": 2.0``
+and ``"rate": "5"`` are refused; an integer is a number where a float is expected), and a
+non-finite number (``NaN``, ``Infinity``, or ``1e999``, which a JSON parser turns into
+infinity) is refused wherever it appears, the component parameters under ``protocols``
+included, each with its path. Bodies nesting deeper than :data:`MAX_JSON_DEPTH` are refused
+before they are parsed (:class:`qplane_northbound.app.BodyLimit`).
 
 The OpenAPI document (``interfaces/northbound/openapi.json``) is generated from these models.
 """
 
 from __future__ import annotations
 
+import math
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, model_validator
@@ -23,8 +31,12 @@ MAX_BODY_BYTES = 16 * 1024
 MAX_PAIRS = 1_000_000
 MAX_RATE_HZ = 1e7
 MAX_TIME_S = 1e6
-#: fidelities listed in a request's state (the most recent; the mean covers every pair)
-MAX_FIDELITIES_SHOWN = 10_000
+#: deepest nesting of arrays and objects a JSON body may have (422 beyond)
+MAX_JSON_DEPTH = 32
+#: most pairs one page of GET /requests/{id}/pairs holds
+MAX_PAGE = 1000
+#: event streams open at once by default (``qplane serve --max-streams``; 503 beyond)
+MAX_STREAMS = 100
 
 NodeName = Annotated[str, Field(min_length=1, max_length=128, description="a node of the topology")]
 ComponentRef = Annotated[
@@ -49,6 +61,17 @@ def _field_error(model: str, field: str, kind: str, message: str, value: Any) ->
         model, [InitErrorDetails(type=PydanticCustomError(kind, message), loc=(field,), input=value)])
 
 
+def non_finite(value: Any, path: tuple[Any, ...] = ()) -> list[tuple[tuple[Any, ...], float]]:
+    """Every non-finite float in a parsed JSON value, with its path (keys and list indices)."""
+    if isinstance(value, float):
+        return [] if math.isfinite(value) else [(path, value)]
+    if isinstance(value, dict):
+        return [hit for k, v in value.items() for hit in non_finite(v, (*path, k))]
+    if isinstance(value, list):
+        return [hit for i, v in enumerate(value) for hit in non_finite(v, (*path, i))]
+    return []
+
+
 class RequestIn(_In):
     """Ask for entangled pairs between ``src`` and ``dst``: exactly one of ``pairs`` and
     ``rate`` (a rate needs an ``end``)."""
@@ -60,17 +83,30 @@ class RequestIn(_In):
 
     src: NodeName
     dst: NodeName
-    min_fidelity: float = Field(0.0, ge=0.0, le=1.0, allow_inf_nan=False,
+    min_fidelity: float = Field(0.0, ge=0.0, le=1.0, allow_inf_nan=False, strict=True,
                                 description="deliver only pairs whose estimated fidelity reaches this")
-    pairs: int | None = Field(None, ge=1, le=MAX_PAIRS, description="deliver this many pairs, then complete")
-    rate: float | None = Field(None, gt=0.0, le=MAX_RATE_HZ, allow_inf_nan=False,
+    pairs: int | None = Field(None, ge=1, le=MAX_PAIRS, strict=True,
+                              description="deliver this many pairs, then complete")
+    rate: float | None = Field(None, gt=0.0, le=MAX_RATE_HZ, allow_inf_nan=False, strict=True,
                                description="pairs per simulated second to sustain from start until end")
-    start: float = Field(0.0, ge=0.0, le=MAX_TIME_S, allow_inf_nan=False,
+    start: float = Field(0.0, ge=0.0, le=MAX_TIME_S, allow_inf_nan=False, strict=True,
                          description="simulated seconds after acceptance when service starts")
-    end: float | None = Field(None, gt=0.0, le=MAX_TIME_S, allow_inf_nan=False,
+    end: float | None = Field(None, gt=0.0, le=MAX_TIME_S, allow_inf_nan=False, strict=True,
                               description="deadline, simulated seconds after acceptance; required with rate")
-    priority: int = Field(0, ge=-1_000_000, le=1_000_000, description="higher is served first by priority schedulers")
+    priority: int = Field(0, ge=-1_000_000, le=1_000_000, strict=True,
+                          description="higher is served first by priority schedulers")
     protocols: ProtocolsIn | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _finite(cls, data: Any) -> Any:
+        hits = non_finite(data)
+        if hits:
+            raise ValidationError.from_exception_data("RequestIn", [
+                InitErrorDetails(type=PydanticCustomError("finite_number", "expected a finite number, got {value}",
+                                                          {"value": str(value)}), loc=path, input=str(value))
+                for path, value in hits])
+        return data
 
     @model_validator(mode="after")
     def _consistent(self) -> "RequestIn":
@@ -98,12 +134,59 @@ class RequestIn(_In):
 
 
 class PairOut(BaseModel):
-    index: int
+    index: int = Field(description="0 for the request's first pair, then 1, 2, ...")
     sim_time_s: float
     fidelity: float = Field(description="the twin's true fidelity with Phi+ at delivery")
     fidelity_estimated: float = Field(description="the network's own estimate")
     latency_s: float
     age_s: float
+
+
+class Moments(BaseModel):
+    mean: float
+    variance: float | None = Field(description="sample variance (n - 1 in the denominator); null below two pairs")
+    stderr: float | None = Field(description="standard error of the mean; null below two pairs")
+    min: float
+    max: float
+
+
+class LatencyStats(BaseModel):
+    mean_s: float
+    min_s: float
+    max_s: float
+    p50_s: float = Field(description="quantiles from a DDSketch: within 1% of the exact value")
+    p95_s: float
+    p99_s: float
+
+
+class PairStatsOut(BaseModel):
+    """Running aggregates of every pair a request was delivered."""
+
+    count: int
+    fidelity: Moments | None = Field(description="the true fidelity (null: no pair yet)")
+    fidelity_estimated: Moments | None = Field(description="the network's estimate")
+    latency: LatencyStats | None
+    first_at_s: float | None = Field(description="simulated time of the first pair")
+    last_at_s: float | None = Field(description="simulated time of the latest pair")
+
+
+class PairWindow(BaseModel):
+    capacity: int = Field(description="most recent pairs kept per request (the service's --keep-pairs)")
+    first: int = Field(description="index of the oldest pair still kept (= delivered when none is)")
+    size: int = Field(description="pairs kept now: indices first .. first + size - 1")
+
+
+class PairPage(BaseModel):
+    """A page of a request's recent pairs."""
+
+    request: int
+    delivered: int = Field(description="pairs delivered so far")
+    window: PairWindow
+    skipped: int = Field(description="pairs after `after` no longer kept: when `after` is older than the window "
+                                     "the page starts at its oldest pair, and this says how many were missed")
+    pairs: list[PairOut]
+    next_after: int = Field(description="the last index on this page (`after` when the page is empty): pass it "
+                                        "as `after` for the next page")
 
 
 class RequestState(BaseModel):
@@ -123,9 +206,10 @@ class RequestState(BaseModel):
     final: bool = Field(description="the status will not change any more")
     reason: str = Field(description="why it ended so (or what it waits for)")
     delivered: int
-    fidelities: list[float] = Field(description="the true fidelity of each delivered pair, in delivery order "
-                                                "(the last 10000 when more were delivered)")
-    fidelity_mean: float | None
+    fidelity_mean: float | None = Field(description="mean true fidelity of every pair delivered (stats.fidelity.mean)")
+    stats: PairStatsOut = Field(description="running aggregates of every pair delivered; their size does not "
+                                              "grow with the pairs")
+    window: PairWindow = Field(description="the recent pairs the service keeps (GET /requests/{id}/pairs)")
     discarded: int = Field(description="pairs dropped because their estimate was below min_fidelity")
     losses: dict[str, int] = Field(description="pairs lost on the way, by cause")
     path: list[str] | None
@@ -202,6 +286,7 @@ class ApiCounts(BaseModel):
     accepted: int
     rejected: int
     cancelled: int
+    streams_open: int = Field(description="event streams open now (at most the service's --max-streams)")
 
 
 class Metrics(BaseModel):

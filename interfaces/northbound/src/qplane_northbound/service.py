@@ -9,7 +9,14 @@ and the agents get a ``bye``.
 
 Security: the service binds to 127.0.0.1 unless told otherwise, and refuses to listen beyond
 loopback without a token; with a token every mutating call needs it (and agents must present
-it in their ``hello``).
+it in their ``hello``). Every HTTP request's ``Host`` header must name the service (its address
+and port — on loopback, any of 127.0.0.1, localhost and [::1] — or an ``--allow-host`` name),
+which keeps web pages out through DNS rebinding; browsers may call it cross-origin only from the
+``--cors-origin`` origins.
+
+Bounds: each request keeps running aggregates and its last ``--keep-pairs`` pairs, whatever it
+delivered; at most ``--max-streams`` event streams are open at once; at most
+``--max-unfinished`` requests are unfinished at once; bodies are at most ``--max-body`` bytes.
 """
 
 from __future__ import annotations
@@ -18,6 +25,7 @@ import argparse
 import ipaddress
 import json
 import os
+import re
 import signal
 import socket
 import sys
@@ -27,8 +35,8 @@ from typing import Any
 
 from qplane.errors import QPlaneError
 
-from .models import MAX_BODY_BYTES
-from .twin import AgentOptions, DigitalTwin
+from .models import MAX_BODY_BYTES, MAX_STREAMS
+from .twin import KEEP_PAIRS, AgentOptions, DigitalTwin
 
 #: GIL switch interval of a ``qplane serve`` process (Python's default is 5 ms)
 SWITCH_INTERVAL_S = 0.0005
@@ -68,10 +76,12 @@ class Service:
     """A twin served over HTTP on ``host``:``port`` (0: any free port; see :attr:`port`)."""
 
     def __init__(self, twin: DigitalTwin, host: str = "127.0.0.1", port: int = 8080, *, token: str | None = None,
-                 max_body: int = MAX_BODY_BYTES, log_level: str = "warning"):
+                 max_body: int = MAX_BODY_BYTES, log_level: str = "warning", max_streams: int = MAX_STREAMS,
+                 allow_hosts: list[str] | tuple[str, ...] = (), cors_origins: list[str] | tuple[str, ...] = ()):
         import uvicorn
 
         from .app import create_app
+        from .guards import AllowedHosts
 
         token = token or None
         check_binding(host, token)
@@ -79,7 +89,12 @@ class Service:
         self.host = host
         self.port = port
         self.token = token
-        self.app = create_app(twin, token=token, max_body=max_body)
+        try:
+            self.hosts = AllowedHosts(host, port, loopback=is_loopback(host), extra=allow_hosts)
+        except ValueError as e:
+            raise QPlaneError(str(e)) from None
+        self.app = create_app(twin, token=token, max_body=max_body, max_streams=max_streams, hosts=self.hosts,
+                              cors_origins=cors_origins)
         config = uvicorn.Config(self.app, log_level=log_level, lifespan="off", access_log=False,
                                 timeout_graceful_shutdown=5, timeout_keep_alive=30)
         service = self
@@ -113,7 +128,7 @@ class Service:
 
     def _listen(self) -> None:
         self._sock = _bind(self.host, self.port)
-        self.port = self._sock.getsockname()[1]
+        self.port = self.hosts.port = self._sock.getsockname()[1]
 
     def start(self, timeout: float = 15.0, **twin_start: Any) -> "Service":
         """Start the twin and serve on a thread of its own; returns once uvicorn is up."""
@@ -211,6 +226,17 @@ def add_serve_command(subparsers: Any) -> None:
                    help=f"largest request body accepted (default {MAX_BODY_BYTES}; 413 beyond)")
     p.add_argument("--max-unfinished", type=int, default=10_000, metavar="N",
                    help="unfinished requests allowed at once (default 10000; 429 beyond)")
+    p.add_argument("--keep-pairs", type=int, default=KEEP_PAIRS, metavar="N",
+                   help=f"recent pairs kept per request for GET /requests/{{id}}/pairs and for event streams to "
+                        f"catch up (default {KEEP_PAIRS}); every pair counts in the request's running aggregates")
+    p.add_argument("--max-streams", type=int, default=MAX_STREAMS, metavar="N",
+                   help=f"event streams open at once (default {MAX_STREAMS}; 503 beyond)")
+    p.add_argument("--allow-host", dest="allow_hosts", action="append", default=[], metavar="NAME[:PORT]",
+                   help="also answer to this Host header (repeatable; NAME: at any port), e.g. the name a reverse "
+                        "proxy forwards; other names get 400")
+    p.add_argument("--cors-origin", dest="cors_origins", action="append", default=[], metavar="ORIGIN",
+                   help="let web pages from this origin (e.g. http://localhost:3000) call the API (repeatable; "
+                        "default: none)")
     p.add_argument("--json", dest="json_out", metavar="OUT", help="write the run's results here at shutdown")
     p.add_argument("--log-level", default="warning", choices=("critical", "error", "warning", "info", "debug"),
                    help="uvicorn's log level (default warning)")
@@ -247,14 +273,25 @@ def cmd_serve(args: argparse.Namespace) -> int:
                               max_pending=args.agent_pending_max)
     if args.max_body < 256 or args.max_unfinished < 1:
         raise QPlaneError("--max-body must be at least 256 bytes and --max-unfinished at least 1")
+    if not 1 <= args.keep_pairs <= 10_000_000:
+        raise QPlaneError(f"--keep-pairs must be between 1 and 10000000 (got {args.keep_pairs})")
+    if args.max_streams < 1:
+        raise QPlaneError(f"--max-streams must be at least 1 (got {args.max_streams})")
+    for origin in args.cors_origins:
+        if origin != "*" and not re.fullmatch(r"https?://[^/\s]+", origin):
+            raise QPlaneError(f"--cors-origin takes an origin such as http://localhost:3000 (scheme://host[:port], "
+                              f"no path) or * (got {origin!r})")
+        if origin == "*" and not args.token:
+            raise QPlaneError("--cors-origin * lets every web page call the service: give a token too (--token)")
     scenario = load_scenario(args.scenario, overrides=args.overrides, seed=args.seed, backend=args.backend,
                              allow_large=args.allow_large)
     registry = getattr(args, "registry", None) or Registry()  # the CLI's, built once
     warn_load_errors(registry)
     twin = DigitalTwin(scenario, speed=args.speed, registry=registry, agents=agents,
-                       max_unfinished=args.max_unfinished)
+                       max_unfinished=args.max_unfinished, keep_pairs=args.keep_pairs)
     service = Service(twin, args.host, args.port, token=args.token, max_body=args.max_body,
-                      log_level=args.log_level)
+                      log_level=args.log_level, max_streams=args.max_streams, allow_hosts=args.allow_hosts,
+                      cors_origins=args.cors_origins)
     service._listen()
 
     def listening(host: str, port: int) -> None:

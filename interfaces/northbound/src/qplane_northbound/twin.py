@@ -19,6 +19,13 @@ Guarantees:
   :meth:`stop`.
 * **times are relative**: a request's ``start`` and ``end`` given to :meth:`submit` count from the
   simulated time at which the twin accepts it.
+* **bounded memory**: the twin keeps no request's pairs. Each request's
+  :class:`~qplane_northbound.stats.RequestLog` holds running aggregates of every pair, the last
+  ``keep_pairs`` pairs and its recent events; the core's handle keeps none of its
+  :class:`~qplane.requests.DeliveredPair` objects (``RequestHandle.keep_delivered = 0``; its
+  ``delivered_count`` still counts them all), and the results written at shutdown take their
+  per-pair statistics from the aggregates
+  (:func:`~qplane_northbound.stats.results_from_aggregates`).
 
 Nodes listed in ``agents`` are driven through their node agents
 (:class:`qplane_southbound.RemoteDevice`); a lost agent fails its node
@@ -43,6 +50,10 @@ import qplane
 from qplane.context import Operator, RunContext
 
 from .kernel import ServiceKernel
+from .stats import RequestLog, results_from_aggregates
+
+#: recent pairs kept per request by default (``--keep-pairs``)
+KEEP_PAIRS = 1000
 
 
 class ServiceUnavailable(QPlaneError):
@@ -86,14 +97,16 @@ class AgentOptions:
 @dataclass
 class RequestRecord:
     """What the service publishes of one request: its handle (read-only outside the simulation
-    thread) and an append-only event log that the simulation thread writes."""
+    thread) and its bounded log (aggregates, recent pairs and events) that the simulation
+    thread writes."""
 
     handle: RequestHandle
     origin: str  # "scenario" or "api"
     accepted_sim_s: float
+    log: RequestLog
     accepted_wall: float = field(default_factory=time.time)
-    events: list[dict[str, Any]] = field(default_factory=list)
     final: dict[str, Any] | None = None
+    final_id: int | None = None  # the event id of the final status
     last_status: str | None = None
 
     @property
@@ -108,7 +121,7 @@ def status_data(handle: RequestHandle, now: float) -> dict[str, Any]:
         "final": handle.status.final,
         "reason": handle.reason,
         "sim_time_s": now,
-        "delivered": len(handle.delivered),
+        "delivered": handle.delivered_count,
         "path": list(handle.path) if handle.path else None,
     }
 
@@ -146,7 +159,11 @@ class DigitalTwin:
         registry: Registry | None = None,
         agents: AgentOptions | None = None,
         max_unfinished: int = 10_000,
+        keep_pairs: int = KEEP_PAIRS,
     ):
+        if keep_pairs < 1:
+            raise QPlaneError(f"keep_pairs must be at least 1 (got {keep_pairs})")
+        self.keep_pairs = keep_pairs
         self.scenario = scenario
         self.speed = speed
         self.registry = registry if registry is not None else Registry()
@@ -246,7 +263,7 @@ class DigitalTwin:
 
     def _main(self) -> None:
         try:
-            self.results = self.sim.run()
+            self.results = results_from_aggregates(self.sim.run(), self.records)
             self.state = "stopped"
         except BaseException as e:  # noqa: BLE001 - reported through the API, never lost
             self.error = e
@@ -388,7 +405,8 @@ class DigitalTwin:
 
     # ------------------------------------------------------------------------ simulation thread
     def _record(self, handle: RequestHandle, origin: str) -> RequestRecord:
-        rec = RequestRecord(handle, origin, accepted_sim_s=self.sim.now)
+        handle.keep_delivered = 0  # the record's log keeps what the service shows
+        rec = RequestRecord(handle, origin, accepted_sim_s=self.sim.now, log=RequestLog(self.keep_pairs))
         self.records[handle.id] = rec
         self._status_event(rec)
         return rec
@@ -396,7 +414,7 @@ class DigitalTwin:
     def _status_event(self, rec: RequestRecord) -> None:
         data = status_data(rec.handle, self.sim.now)
         rec.last_status = data["status"]
-        rec.events.append({"id": len(rec.events), "event": "status", "data": data})
+        rec.log.add_status(data)
 
     def _observe(self, handle: RequestHandle) -> None:
         rec = self.records.get(handle.id)
@@ -410,15 +428,7 @@ class DigitalTwin:
         self._observe(handle)
         self.pairs_delivered += 1
         self.fidelity_sum += pair.fidelity
-        rec.events.append({"id": len(rec.events), "event": "pair", "data": {
-            "request": handle.id,
-            "index": len(handle.delivered) - 1,
-            "sim_time_s": pair.time,
-            "fidelity": pair.fidelity,
-            "fidelity_estimated": pair.fidelity_estimated,
-            "latency_s": pair.latency,
-            "age_s": pair.age,
-        }})
+        rec.log.add_pair(pair.time, pair.fidelity, pair.fidelity_estimated, pair.latency, pair.age)
 
     def _on_finished(self, handle: RequestHandle) -> None:
         rec = self.records.get(handle.id)
@@ -427,7 +437,7 @@ class DigitalTwin:
         data = status_data(handle, self.sim.now)
         data["finished_at_s"] = handle.finished_at
         rec.last_status = data["status"]
-        rec.events.append({"id": len(rec.events), "event": "status", "data": data})
+        rec.final_id = rec.log.add_status(data)
         rec.final = data  # last: a reader that sees it sees the whole log
         self._finished_count += 1
 

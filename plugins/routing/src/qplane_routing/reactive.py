@@ -151,7 +151,7 @@ class _Consumer:
 
     def wants_more(self) -> bool:
         pairs = self.handle.request.pairs
-        return pairs is None or len(self.handle.delivered) + len(self.in_flight) < pairs
+        return pairs is None or self.handle.delivered_count + len(self.in_flight) < pairs
 
     # the runner's calls -------------------------------------------------------------------
     def memory_freed(self, m: Any) -> None:
