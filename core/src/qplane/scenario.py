@@ -34,7 +34,8 @@ class _Strict(BaseModel):
 def _doc(path: str, what: str) -> str:
     """The description of the component field ``path`` (:data:`qplane.components.BY_PATH`)."""
     f = components.BY_PATH[path]
-    return (f"{what}: a {KINDS[f.kind][1]} by name, or {{{f.key}: NAME, <its parameters>}}; "
+    word = KINDS[f.kind][1]
+    return (f"{what}: {'an' if word[0] in 'aeiou' else 'a'} {word} by name, or {{{f.key}: NAME, <its parameters>}}; "
             f"`qplane describe {f.leaf} NAME` lists them")
 
 
