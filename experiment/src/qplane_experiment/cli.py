@@ -14,8 +14,6 @@ from qplane.errors import QPlaneError
 from qplane.cli import warn_load_errors
 from qplane.registry import Registry
 
-from .grid import count
-
 EXIT_OK, EXIT_FAIL, EXIT_INTERRUPTED = 0, 1, 130
 
 
@@ -70,6 +68,7 @@ def add_sweep(sub: Any) -> None:
 
 
 def cmd_experiment(args: argparse.Namespace, kind: str) -> int:
+    from .grid import count
     from .plan import make_plan
     from .run import execute
 
