@@ -30,25 +30,15 @@ def _n(count: int, word: str, plural: str | None = None) -> str:
     return f"{count} {word if count == 1 else plural or word + 's'}"
 
 
-class _Version(argparse.Action):
-    """``--version``: qplane's version and every installed plugin's, then exit 0."""
+def version_text(registry: Any) -> str:
+    """``qplane --version``: qplane's version and every installed plugin's."""
+    from . import __version__
+    from .plugins import load_errors, plugin_infos
 
-    def __init__(self, option_strings: Sequence[str], dest: str, registry: Any = None, **kwargs: Any):
-        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, **kwargs)
-        self.registry = registry
-
-    def __call__(self, parser: Any, namespace: Any, values: Any, option_string: Any = None) -> None:
-        from . import __version__
-        from .plugins import load_errors, plugin_infos
-
-        lines = [f"qplane {__version__} (Python {sys.version.split()[0]})"]
-        if self.registry is not None:
-            infos = plugin_infos(self.registry.pm)
-            lines.append("plugins:")
-            lines += [f"  {n}: {i.distribution or '-'} {i.version or 'version unknown'}" for n, i in sorted(infos.items())]
-            lines += [f"  {n}: failed to load: {e}" for n, e in sorted(load_errors(self.registry.pm).items())]
-        print("\n".join(lines))
-        parser.exit(EXIT_OK)
+    lines = [f"qplane {__version__} (Python {sys.version.split()[0]})", "plugins:"]
+    lines += [f"  {n}: {i.distribution or '-'} {i.version or 'version unknown'}" for n, i in sorted(plugin_infos(registry.pm).items())]
+    lines += [f"  {n}: failed to load: {e}" for n, e in sorted(load_errors(registry.pm).items())]
+    return "\n".join(lines)
 
 
 def _add_run(sub: Any) -> None:
@@ -341,8 +331,9 @@ DEBUG_HELP = "on an error, show the traceback (accepted anywhere on the line)"
 
 def make_parser(registry: Any | None = None) -> argparse.ArgumentParser:
     parser = _Parser(prog="qplane", description="quantum-network simulator and control plane",
-                     epilog="`qplane COMMAND --help` explains a command; start with `qplane run examples/chain.yaml`")
-    parser.add_argument("--version", action=_Version, registry=registry,
+                     epilog="`qplane COMMAND --help` explains a command; start with `qplane run examples/chain.yaml`",
+                     formatter_class=argparse.RawDescriptionHelpFormatter)  # the version's lines kept
+    parser.add_argument("--version", action="version", version=version_text(registry) if registry else "qplane",
                         help="print the versions of qplane and of every installed plugin, and exit")
     parser.add_argument("--debug", action="store_true", help=DEBUG_HELP)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
