@@ -298,7 +298,7 @@ def test_gitignore_covers_run_outputs(tmp_path):
 # ------------------------------------------------------------------ grammar of counts
 
 
-BAD_GRAMMAR = re.compile(r"(?<![\w.])(?:1 (?:requests|runs|links|nodes|pairs|failures|re-routes|seeds|arms|events|"
+BAD_GRAMMAR = re.compile(r"(?<![\w./])(?:1 (?:requests|runs|links|nodes|pairs|failures|re-routes|seeds|arms|events|"
                          r"messages|values|grid points|workers|files|memories|detections)\b|\ba [aeiou]\w)")
 
 
@@ -313,6 +313,14 @@ def test_counts_and_articles_read_right(capsys, tmp_path):
         rc, out, err = _main(capsys, *argv)
         assert rc == 0, (argv, err)
         texts.append(out + err)
+    # the requests' reasons, in the results file and the summary
+    for sets, reason in ((["requests.0.pairs=1"], "1 pair delivered"),
+                         (["requests.0.min_fidelity=0.9999"], "over 1 link is below")):
+        rc, out, err = _main(capsys, "run", "one.yaml", *(x for s in sets for x in ("--set", s)), "--json", "r.json")
+        assert rc == 0, err
+        got = json.loads(Path("r.json").read_text())["requests"][0]["reason"]
+        assert reason in got, got
+        texts += [out, got]
     text = "\n".join(texts)
     assert "(2 nodes, 1 link, 1 request, backend fidelity)" in text
     bad = sorted({m.group(0) for m in BAD_GRAMMAR.finditer(text)})

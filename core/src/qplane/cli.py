@@ -196,7 +196,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     def progress(now: float, delivered: int) -> None:
         bar.n = min(now, scenario.duration)
-        bar.set_postfix_str(f"{delivered}{of} pairs delivered")
+        bar.set_postfix_str(f"{delivered}{of} pair{'s' * (bool(of) or delivered != 1)} delivered")
 
     try:
         results = sim.run(progress=progress if bar is not None else None)

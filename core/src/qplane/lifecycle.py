@@ -77,7 +77,7 @@ class RequestLifecycle:
             self._on_pair(handle, pair)
         req = handle.request
         if req.pairs is not None and len(handle.delivered) >= req.pairs:
-            self.finish(handle, RequestStatus.COMPLETED, f"{req.pairs} pairs delivered")
+            self.finish(handle, RequestStatus.COMPLETED, f"{req.pairs} pair{'s' * (req.pairs != 1)} delivered")
 
     def finish(self, handle: RequestHandle, status: RequestStatus, reason: str = "") -> None:
         if handle.done:
@@ -148,7 +148,7 @@ class RequestLifecycle:
         feasible = [p for p, b in zip(paths, best) if b >= req.min_fidelity]
         if not feasible:
             i = max(range(len(paths)), key=best.__getitem__)
-            over = f"over {len(paths[i]) - 1} links" + (f" (the best of {len(paths)} paths)" if len(paths) > 1 else "")
+            over = f"over {len(paths[i]) - 1} link{'s' * (len(paths[i]) != 2)}" + (f" (the best of {len(paths)} paths)" if len(paths) > 1 else "")
             self.finish(handle, unreachable,
                         f"{why}best-case fidelity {best[i]:.4f} {over} is below min_fidelity {req.min_fidelity}")
             return False

@@ -342,7 +342,7 @@ class Simulation:
                 continue
             req, got = handle.request, len(handle.delivered)
             reason = (f"the run was interrupted at t={now:.6g} s with "
-                      + (f"{got}/{req.pairs} pairs" if req.pairs is not None else f"{got} pairs"))
+                      + (f"{got}/{req.pairs} pairs" if req.pairs is not None else f"{got} pair{'s' * (got != 1)}"))
             try:
                 self.lifecycle.finish(handle, RequestStatus.INTERRUPTED, reason)
             except Exception:  # stopped mid-event: the state may be torn; record the status anyway
