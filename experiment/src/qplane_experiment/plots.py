@@ -182,6 +182,11 @@ def _log_worthy(values: list[float]) -> bool:
     return len(pos) == len([v for v in values if v is not None]) and len(pos) > 1 and max(pos) / min(pos) > 30
 
 
+def _columns(labels: list[str]) -> int:
+    """Legend columns that fit the figure's width: fewer for long labels."""
+    return max(1, min(4, len(labels), 110 // (max(len(x) for x in labels) + 8)))
+
+
 def _ci_text() -> str:
     return f"{CONFIDENCE:.0%} CI"
 
@@ -264,7 +269,7 @@ def plot_sweep(exp: Any, out_dir: Path, formats: Sequence[str] = ("png", "svg"))
         ax.grid(True, alpha=0.3)
     handles, labels = axes[0].get_legend_handles_labels()
     if handles and labels != [exp.name]:
-        fig.legend(handles, labels, loc="outside lower center", ncol=min(4, len(labels)), fontsize=9)
+        fig.legend(handles, labels, loc="outside lower center", ncol=_columns(labels), fontsize=9)
     return _save(fig, out_dir, "sweep", formats)
 
 
@@ -333,19 +338,21 @@ def _groups(exp: Any) -> tuple[list[int], list[int], dict[tuple[int, int], Any],
     return grids, arms, by, glabels
 
 
-def _arm_words(exp: Any) -> tuple[str, dict[int, str], dict[int, str]]:
-    """What the arms vary, in words (``purification``; several: ``purification / link pair
-    fidelity``), each arm's short label (its values: ``dejmps``; several, one per line) and its
-    full label (``purification: dejmps, link pair fidelity: 0.9``)."""
-    arms = {p.arm_index: p.arm for p in exp.points}
-    paths = [a.path for a in exp.arm_axes]
+def _words(values: dict[int, dict[str, Any]], paths: list[str]) -> tuple[str, dict[int, str], dict[int, str]]:
+    """What varies, in words (``purification``; several: ``purification / link pair fidelity``),
+    each group's short label (its values: ``dejmps``; several, one per line) and its full label
+    (``purification: dejmps, link pair fidelity: 0.9``); ``values``: index -> field values."""
 
     def shown(path: str, v: Any) -> str:
         unit = field_words(path)[1]
         return format_value(v) + (f" {unit}" if unit and _is_number(v) else "")
 
-    short = {i: "\n".join(shown(p, a[p]) for p in paths if p in a) for i, a in arms.items()}
-    return " / ".join(field_words(p)[0] for p in paths), short, {i: values_label(a) for i, a in arms.items()}
+    short = {i: "\n".join(shown(p, vs[p]) for p in paths if p in vs) for i, vs in values.items()}
+    return " / ".join(field_words(p)[0] for p in paths), short, {i: values_label(vs) for i, vs in values.items()}
+
+
+def _arm_words(exp: Any) -> tuple[str, dict[int, str], dict[int, str]]:
+    return _words({p.arm_index: p.arm for p in exp.points}, [a.path for a in exp.arm_axes])
 
 
 def plot_compare(exp: Any, out_dir: Path, formats: Sequence[str] = ("png", "svg")) -> list[Path]:
@@ -353,6 +360,7 @@ def plot_compare(exp: Any, out_dir: Path, formats: Sequence[str] = ("png", "svg"
     fidelity as points with intervals on an axis zoomed to them when they differ little."""
     grids, arms, by, glabels = _groups(exp)
     varied, arm_names, _ = _arm_words(exp)
+    gvaried, gshort, _ = _words({p.grid_index: p.grid for p in exp.points}, [a.path for a in exp.grid_axes])
     fig, axes = _figure(f"{exp.name}: mean over {_seeds(exp)}, error bars {_ci_text()}")
     width = 0.8 / max(1, len(arms))
     colors = [f"C{i % 10}" for i in range(len(arms))]
@@ -373,6 +381,8 @@ def plot_compare(exp: Any, out_dir: Path, formats: Sequence[str] = ("png", "svg"
             lows += [m - lo for m, lo in zip(means, err_lo)]
             highs += [m + hi for m, hi in zip(means, err_hi)]
         zoomed = _zoom(ax, lows, highs, metric)
+        if zoomed:
+            ax.text(0.01, 0.99, "axis zoomed", transform=ax.transAxes, ha="left", va="top", fontsize=8, color="0.4")
         for j, a, xs, means, err_lo, err_hi in per_arm:
             label = arm_names.get(a, "").replace("\n", " / ") or exp.name
             if zoomed:  # a bar's length means nothing on a cut axis: points with their intervals
@@ -381,8 +391,10 @@ def plot_compare(exp: Any, out_dir: Path, formats: Sequence[str] = ("png", "svg"
             else:
                 ax.bar(xs, means, width=width * 0.95, yerr=[err_lo, err_hi], capsize=4, color=colors[j],
                        label=label, error_kw={"elinewidth": 1.2})
-        if len(grids) > 1:
-            ax.set_xticks(range(len(grids)), [glabels[g] for g in grids], rotation=20, ha="right", fontsize=8)
+        if len(grids) > 1:  # groups named by their grid values, one per line; the axis says which
+            ax.set_xticks(range(len(grids)), [gshort[g] for g in grids], fontsize=8,
+                          rotation=30 if len(grids) > 8 else 0, ha="right" if len(grids) > 8 else "center")
+            ax.set_xlabel(gvaried)
         else:  # one group: each bar named under it
             ticks = [(j - (len(arms) - 1) / 2) * width for j in range(len(arms))]
             ax.set_xticks(ticks, [arm_names.get(a) or exp.name for a in arms], fontsize=9,
@@ -391,11 +403,11 @@ def plot_compare(exp: Any, out_dir: Path, formats: Sequence[str] = ("png", "svg"
             ax.set_xlim(-0.5, 0.5)
         if METRIC_AXES.get(metric, ("", "", ""))[2] == "percent" and highs:
             ax.set_ylim(0.0, max(105.0, max(highs) * 1.02))
-        ax.set_ylabel(ylabel + (" (axis zoomed)" if zoomed else ""))
+        ax.set_ylabel(ylabel)
         ax.grid(True, axis="y", alpha=0.3)
     handles, labels = axes[0].get_legend_handles_labels()
     if handles and len(grids) > 1:  # several groups: the legend names the arms
-        fig.legend(handles, labels, loc="outside lower center", ncol=min(4, len(labels)), fontsize=9, title=varied)
+        fig.legend(handles, labels, loc="outside lower center", ncol=_columns(labels), fontsize=9, title=varied)
     return _save(fig, out_dir, "compare", formats)
 
 
