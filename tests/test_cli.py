@@ -27,7 +27,7 @@ EXAMPLE = ROOT / "examples" / "chain.yaml"
 CONSOLE_SCRIPT = ROOT / ".venv" / "bin" / "qplane"
 
 REQUEST_KEYS = {
-    "id", "src", "dst", "status", "path", "delivered", "rate_hz", "fidelity_mean",
+    "id", "src", "dst", "status", "paths", "delivered", "rate_hz", "fidelity_mean",
     "fidelity_stderr", "fidelity_estimated_mean", "latency_mean_s", "latency_p50_s",
     "latency_p95_s",
 }
@@ -69,7 +69,7 @@ def _example() -> dict:
 
 def _check_results_document(data: dict) -> None:
     Results.model_validate(data)
-    assert data["schema"] == SCHEMA == "qplane.results/1"
+    assert data["schema"] == SCHEMA == "qplane.results/2"
     assert TOP_KEYS <= data.keys()
     assert isinstance(data["scenario"], dict) and data["scenario"]["name"] == data["name"]
     assert data["requests"], "the example has one request"
@@ -94,7 +94,8 @@ def test_run_prints_table_and_writes_results_json(capsys, tmp_path):
     assert lines[0].startswith("chain-5: backend fidelity, seed 7, ")
     header = lines[1].split()
     assert header[:6] == ["id", "src", "dst", "status", "hops", "delivered"]
-    assert {"rate_hz", "F_mean", "F_stderr", "F_est", "latency_p50_s"} <= set(header)
+    # the JSON's names, explained in a legend under the table
+    assert {"rate_hz", "fidelity_mean", "fidelity_stderr", "fidelity_estimated_mean", "latency_p50_s"} <= set(header)
     row = lines[3].split()
     assert row[:6] == ["0", "n0", "n4", "completed", "4", "100"]
     assert lines[-1] == f"results: {out_file}"
@@ -106,7 +107,7 @@ def test_run_prints_table_and_writes_results_json(capsys, tmp_path):
     assert data["backend"] == "fidelity"
     req = data["requests"][0]
     assert (req["src"], req["dst"], req["status"]) == ("n0", "n4", "completed")
-    assert req["path"] == ["n0", "n1", "n2", "n3", "n4"]
+    assert req["paths"] == [["n0", "n1", "n2", "n3", "n4"]]
     assert req["delivered"] == 100
     assert 0.5 <= req["fidelity_mean"] <= 1.0
     assert req["rate_hz"] > 0
@@ -125,7 +126,7 @@ def test_run_set_overrides_reach_nested_fields(capsys, tmp_path):
     data = json.loads(out_file.read_text(encoding="utf-8"))
     req = data["requests"][0]
     assert req["dst"] == "n2"
-    assert req["path"] == ["n0", "n1", "n2"]  # 2 hops
+    assert req["paths"] == [["n0", "n1", "n2"]]  # 2 hops
     assert len(data["links"]) == 2
     assert data["scenario"]["topology"]["nodes"] == 3
 

@@ -113,7 +113,7 @@ def test_fidelity_constrained_is_fast_when_it_can_and_faithful_when_it_must():
 
     # a loose target: as fast as min-cost, faster than max-fidelity's detour
     loose = {r: ring(r, 0.7) for r in ("min-cost", "max-fidelity", "fidelity-constrained")}
-    assert loose["fidelity-constrained"]["path"] == loose["min-cost"]["path"] == ["n0", "n1", "n2"]
+    assert loose["fidelity-constrained"]["paths"] == loose["min-cost"]["paths"] == [["n0", "n1", "n2"]]
     assert loose["fidelity-constrained"]["rate_hz"] > loose["max-fidelity"]["rate_hz"]
     # a tight target: min-cost's path can never reach it; fidelity-constrained takes the detour
     tight = {r: ring(r, 0.85) for r in ("min-cost", "fidelity-constrained")}

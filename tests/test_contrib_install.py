@@ -129,7 +129,7 @@ def test_the_same_scenario_runs_once_the_plugin_is_installed(venv):
     venv.qplane("run", EXAMPLES["qos-router"], "--json", out, check=True)
     first = json.loads(out.read_text())["requests"][0]
     assert first["protocols"]["router"] == "fidelity-constrained"
-    assert first["status"] == "completed" and first["path"] == ["n0", "n5", "n4", "n3", "n2"]
+    assert first["status"] == "completed" and first["paths"] == [["n0", "n5", "n4", "n3", "n2"]]
 
 
 @pytest.mark.parametrize("name", sorted(CONTRIB))

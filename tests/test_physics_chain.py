@@ -289,4 +289,4 @@ def test_a_link_marked_down_is_avoided_by_routing():
     sim = build(qplane.load_scenario(sc))
     sim.set_link_state("n0", "n1", False)
     res = sim.run()
-    assert res["requests"][0]["path"] == ["n0", "n3", "n2", "n1"]
+    assert res["requests"][0]["paths"] == [["n0", "n3", "n2", "n1"]]

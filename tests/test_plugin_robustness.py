@@ -308,8 +308,8 @@ def test_a_pin_chooses_the_plugin():
     registry = registry_with(OtherRouting())
     ours = qplane.run(ring({"routing": {"name": "shortest-path", "plugin": "routing"}}), registry=registry)
     theirs = qplane.run(ring({"routing": {"name": "shortest-path", "plugin": "OtherRouting"}}), registry=registry)
-    assert ours["requests"][0]["path"] == ["n0", "n1"]
-    assert theirs["requests"][0]["path"] == ["n0", "n4", "n3", "n2", "n1"]
+    assert ours["requests"][0]["paths"] == [["n0", "n1"]]
+    assert theirs["requests"][0]["paths"] == [["n0", "n4", "n3", "n2", "n1"]]
     assert "OtherRouting" in theirs["plugins"] and "routing" not in theirs["plugins"]
 
 
@@ -318,14 +318,14 @@ def test_a_pin_per_request_and_from_the_command_line(tmp_path, capsys, extra_plu
     data["requests"].append({"src": "n0", "dst": "n1", "pairs": 3,
                              "protocols": {"routing": {"name": "shortest-path", "plugin": "OtherRouting"}}})
     results = qplane.run(data, registry=registry_with(OtherRouting()))
-    assert [len(r["path"]) for r in results["requests"]] == [2, 5]
+    assert [len(r["paths"][0]) for r in results["requests"]] == [2, 5]
 
     extra_plugins(OtherRouting())
     path = write(tmp_path, ring({"routing": "shortest-path"}))
     assert main(["run", str(path)]) == 2
     assert "pin one" in capsys.readouterr().err
     assert main(["run", str(path), "--set", "protocols.routing.plugin=routing", "--json", "r.json"]) == 0
-    assert json.loads(Path("r.json").read_text())["requests"][0]["path"] == ["n0", "n1"]
+    assert json.loads(Path("r.json").read_text())["requests"][0]["paths"] == [["n0", "n1"]]
 
 
 def test_a_pin_to_a_plugin_that_does_not_provide_the_name():

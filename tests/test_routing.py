@@ -79,7 +79,7 @@ def test_each_router_picks_its_path(three_ways):
     routers = ["shortest-path", "min-cost", "max-fidelity"]
     reqs = [{"src": "A", "dst": "B", "pairs": 3, "protocols": {"routing": r}} for r in routers]
     sim, res = run_checked(scenario(topo, reqs, links=links, count=1))
-    got = {r["protocols"]["router"]: r["path"] for r in res["requests"]}
+    got = {r["protocols"]["router"]: r["paths"][0] for r in res["requests"]}
     assert got == {"shortest-path": P1, "min-cost": P2, "max-fidelity": P3}
     assert all(r["status"] == "completed" for r in res["requests"])
     # max-fidelity really delivers the best fidelity: Werner links compose w = w1 w2 ...
@@ -104,7 +104,7 @@ def test_max_fidelity_weighs_swap_gate_errors(tmp_path):
     reqs = [{"src": "A", "dst": "B", "pairs": 2, "protocols": {"routing": r}} for r in ("shortest-path", "max-fidelity")]
     nodes = {"X": {"operations": {"gate_error": 0.1}}}
     _, res = run_checked(scenario(topo, reqs, nodes=nodes))
-    assert [r["path"] for r in res["requests"]] == [["A", "X", "B"], ["A", "Y", "B"]]
+    assert [r["paths"] for r in res["requests"]] == [[["A", "X", "B"]], [["A", "Y", "B"]]]
     assert res["requests"][1]["fidelity_mean"] > res["requests"][0]["fidelity_mean"]
 
 
@@ -212,7 +212,7 @@ def test_reactive_on_a_chain_gives_the_werner_swap_fidelity(tmp_path):
     sim, res = run_checked(sc, every=1e-3)
     req = res["requests"][0]
     assert req["status"] == "completed" and req["delivered"] == 200
-    assert req["protocols"]["swapping"] == "reactive" and req["path"] is None
+    assert req["protocols"]["swapping"] == "reactive" and req["paths"] is None
     expected = physics.werner_swap_fidelity(f, f)
     for pair in sim.handles[0].delivered:
         assert pair.fidelity == pytest.approx(expected, abs=1e-12)
@@ -245,7 +245,7 @@ def test_reactive_beats_a_fixed_path_when_one_side_is_slow(tmp_path):
     for routing in ("shortest-path", "reactive"):
         sc = scenario(topo, [{"src": "n0", "dst": "n2", "pairs": 50}], routing=routing, count=1)
         out[routing] = run_checked(sc, every=None)[1]["requests"][0]
-    assert out["shortest-path"]["path"] == ["n0", "n1", "n2"]  # the first shortest: via the slow link
+    assert out["shortest-path"]["paths"] == [["n0", "n1", "n2"]]  # the first shortest: via the slow link
     assert out["reactive"]["completion_time_s"] < out["shortest-path"]["completion_time_s"]
 
 

@@ -8,6 +8,7 @@ scenario's name made safe, in the current folder.
 from __future__ import annotations
 
 import copy
+import hashlib
 import json
 import typing
 from pathlib import Path
@@ -228,9 +229,9 @@ def test_a_deep_python_dictionary_is_a_scenario_error():
     ("", "scenario"),
     ("   ", "scenario"),
     ("line\nbreak\x1b[31m", "line_break_[31m"),
-    ("C:\\Windows\\x", "C:_Windows_x"),
+    ("C:\\Windows\\x", "C__Windows_x"),
     (".hidden", "hidden"),
-    ("x" * 300, "x" * 120),
+    ("x" * 300, "x" * 100 + "~" + hashlib.sha1(b"x" * 300).hexdigest()[:10]),
 ])
 def test_file_stem_makes_a_safe_name(name, stem):
     assert file_stem(name) == stem

@@ -115,7 +115,7 @@ def test_link_failure_is_detected_within_the_heartbeat_bound_and_the_request_is_
     res = sim.run()
     req = res["requests"][0]
     assert req["status"] == "completed" and req["reroutes"] == 1
-    assert req["path"] == ["n0", "n3", "n2", "n1"]
+    assert req["paths"] == [["n0", "n3", "n2", "n1"]]
     det = res["topology"]["events"][0]
     d = 20.0 / C
     report = max(sim.network.classical_delay(e, "n0") for e in ("n0", "n1"))
@@ -199,7 +199,7 @@ def test_recovered_link_is_detected_and_used_again():
     res = build(sc).run()
     topo = res["topology"]
     assert topo["detections"] == 1 and topo["recovery_latency_mean_s"] > 0
-    assert res["requests"][1]["path"] == ["n0", "n1"]  # the repaired link is the shortest again
+    assert res["requests"][1]["paths"] == [["n0", "n1"]]  # the repaired link is the shortest again
 
 
 def test_state_change_hooks_fire_for_every_change_and_random_failures_are_seeded():

@@ -70,7 +70,7 @@ def test_seeds_are_deterministic_distinct_and_extend():
 def _request(**kw):
     base = {"status": "completed", "delivered": 0, "pairs_requested": None, "rate_requested_hz": None,
             "rate_hz": None, "fidelity_mean": None, "fidelity_estimated_mean": None, "latency_mean_s": None,
-            "path": None}
+            "paths": None}
     base.update(kw)
     return base
 
@@ -80,12 +80,12 @@ def test_run_metrics_aggregate_over_requests():
         "links": [{"a": "a", "b": "b", "length_km": 10.0}, {"a": "b", "b": "c", "length_km": 30.0}],
         "requests": [
             _request(delivered=100, pairs_requested=100, rate_hz=1000.0, fidelity_mean=0.9,
-                     fidelity_estimated_mean=0.91, latency_mean_s=0.001, path=["a", "b", "c"]),
+                     fidelity_estimated_mean=0.91, latency_mean_s=0.001, paths=[["a", "b", "c"]]),
             _request(delivered=300, pairs_requested=600, status="timed_out", rate_hz=200.0, fidelity_mean=0.7,
-                     fidelity_estimated_mean=0.71, latency_mean_s=0.003, path=["a", "b"]),
+                     fidelity_estimated_mean=0.71, latency_mean_s=0.003, paths=[["a", "b"]]),
             _request(status="no_path"),  # never served: rate 0, served 0, no pairs to weigh
             _request(delivered=40, rate_requested_hz=50.0, rate_hz=40.0, fidelity_mean=0.8,
-                     fidelity_estimated_mean=0.8, latency_mean_s=0.002, path=["b", "c"]),
+                     fidelity_estimated_mean=0.8, latency_mean_s=0.002, paths=[["b", "c"]]),
         ],
     }
     m = run_metrics(results)

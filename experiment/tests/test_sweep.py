@@ -121,7 +121,7 @@ def test_cli_sweep_dry_run_validates_without_running(tmp_path, capsys):
     path.write_text(yaml.safe_dump(study()), encoding="utf-8")
     assert main(["sweep", str(path), "--dry-run"]) == 0
     out = capsys.readouterr().out
-    assert "6 grid points x 1 arms x 3 seeds = 18 runs, every one valid" in out
+    assert "6 grid points x 1 arm x 3 seeds = 18 runs, every one valid" in out
     assert not list(tmp_path.glob("*-sweep"))
     bad = study()
     bad["topology"]["spacing_km"] = [10, -30]

@@ -42,13 +42,13 @@ def ring(routing, min_fidelity: float) -> dict:
 def test_reaches_a_target_min_cost_cannot():
     assert ring("min-cost", 0.85)["status"] == "fidelity_unreachable"
     r = ring("fidelity-constrained", 0.85)
-    assert r["status"] == "completed" and r["path"] == ["n0", "n5", "n4", "n3", "n2"]
+    assert r["status"] == "completed" and r["paths"] == [["n0", "n5", "n4", "n3", "n2"]]
     assert r["fidelity_mean"] >= 0.85
 
 
 def test_takes_the_fast_path_when_it_is_good_enough():
     r = ring("fidelity-constrained", 0.7)
-    assert r["status"] == "completed" and r["path"] == ["n0", "n1", "n2"]
+    assert r["status"] == "completed" and r["paths"] == [["n0", "n1", "n2"]]
     detour = ring({"name": "fidelity-constrained", "max_hops": 6}, 0.9)
     assert r["rate_hz"] > detour["rate_hz"]  # the detour it avoided is slower
 

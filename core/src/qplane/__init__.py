@@ -4,7 +4,7 @@ The public API::
 
     import qplane
     scenario = qplane.load_scenario("examples/chain.yaml", overrides=["seed=3"])
-    results = qplane.run(scenario)            # a dict, schema "qplane.results/1"
+    results = qplane.run(scenario)            # a dict, schema "qplane.results/2"
 
 Comparisons and parameter studies (``qplane compare`` / ``qplane sweep``) are the
 qplane-experiment distribution: ``from qplane_experiment import compare, sweep``.

@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 from typing import Any, Sequence
 
-from .errors import PluginError, QPlaneError
+from .errors import PluginError, QPlaneError, RunInterrupted, ScenarioError
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
 
@@ -23,6 +23,22 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_USAGE, f"qplane: error: {message}\n")
 
 
+def _n(count: int, word: str, plural: str | None = None) -> str:
+    """``1 request``, ``2 requests``: a count with its noun."""
+    return f"{count} {word if count == 1 else plural or word + 's'}"
+
+
+def version_text(registry: Any) -> str:
+    """``qplane --version``: qplane's version and every installed plugin's."""
+    from . import __version__
+    from .plugins import load_errors, plugin_infos
+
+    lines = [f"qplane {__version__} (Python {sys.version.split()[0]})", "plugins:"]
+    lines += [f"  {n}: {i.distribution or '-'} {i.version or 'version unknown'}" for n, i in sorted(plugin_infos(registry.pm).items())]
+    lines += [f"  {n}: failed to load: {e}" for n, e in sorted(load_errors(registry.pm).items())]
+    return "\n".join(lines)
+
+
 def _add_run(sub: Any) -> None:
     p = sub.add_parser("run", help="run a scenario and print a summary table")
     p.add_argument("scenario", help="scenario file (YAML or JSON)")
@@ -30,9 +46,13 @@ def _add_run(sub: Any) -> None:
                    help="override a field by dotted path, e.g. requests.0.src=n2 (repeatable)")
     p.add_argument("--seed", type=int, help="replace the scenario's seed")
     p.add_argument("--backend", help="replace the scenario's state backend")
+    p.add_argument("--name", help="label of the run and its results file (default: the scenario's name, "
+                   "with the overrides in brackets: chain-5[topology.nodes=9])")
     p.add_argument("--json", dest="json_out", metavar="OUT",
-                   help="results JSON path (default: <scenario name>.results.json in the current folder, "
-                        "the name made a safe file name)")
+                   help="results JSON path (default: <label>.results.json in the current folder, the label "
+                        "made a safe file name)")
+    p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                   help="progress bar on stderr (default: when stderr is a terminal; needs tqdm)")
     add_allow_large(p)
     p.set_defaults(func=cmd_run)
 
@@ -40,6 +60,14 @@ def _add_run(sub: Any) -> None:
 def add_allow_large(p: argparse.ArgumentParser) -> None:
     p.add_argument("--allow-large", action="store_true",
                    help="lift the size limits (nodes, links, memories, requests, pairs, runs; see the README)")
+
+
+def run_label(args: argparse.Namespace, name: str) -> str:
+    """``--name``, else the scenario's name with the run's overrides: ``chain-5[topology.nodes=9,seed=3]``."""
+    if args.name:
+        return args.name
+    changes = [*args.overrides, *(f"{k}={v}" for k in ("seed", "backend") if (v := getattr(args, k)) is not None)]
+    return f"{name}[{','.join(changes)}]" if changes else name
 
 
 def _add_validate(sub: Any) -> None:
@@ -78,22 +106,32 @@ def _table(head: list[str], rows: list[list[str]]) -> str:
                      for row in [head, ["-" * w for w in widths], *rows])
 
 
+#: under the summary table: what its columns are (docs/design.md, "The results file", defines them all)
+LEGEND = """\
+rate_hz: pairs delivered per simulated second served; latency_p50_s: median pair latency (simulated s)
+fidelity_mean (± fidelity_stderr): the delivered pairs' true fidelity with Phi+, from the backend's state
+fidelity_estimated_mean: the controller's own estimate, from the link and memory models (what routing,
+  admission and delivery decide with; it leaves out the final wait, so it may be above the true value)"""
+
+
 def summary_table(results: dict[str, Any]) -> str:
     lines = [
         f"{results['name']}: backend {results['backend']}, seed {results['seed']}, "
         f"{results['sim_time_s']:.6g} simulated s in {results['wall_time_s']:.3f} wall s, "
-        f"{results['events']} events, {results['classical_messages']} classical messages"
+        f"{_n(results['events'], 'event')}, {_n(results['classical_messages'], 'classical message')}"
     ]
-    head = ["id", "src", "dst", "status", "hops", "delivered", "rate_hz", "F_mean", "F_stderr", "F_est", "latency_p50_s"]
+    head = ["id", "src", "dst", "status", "hops", "delivered", "rate_hz", "fidelity_mean", "fidelity_stderr",
+            "fidelity_estimated_mean", "latency_p50_s"]
     rows = []
     for r in results["requests"]:
         rows.append([
             str(r["id"]), r["src"], r["dst"], r["status"],
-            str(len(r["path"]) - 1) if r["path"] else "-",
+            ",".join(str(len(p) - 1) for p in r["paths"]) if r["paths"] else "-",
             str(r["delivered"]), _fmt(r["rate_hz"]), _fmt(r["fidelity_mean"]), _fmt(r["fidelity_stderr"], ".2g"),
             _fmt(r["fidelity_estimated_mean"]), _fmt(r["latency_p50_s"], ".3g"),
         ])
     lines.append(_table(head, rows))
+    lines.append(LEGEND)
     kinds = ("swapping", "purification", "cutoff", "router", "application")
     varied = [k for k in kinds if len({r["protocols"].get(k) for r in results["requests"]}) > 1]
     if varied:  # requests with protocols of their own: say which served each
@@ -102,13 +140,13 @@ def summary_table(results: dict[str, Any]) -> str:
             lines.append(f"request {r['id']}: " + ", ".join(f"{k} {r['protocols'].get(k)}" for k in varied))
     topo = results.get("topology") or {}
     if topo.get("failures") or topo.get("manager") not in (None, "oracle"):
-        parts = [f"{topo.get('failures', 0)} failures"]
+        parts = [_n(topo.get("failures", 0), "failure")]
         if topo.get("detections") is not None:
             lat = topo.get("detection_latency_mean_s")
-            parts.append(f"{topo['detections']} link-down detections" + (
+            parts.append(_n(topo["detections"], "link-down detection") + (
                 f" (latency mean {lat * 1e3:.3g} ms, max {topo['detection_latency_max_s'] * 1e3:.3g} ms)" if lat is not None else ""))
-        parts.append(f"{topo.get('reroutes', 0)} re-routes")
-        parts.append(f"{topo.get('requests_failed', 0)} requests lost")
+        parts.append(_n(topo.get("reroutes", 0), "re-route"))
+        parts.append(_n(topo.get("requests_failed", 0), "request") + " lost")
         if topo.get("discovery_converged_s") is not None:
             parts.append(f"discovery converged at {topo['discovery_converged_s'] * 1e3:.3g} ms")
         lines.append(f"topology ({topo.get('manager')}): " + ", ".join(parts))
@@ -125,15 +163,49 @@ def warn_load_errors(registry: Any) -> None:
         print(f"qplane: warning: plugin {name!r} failed to load: {err}", file=sys.stderr)
 
 
+def _progress_bar(args: argparse.Namespace, duration: float) -> Any:
+    """A tqdm bar on stderr: simulated time against the duration (the run may stop earlier, once
+    every request has finished), and pairs delivered; or None."""
+    if args.progress is False or (args.progress is None and not sys.stderr.isatty()):
+        return None
+    try:
+        from tqdm import tqdm
+    except ImportError:
+        if args.progress:
+            print("qplane: warning: --progress needs tqdm (pip install tqdm)", file=sys.stderr)
+        return None
+    import shutil  # the terminal's size, 80x24 when it reports none (tqdm draws nothing at 0)
+
+    cols, rows = shutil.get_terminal_size()
+    return tqdm(total=duration, file=sys.stderr, leave=False, ncols=cols, nrows=rows, mininterval=0.1,
+                bar_format="{percentage:3.0f}%|{bar}| {n:.4g}/{total:.4g} simulated s{postfix}, {elapsed} wall")
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from .scenario import file_stem, load_scenario
     from .sim import build
 
     scenario = load_scenario(args.scenario, overrides=args.overrides, seed=args.seed, backend=args.backend,
                              allow_large=args.allow_large)
+    scenario.name = run_label(args, scenario.name)
     registry = args.registry
     warn_load_errors(registry)
-    results = build(scenario, registry).run()
+    sim = build(scenario, registry)
+    bar, code = _progress_bar(args, scenario.duration), EXIT_OK
+    asked = sum(h.request.pairs or 0 for h in sim.handles)
+    of = f"/{asked}" if asked and all(h.request.pairs for h in sim.handles) else ""
+
+    def progress(now: float, delivered: int) -> None:
+        bar.n = min(now, scenario.duration)
+        bar.set_postfix_str(f"{delivered}{of} pair{'s' * (bool(of) or delivered != 1)} delivered")
+
+    try:
+        results = sim.run(progress=progress if bar is not None else None)
+    except RunInterrupted as e:  # Ctrl-C: the results so far, every unfinished request `interrupted`
+        results, code = e.results, 130
+    finally:
+        if bar is not None:
+            bar.close()
     print(summary_table(results))
     out = Path(args.json_out) if args.json_out else Path(f"{file_stem(scenario.name)}.results.json")
     try:
@@ -141,20 +213,27 @@ def cmd_run(args: argparse.Namespace) -> int:
     except OSError as e:
         raise QPlaneError(f"--json {out}: cannot write: {e.strerror}") from e
     print(f"results: {out}")
-    return EXIT_OK
+    if code:
+        print(f"qplane: interrupted at t={results['sim_time_s']:.6g} simulated s: the results so far are in {out}",
+              file=sys.stderr)
+    return code
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
     from .scenario import load_scenario
     from .sim import build
 
-    scenario = load_scenario(args.scenario, overrides=args.overrides, allow_large=args.allow_large)
-    registry = args.registry
-    warn_load_errors(registry)
-    sim = build(scenario, registry)
+    warn_load_errors(args.registry)
+    try:
+        sim = build(load_scenario(args.scenario, overrides=args.overrides, allow_large=args.allow_large), args.registry)
+    except ScenarioError as e:  # a list where one value is expected: say how to check the study's runs
+        if "parameter study" not in e.message:
+            raise
+        raise ScenarioError(f"{e.message}; `qplane sweep {args.scenario} --dry-run` validates every run of it "
+                            "without running any", field=e.field, source=e.source) from e
     print(
-        f"{args.scenario}: valid ({len(sim.network.nodes)} nodes, {len(sim.network.links)} links, "
-        f"{len(sim.handles)} requests, backend {sim.component_name('backend')})"
+        f"{args.scenario}: valid ({_n(len(sim.network.nodes), 'node')}, {_n(len(sim.network.links), 'link')}, "
+        f"{_n(len(sim.handles), 'request')}, backend {sim.component_name('backend')})"
     )
     return EXIT_OK
 
@@ -248,9 +327,16 @@ def cmd_plugins(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+DEBUG_HELP = "on an error, show the traceback (accepted anywhere on the line)"
+
+
 def make_parser(registry: Any | None = None) -> argparse.ArgumentParser:
-    parser = _Parser(prog="qplane", description="quantum-network simulator and control plane")
-    parser.add_argument("--debug", action="store_true", help="show tracebacks")
+    parser = _Parser(prog="qplane", description="quantum-network simulator and control plane",
+                     epilog="`qplane COMMAND --help` explains a command; start with `qplane run examples/chain.yaml`",
+                     formatter_class=argparse.RawDescriptionHelpFormatter)  # the version's lines kept
+    parser.add_argument("--version", action="version", version=version_text(registry) if registry else "qplane",
+                        help="print the versions of qplane and of every installed plugin, and exit")
+    parser.add_argument("--debug", action="store_true", help=DEBUG_HELP)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
     for add in (_add_run, _add_validate, _add_schema, _add_describe, _add_plugins):
@@ -262,6 +348,11 @@ def make_parser(registry: Any | None = None) -> argparse.ArgumentParser:
             raise PluginError(
                 f"plugin {comp.plugin!r} failed to add command {comp.name!r}: {type(e).__name__}: {e}"
             ) from e
+    for command in sub.choices.values():  # every command's --help lists --debug, plugins' commands too
+        try:
+            command.add_argument("--debug", action="store_true", help=DEBUG_HELP)
+        except argparse.ArgumentError:  # an alias of a command already done, or the command has its own
+            pass
     return parser
 
 
@@ -273,6 +364,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         registry = Registry()  # built once: the commands it adds and the command's own work use it
         parser = make_parser(registry)
+        if not [a for a in argv if a != "--debug"]:  # bare `qplane`: the usage, not one line
+            print(parser.format_help(), end="", file=sys.stderr)
+            return EXIT_USAGE
         args = parser.parse_args([a for a in argv if a != "--debug"])
         args.registry = registry
         return int(args.func(args))

@@ -313,6 +313,8 @@ class Operator(Protocol):
         and the topology manager's own metrics."""
         ...
 
-    def run(self) -> dict[str, Any]:
-        """Play the scenario; the results dictionary (schema ``qplane.results/1``)."""
+    def run(self, progress: Callable[[float, int], None] | None = None) -> dict[str, Any]:
+        """Play the scenario; the results dictionary (schema ``qplane.results/2``).
+        ``progress(now, pairs_delivered)``: called about ten times a wall second; Ctrl-C raises
+        :class:`qplane.errors.RunInterrupted` with the results so far."""
         ...

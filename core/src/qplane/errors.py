@@ -43,3 +43,12 @@ class PluginError(QPlaneError):
 
 class CapabilityError(QPlaneError):
     """The chosen state backend lacks an operation a protocol or scenario needs."""
+
+
+class RunInterrupted(KeyboardInterrupt):
+    """Ctrl-C stopped a run: every unfinished request ended ``interrupted``; ``results`` holds
+    the results so far (the CLI writes them and exits 130)."""
+
+    def __init__(self, results: dict):
+        super().__init__("the run was interrupted")
+        self.results = results

@@ -81,7 +81,7 @@ class RequestLifecycle:
             del kept[:len(kept) - keep]
         req = handle.request
         if req.pairs is not None and handle.delivered_count >= req.pairs:
-            self.finish(handle, RequestStatus.COMPLETED, f"{req.pairs} pairs delivered")
+            self.finish(handle, RequestStatus.COMPLETED, f"{req.pairs} pair{'s' * (req.pairs != 1)} delivered")
 
     def finish(self, handle: RequestHandle, status: RequestStatus, reason: str = "") -> None:
         if handle.done:
@@ -152,7 +152,7 @@ class RequestLifecycle:
         feasible = [p for p, b in zip(paths, best) if b >= req.min_fidelity]
         if not feasible:
             i = max(range(len(paths)), key=best.__getitem__)
-            over = f"over {len(paths[i]) - 1} links" + (f" (the best of {len(paths)} paths)" if len(paths) > 1 else "")
+            over = f"over {len(paths[i]) - 1} link{'s' * (len(paths[i]) != 2)}" + (f" (the best of {len(paths)} paths)" if len(paths) > 1 else "")
             self.finish(handle, unreachable,
                         f"{why}best-case fidelity {best[i]:.4f} {over} is below min_fidelity {req.min_fidelity}")
             return False

@@ -82,6 +82,7 @@ class RequestStatus(str, Enum):
     FIDELITY_UNREACHABLE = "fidelity_unreachable"
     CANCELLED = "cancelled"
     FAILED = "failed"  # its path failed and no other path remains
+    INTERRUPTED = "interrupted"  # the run was stopped (Ctrl-C) before it finished
 
     @property
     def final(self) -> bool:

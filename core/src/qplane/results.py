@@ -1,4 +1,4 @@
-"""The results of a run: a versioned JSON document (``"schema": "qplane.results/1"``).
+"""The results of a run: a versioned JSON document (``"schema": "qplane.results/2"``).
 
 The models here are the schema (``qplane schema results`` prints it); :func:`summarize`
 computes the per-request figures docs/design.md defines ("The results file").
@@ -13,7 +13,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from .requests import RequestHandle, RequestStatus
 
-SCHEMA = "qplane.results/1"
+#: version 2 (from 1): one name per figure -- ``time_to_first_pair_s`` dropped (it was ``wait_s``),
+#: ``path`` dropped (it was ``paths[0]``); the ``interrupted`` status (Ctrl-C)
+SCHEMA = "qplane.results/2"
 
 
 class RequestResult(BaseModel):
@@ -23,7 +25,6 @@ class RequestResult(BaseModel):
     dst: str
     status: str
     reason: str = ""
-    path: list[str] | None
     protocols: dict[str, str] = Field(default_factory=dict, description="component kind -> name serving this request")
     pairs_requested: int | None
     rate_requested_hz: float | None
@@ -39,9 +40,10 @@ class RequestResult(BaseModel):
     latency_mean_s: float | None = Field(description="per pair: delivery time minus the start of its oldest link-level attempt")
     latency_p50_s: float | None
     latency_p95_s: float | None
-    time_to_first_pair_s: float | None
     completion_time_s: float | None
-    paths: list[list[str]] | None = Field(None, description="every path its sessions were served over (several: multipath); null for a path-free (reactive) request")
+    paths: list[list[str]] | None = Field(
+        None, description="the node paths it was last routed over: one for a single-path router, several for a "
+        "multipath one (paths[0] first); after a re-route, the new path; null when never routed or path-free (reactive)")
     wait_s: float | None = Field(None, description="time to the first pair: first delivery minus start (null: none delivered)")
     queued_s: float = Field(0.0, description="seconds it waited for memories (routed but holding none), preemptions included")
     preemptions: int = Field(0, description="times the scheduler took its memories back before it finished")
@@ -140,7 +142,6 @@ def summarize(handle: RequestHandle, run_end: float) -> RequestResult:
         dst=req.dst,
         status=handle.status.value,
         reason=handle.reason,
-        path=handle.path,
         protocols=dict(handle.protocol_names),
         pairs_requested=req.pairs,
         rate_requested_hz=req.rate,
@@ -156,7 +157,6 @@ def summarize(handle: RequestHandle, run_end: float) -> RequestResult:
         latency_mean_s=lat_mean,
         latency_p50_s=_percentile(lats, 0.5) if lats else None,
         latency_p95_s=_percentile(lats, 0.95) if lats else None,
-        time_to_first_pair_s=(pairs[0].time - req.start) if pairs else None,
         completion_time_s=(handle.finished_at - req.start) if completed else None,
         paths=_paths(handle),
         wait_s=(pairs[0].time - req.start) if pairs else None,

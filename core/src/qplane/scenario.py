@@ -14,6 +14,7 @@ must be finite (``.inf`` and ``nan`` are refused), nesting is bounded, and the s
 from __future__ import annotations
 
 import copy
+import hashlib
 import json
 import re
 from pathlib import Path
@@ -38,7 +39,8 @@ class _Strict(BaseModel):
 def _doc(path: str, what: str) -> str:
     """The description of the component field ``path`` (:data:`qplane.components.BY_PATH`)."""
     f = components.BY_PATH[path]
-    return (f"{what}: a {KINDS[f.kind][1]} by name, or {{{f.key}: NAME, <its parameters>}}; "
+    word = KINDS[f.kind][1]
+    return (f"{what}: {'an' if word[0] in 'aeiou' else 'a'} {word} by name, or {{{f.key}: NAME, <its parameters>}}; "
             f"`qplane describe {f.leaf} NAME` lists them")
 
 
@@ -433,11 +435,13 @@ def validate_scenario(data: dict[str, Any], source: str = "<scenario>", base_dir
 
 def file_stem(name: str) -> str:
     """The scenario ``name`` made safe as a file name in the current folder (for the default
-    ``<name>.results.json``, ``<name>-compare``): path separators and control characters become
-    ``_``, ``..`` cannot remain, leading and trailing dots, spaces and ``_`` go; ``scenario``
-    when nothing is left."""
-    safe = "".join("_" if ch in "/\\" or not ch.isprintable() else ch for ch in str(name))
-    return re.sub(r"\.{2,}", ".", safe).strip(" ._")[:120] or "scenario"
+    ``<name>.results.json``, ``<name>-compare``): anything but letters, digits and ``.,=+[]-``
+    (path separators, spaces, control characters) becomes ``_``, ``..`` cannot remain, leading and trailing dots, spaces and ``_`` go; ``scenario``
+    when nothing is left; a name over 120 characters is shortened with a hash."""
+    safe = re.sub(r"[^\w.,=+\[\]-]", "_", str(name))  # letters, digits and a few marks: no separator
+    stem = re.sub(r"\.{2,}", ".", safe).strip(" ._") or "scenario"
+    # a long label (many overrides) is shortened, with a hash of the whole keeping labels apart
+    return stem if len(stem) <= 120 else f"{stem[:100]}~{hashlib.sha1(str(name).encode()).hexdigest()[:10]}"
 
 
 def scenario_allows_large(scenario: Scenario) -> bool:

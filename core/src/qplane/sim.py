@@ -17,13 +17,13 @@ import random
 import threading
 import time
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 from . import physics
 from .assembly import RUN_COMPONENTS, Assembler
 from .components import BY_PATH, FIELDS
 from .context import RunSettings, ServiceKey
-from .errors import PluginError, QPlaneError, ScenarioError
+from .errors import PluginError, QPlaneError, RunInterrupted, ScenarioError
 from .failures import Failures
 from .inventory import MemoryInventory
 from .kernel import Kernel
@@ -262,8 +262,13 @@ class Simulation:
 
     # ---------------------------------------------------------------- the run
 
-    def run(self) -> dict[str, Any]:
+    def run(self, progress: Callable[[float, int], None] | None = None) -> dict[str, Any]:
         """Play the scenario and return the results dictionary.
+
+        ``progress(now, pairs_delivered)`` is called about ten times a wall second during the
+        loop (the clock is read every 1024 events; without it the loop is untouched). Ctrl-C
+        (:class:`KeyboardInterrupt`) during the loop ends every unfinished request
+        ``interrupted`` and raises :class:`RunInterrupted` carrying the results so far.
 
         An exception a plugin raises during the run (a protocol, a hook, a backend) becomes one
         :class:`PluginError` line naming the plugin, the simulated time and the original error,
@@ -271,7 +276,7 @@ class Simulation:
         deepest traceback frame in a plugin's code (:meth:`Registry.plugin_at_fault`). Errors
         qplane raises on purpose, and faults with no plugin code on the traceback, pass as they are."""
         try:
-            return self._run()
+            return self._run(progress)
         except QPlaneError:
             raise
         except Exception as e:
@@ -287,7 +292,7 @@ class Simulation:
             error.plugin, error.time, error.where = plugin, self.env.now, where  # type: ignore[attr-defined]
             raise error from e
 
-    def _run(self) -> dict[str, Any]:
+    def _run(self, progress: Callable[[float, int], None] | None) -> dict[str, Any]:
         t0 = time.perf_counter()
         self.hook.qplane_simulation_start(context=self.context)
         self._running = True
@@ -295,15 +300,53 @@ class Simulation:
         self.topology_manager.start()
         for handle in self.handles:
             self.env.call_at(handle.request.start, self._arrive, handle)
+        interrupted = None
+        if progress is not None:
+            self.env.step = self._watched_step(progress)  # type: ignore[method-assign]
         with _quiet_gc():
-            self.env.run_until(self.scenario.duration, stop=self._all_done if self.handles else None)
-        self.lifecycle.end_of_run()
+            try:
+                self.env.run_until(self.scenario.duration, stop=self._all_done if self.handles else None)
+            except KeyboardInterrupt as e:
+                interrupted = e
+            finally:
+                self.env.__dict__.pop("step", None)
+        if interrupted is None:
+            self.lifecycle.end_of_run()
+        else:
+            self._interrupt()
         self._running = False
         self.hook.qplane_simulation_end(context=self.context)
         self.wall_time = time.perf_counter() - t0
         results = assemble(self)
         self.hook.qplane_results_assembled(context=self.context, results=results)
+        if interrupted is not None:
+            raise RunInterrupted(results) from interrupted
         return results
+
+    def _watched_step(self, progress: Callable[[float, int], None]) -> Callable[[], None]:
+        """The kernel's ``step``, reporting progress at most every 0.1 wall s (checked every 1024 events)."""
+        env, step, next_at = self.env, self.env.step, [time.monotonic()]
+
+        def watched() -> None:
+            step()
+            if not env.events_processed & 1023 and time.monotonic() >= next_at[0]:
+                next_at[0] = time.monotonic() + 0.1
+                progress(env.now, sum(len(h.delivered) for h in self.handles))
+        return watched
+
+    def _interrupt(self) -> None:
+        """Ctrl-C: every unfinished request ends ``interrupted``, with what it had."""
+        now = self.env.now
+        for handle in self.handles:
+            if handle.done:
+                continue
+            req, got = handle.request, len(handle.delivered)
+            reason = (f"the run was interrupted at t={now:.6g} s with "
+                      + (f"{got}/{req.pairs} pairs" if req.pairs is not None else f"{got} pair{'s' * (got != 1)}"))
+            try:
+                self.lifecycle.finish(handle, RequestStatus.INTERRUPTED, reason)
+            except Exception:  # stopped mid-event: the state may be torn; record the status anyway
+                handle.status, handle.reason, handle.finished_at = RequestStatus.INTERRUPTED, reason, now
 
 
 _gc_lock = threading.Lock()

@@ -38,6 +38,7 @@ def cmd_new_plugin(args: argparse.Namespace) -> int:
         print(f"  {f.relative_to(root)}")
     print("next:")
     print(f"  pip install -e {root}          # then `qplane plugins` lists {args.name}")
-    print(f"  pytest {root}/tests            # the conformance kit for a {args.kind}, and its own tests")
+    article = "an" if args.kind[0] in "aeiou" else "a"
+    print(f"  pytest {root}/tests            # the conformance kit for {article} {args.kind}, and its own tests")
     print(f"  qplane run {root}/examples/{args.name}.yaml")
     return 0

@@ -72,6 +72,7 @@ def add_sweep(sub: Any) -> None:
 def cmd_experiment(args: argparse.Namespace, kind: str) -> int:
     from qplane.scenario import file_stem
 
+    from .grid import count
     from .plan import make_plan
     from .run import execute
 
@@ -85,12 +86,12 @@ def cmd_experiment(args: argparse.Namespace, kind: str) -> int:
     if args.dry_run:
         n_grid = len({p.grid_index for p in plan.points})
         n_arms = len({p.arm_index for p in plan.points})
-        print(f"{args.scenario}: {n_grid} grid points x {n_arms} arms x {len(plan.seeds)} seeds = "
-              f"{len(plan.points) * len(plan.seeds)} runs, every one valid")
+        print(f"{args.scenario}: {count(n_grid, 'grid point')} x {count(n_arms, 'arm')} x "
+              f"{count(len(plan.seeds), 'seed')} = {count(len(plan.points) * len(plan.seeds), 'run')}, every one valid")
         for a in plan.grid_axes:
-            print(f"grid {a.path}: {len(a.values)} values")
+            print(f"grid {a.path}: {count(len(a.values), 'value')}")
         for a in plan.arm_axes:
-            print(f"arm  {a.path}: {len(a.values)} values")
+            print(f"arm  {a.path}: {count(len(a.values), 'value')}")
         print("seeds: " + ", ".join(str(s) for s in plan.seeds))
         return EXIT_OK
     results = execute(plan, executor=executor, jobs=args.jobs, scheduler=args.scheduler, progress=args.progress)
@@ -99,11 +100,11 @@ def cmd_experiment(args: argparse.Namespace, kind: str) -> int:
     written = results.write(out, plots=not args.no_plots)
     print(f"results: {out}/ ({', '.join(p.name for p in written)})")
     if results.interrupted:
-        print(f"qplane: interrupted: {len(results.runs)} of {results.planned} runs finished; they are in {out}/",
+        print(f"qplane: interrupted: {len(results.runs)} of {count(results.planned, 'run')} finished; they are in {out}/",
               file=sys.stderr)
         return EXIT_INTERRUPTED
     if results.failures:
-        print(f"qplane: {len(results.failures)} of {results.planned} runs failed (see 'error' in {out}/runs.csv)",
+        print(f"qplane: {len(results.failures)} of {count(results.planned, 'run')} failed (see 'error' in {out}/runs.csv)",
               file=sys.stderr)
         return EXIT_FAIL
     return EXIT_OK

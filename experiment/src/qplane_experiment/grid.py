@@ -119,6 +119,11 @@ def vary_axes(vary: Mapping[str, Any] | Sequence[str] | None) -> list[Axis]:
 # =============================================================================== labels
 
 
+def count(n: int, word: str, plural: str | None = None) -> str:
+    """``1 run``, ``8 runs``: a count with its noun."""
+    return f"{n} {word if n == 1 else plural or word + 's'}"
+
+
 def format_value(v: Any) -> str:
     """A value as labels show it: ``dejmps(rounds=2)`` for a component mapping, ``0.9`` for a float."""
     if isinstance(v, dict):

@@ -32,7 +32,8 @@ def run_metrics(results: Mapping[str, Any]) -> dict[str, float | None]:
       request and ``min(1, rate_hz / rate)`` for a rate request;
     * ``completed_fraction`` — the fraction of requests that ended ``completed``;
     * ``delivered`` — pairs delivered over all requests;
-    * ``distance_km`` — mean end-to-end path length of the requests that had a path.
+    * ``distance_km`` — mean end-to-end length of the requests' first path (``paths[0]``), over
+      the requests that had one.
     """
     reqs = list(results.get("requests") or [])
     out: dict[str, float | None] = {k: None for k in METRICS}
@@ -60,7 +61,7 @@ def run_metrics(results: Mapping[str, Any]) -> dict[str, float | None]:
     lengths = {frozenset((lk["a"], lk["b"])): lk["length_km"] for lk in results.get("links") or []}
     dists = []
     for r in reqs:
-        path = r.get("path")
+        path = (r.get("paths") or [None])[0]
         if path and len(path) > 1:
             try:
                 dists.append(math.fsum(lengths[frozenset((u, v))] for u, v in zip(path, path[1:])))

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from . import files, plots
-from .grid import Axis, format_value, short_names
+from .grid import Axis, count, format_value, short_names
 from .metrics import MAIN_METRICS, METRICS, run_metrics
 from .plan import Plan, Point
 from .stats import CONFIDENCE, Estimate, mean_ci
@@ -264,15 +264,15 @@ class ExperimentResults:
         n_grid = len({p.grid_index for p in self.points})
         shape = []
         if n_grid > 1:
-            shape.append(f"{n_grid} grid points")
+            shape.append(count(n_grid, "grid point"))
         if n_arms > 1 or self.kind == "compare":
-            shape.append(f"{n_arms} arms")
-        shape.append(f"{len(self.seeds)} seeds")
+            shape.append(count(n_arms, "arm"))
+        shape.append(count(len(self.seeds), "seed"))
         ex = self.provenance.get("executor")
         workers = self.provenance.get("workers")
         lines = [
-            f"{self.name}: {' x '.join(shape)} = {self.planned} runs on {ex}"
-            f"{f' ({workers} workers)' if ex != 'serial' and workers else ''} in {self.wall_s:.2f} s; "
+            f"{self.name}: {' x '.join(shape)} = {count(self.planned, 'run')} on {ex}"
+            f"{' (' + count(workers, 'worker') + ')' if ex != 'serial' and workers else ''} in {self.wall_s:.2f} s; "
             f"{ok} ok, {len(self.failures)} failed"
             + (f", {self.planned - len(self.runs)} not run (interrupted)" if self.planned > len(self.runs) else ""),
             f"seeds derived from seed {self.base_seed} (common to every arm and point): "

@@ -93,7 +93,7 @@ class ApplicationConformance:
             for r in results["requests"]:
                 assert r["status"] == "completed", f"{backend}: request {r['id']}: {r['status']}: {r['reason']}"
                 assert watch.calls.get(r["id"], 0) == r["delivered"], \
-                    f"{backend}: request {r['id']}: on_pair called {watch.calls.get(r['id'], 0)} times for {r['delivered']} pairs"
+                    f"{backend}: request {r['id']}: on_pair called {watch.calls.get(r['id'], 0)} times for {r['delivered']} pair(s)"
 
     def test_results_are_deterministic(self) -> None:
         a = self._run(self.delivery_scenario(seed=8))[1]

@@ -52,7 +52,7 @@ class PurificationConformance:
         assert r["status"] == "completed", f"{r['status']}: {r['reason']}"
         fids = [p.fidelity for h in sim.handles for p in h.delivered]
         assert min(fids) >= self.link_fidelity - 1e-9, f"delivered {min(fids)} < {self.link_fidelity} unpurified"
-        best = sim.context.best_case_fidelity(r["path"], sim.handles[0].protocols["purification"])
+        best = sim.context.best_case_fidelity(r["paths"][0], sim.handles[0].protocols["purification"])
         assert max(fids) <= best + 1e-9, f"delivered {max(fids)} above the best case {best}"
 
     def test_serves_a_chain_with_storage_noise(self) -> None:

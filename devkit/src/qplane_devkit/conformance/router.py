@@ -257,4 +257,5 @@ class RouterConformance:
         for r in results["requests"]:
             assert r["status"] == "completed", f"request {r['id']}: {r['status']}: {r['reason']}"
             if fixed_path:
-                assert not path_problems(graph, r["path"], r["src"], r["dst"]), r["path"]
+                for path in r["paths"] or [None]:  # a path-free request has none; a routed one at least one
+                    assert not path_problems(graph, path, r["src"], r["dst"]), r["paths"]

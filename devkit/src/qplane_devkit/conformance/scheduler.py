@@ -55,7 +55,7 @@ class _InventoryWatch:
                         if (ma.node, ma.neighbor, mb.node, mb.neighbor) != (u, v, v, u):
                             watch._note(sim, f"{who}: hop {h} is {u}-{v} but was given {ma.label} and {mb.label}")
             if path and len(allocation) != len(path) - 1:
-                watch._note(sim, f"{who}: {len(allocation)} hops allocated for a path of {len(path) - 1} links")
+                watch._note(sim, f"{who}: {len(allocation)} hop(s) allocated for a path of {len(path) - 1} link(s)")
             return start(handle, allocation, *args, **kwargs)
 
         context.sessions.start = start_session  # type: ignore[method-assign]
