@@ -321,7 +321,7 @@ def apply_set(data: dict[str, Any], parts: list[str], value: Any) -> None:
         where = ".".join(parts[: i + 1])
         if isinstance(node, list):
             if not key.isdigit() or int(key) >= len(node):
-                raise ScenarioError(f"--set: no list item {key!r} (the list has {len(node)} items)", field=where)
+                raise ScenarioError(f"--set: no list item {key!r} (the list has {len(node)} item{'s' * (len(node) != 1)})", field=where)
             if last:
                 node[int(key)] = value
             else:

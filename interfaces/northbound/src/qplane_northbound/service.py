@@ -306,7 +306,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     net = twin.sim.context.network
     pace = "as fast as possible" if args.speed is None else f"speed {args.speed:g} simulated s per wall s"
     guard = "; token required for POST and DELETE" if args.token else ""
-    print(f"qplane serve: {scenario.name} ({len(net.nodes)} nodes, {len(net.links)} links, {pace}) "
+    print(f"qplane serve: {scenario.name} ({len(net.nodes)} node{'s' * (len(net.nodes) != 1)}, {len(net.links)} link{'s' * (len(net.links) != 1)}, {pace}) "
           f"on {service.url}{guard}", flush=True)
     # the simulation thread is CPU-bound while it serves; hand the GIL to the HTTP thread more often
     # than every 5 ms (Python's default), or each request waits for it several times

@@ -365,7 +365,7 @@ class DigitalTwin:
             raise ServiceUnavailable("the service is shutting down")
         unfinished = len(self.records) - self._finished_count
         if unfinished >= self.max_unfinished:
-            raise Overloaded(f"{unfinished} requests are unfinished (at most {self.max_unfinished}): try later")
+            raise Overloaded(f"{unfinished} request{'s are' if unfinished != 1 else ' is'} unfinished (at most {self.max_unfinished}): try later")
         now = self.sim.now
         fields["start"] = now + fields.get("start", 0.0)
         if fields.get("end") is not None:

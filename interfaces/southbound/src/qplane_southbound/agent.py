@@ -218,7 +218,7 @@ class NodeAgent:
             raise LookupError(f"{self.node} has no memories toward {ref.neighbor!r} "
                               f"(toward: {', '.join(self.inventory) or 'none'})")
         if ref.index >= len(slots):
-            raise LookupError(f"{self.node} has {len(slots)} memories toward {ref.neighbor}, no index {ref.index}")
+            raise LookupError(f"{self.node} has {len(slots)} memor{'ies' if len(slots) != 1 else 'y'} toward {ref.neighbor}, no index {ref.index}")
         return slots[ref.index]
 
     def execute(self, op: BellMeasurement | ApplyPauli | Release) -> Result:
