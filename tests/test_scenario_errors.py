@@ -241,7 +241,7 @@ def test_file_that_is_not_utf8(capsys, tmp_path):
 def test_set_index_out_of_range(capsys):
     line = _cli_error(capsys, "run", EXAMPLE, "--set", "requests.3.dst=n2")
     _assert_names(line, EXAMPLE, "requests.3")
-    assert "1 items" in line
+    assert "1 item)" in line
 
 
 def test_set_without_equals(capsys):

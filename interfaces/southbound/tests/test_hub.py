@@ -246,7 +246,7 @@ def test_the_agent_answers_an_invalid_operation_with_an_error_and_carries_on() -
     assert result["type"] == "result" and result["id"] == 2 and result["ok"] is True
     conn.sendall(b'{"v":1,"type":"release","id":3,"memory":{"neighbor":"n0","index":1},"sim_time_s":0}\n')
     result = json.loads(f.readline())
-    assert result["ok"] is False and result["error"] == "n1 has 1 memories toward n0, no index 1"
+    assert result["ok"] is False and result["error"] == "n1 has 1 memory toward n0, no index 1"
     conn.shutdown(socket.SHUT_RDWR)
     conn.close()
     t.join(3)
