@@ -51,21 +51,26 @@ def percentile(values: list[float], q: float) -> float | None:
 def start_server(scenario: str, speed: str, out: Path, deadline: float) -> tuple[subprocess.Popen, str]:
     cmd = [sys.executable, "-m", "qplane.cli", "serve", scenario, "--host", "127.0.0.1", "--port", "0",
            "--speed", speed, "--json", str(out), "--max-unfinished", "100000"]
+    return launch(cmd, deadline)
+
+
+def launch(cmd: list[str], deadline: float) -> tuple[subprocess.Popen, str]:
+    """Start ``qplane serve`` (``cmd``) without a token and wait for the URL it prints."""
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             env={**os.environ, "QPLANE_TOKEN": ""})
     sel = selectors.DefaultSelector()
-    sel.register(proc.stdout, selectors.EVENT_READ)
+    sel.register(proc.stdout, selectors.EVENT_READ)  # type: ignore[arg-type]
     while time.monotonic() < deadline:
         if not sel.select(timeout=max(0.0, deadline - time.monotonic())):
             break
-        line = proc.stdout.readline()
+        line = proc.stdout.readline()  # type: ignore[union-attr]
         if not line:
             break
         m = re.search(r"on (http://127\.0\.0\.1:\d+)", line)
         if m:
             return proc, m.group(1)
     proc.kill()
-    raise SystemExit(f"the service did not start: {proc.stderr.read()}")
+    raise SystemExit(f"the service did not start: {proc.stderr.read()}")  # type: ignore[union-attr]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -29,9 +29,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import re
-import selectors
 import signal
 import subprocess
 import sys
@@ -40,6 +38,9 @@ import time
 from pathlib import Path
 
 import httpx
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from service_load import launch  # noqa: E402  (the bench folder's own helper)
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -58,21 +59,7 @@ def rss_mb(pid: int) -> float:
 def start_server(args: argparse.Namespace, deadline: float) -> tuple[subprocess.Popen, str]:
     cmd = [sys.executable, "-m", "qplane.cli", "serve", args.scenario, "--host", "127.0.0.1", "--port", "0",
            "--speed", "max", "--keep-pairs", str(args.keep_pairs)]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env={**os.environ, "QPLANE_TOKEN": ""})
-    sel = selectors.DefaultSelector()
-    sel.register(proc.stdout, selectors.EVENT_READ)  # type: ignore[arg-type]
-    while time.monotonic() < deadline:
-        if not sel.select(timeout=max(0.0, deadline - time.monotonic())):
-            break
-        line = proc.stdout.readline()  # type: ignore[union-attr]
-        if not line:
-            break
-        m = re.search(r"on (http://127\.0\.0\.1:\d+)", line)
-        if m:
-            return proc, m.group(1)
-    proc.kill()
-    raise SystemExit(f"the service did not start: {proc.stderr.read()}")  # type: ignore[union-attr]
+    return launch(cmd, deadline)
 
 
 def follow(url: str, rid: int, stop: threading.Event, seen: dict[str, int]) -> None:
