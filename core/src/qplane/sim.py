@@ -331,7 +331,7 @@ class Simulation:
             step()
             if not env.events_processed & 1023 and time.monotonic() >= next_at[0]:
                 next_at[0] = time.monotonic() + 0.1
-                progress(env.now, sum(len(h.delivered) for h in self.handles))
+                progress(env.now, sum(h.delivered_count for h in self.handles))
         return watched
 
     def _interrupt(self) -> None:
@@ -340,7 +340,7 @@ class Simulation:
         for handle in self.handles:
             if handle.done:
                 continue
-            req, got = handle.request, len(handle.delivered)
+            req, got = handle.request, handle.delivered_count
             reason = (f"the run was interrupted at t={now:.6g} s with "
                       + (f"{got}/{req.pairs} pairs" if req.pairs is not None else f"{got} pair{'s' * (got != 1)}"))
             try:
