@@ -13,8 +13,9 @@ nodes and links before any hardware, the memories before any is made.
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Iterator
 
 import networkx as nx
 
@@ -37,6 +38,18 @@ if TYPE_CHECKING:
 RUN_COMPONENTS = ("protocols.link_generation", "protocols.routing", "protocols.scheduling", "protocols.swapping",
                   "protocols.purification", "protocols.cutoff", "protocols.application",
                   "protocols.topology_manager")
+
+
+@contextlib.contextmanager
+def blamed(component: Component, doing: str) -> Iterator[None]:
+    """Run a plugin's code: qplane's own errors pass as they are; any other exception becomes one
+    :class:`PluginError` line naming the plugin and what it was ``doing``."""
+    try:
+        yield
+    except QPlaneError:
+        raise
+    except Exception as e:
+        raise PluginError(f"plugin {component.plugin!r} failed to {doing}: {type(e).__name__}: {e}") from e
 
 
 @dataclass
@@ -70,14 +83,9 @@ class Assembler:
         """Hold the sizes ``res``'s parameters declare (``expected_size``), plus ``before`` (what
         the scenario already has), to the limits before its factory runs. The field named is the
         parameter a size is given with (``{"requests": (n, "rate_hz")}``), or named after (``nodes``)."""
-        try:
+        c = res.component
+        with blamed(c, f"declare the size of {c.kind} {c.name!r}"):
             sizes = limits.declared_size(res.params, context)
-        except QPlaneError:
-            raise
-        except Exception as e:
-            c = res.component
-            raise PluginError(f"plugin {c.plugin!r}: {c.kind} {c.name!r} failed to declare its size: "
-                              f"{type(e).__name__}: {e}") from e
         for name, size in sizes.items():
             value, param = size if isinstance(size, tuple) else (size, name)
             if name in limits.LIMITS:
@@ -98,13 +106,9 @@ class Assembler:
         return Resolved(comp, params)
 
     def instantiate(self, resolved: Resolved, *args: Any) -> Any:
-        try:
-            return resolved.component.factory(resolved.params, *args)
-        except QPlaneError:
-            raise
-        except Exception as e:
-            c = resolved.component
-            raise PluginError(f"plugin {c.plugin!r} failed to build {c.kind} {c.name!r}: {type(e).__name__}: {e}") from e
+        c = resolved.component
+        with blamed(c, f"build {c.kind} {c.name!r}"):
+            return c.factory(resolved.params, *args)
 
     def build_component(self, spec: ComponentField, ref: Any, field: str) -> Resolved:
         """Resolve and build a run component: routers take their params only, the others a
@@ -200,12 +204,7 @@ class Assembler:
                 raw.update(extra)
                 field = f"hardware.links.{i}"
             r = self.resolve(spec, raw, field)
-            try:
-                model = r.component.factory(r.params, float(data["length_km"]))
-            except QPlaneError:
-                raise
-            except Exception as e:
-                raise PluginError(f"plugin {r.component.plugin!r} failed to build link model {r.component.name!r}: {e}") from e
+            model = self.instantiate(r, float(data["length_km"]))
             network.links[key] = QuantumLink(a, b, float(data["length_km"]), model, r.component.name)
             for u, v in ((a, b), (b, a)):
                 device = network.nodes[u].device
@@ -285,16 +284,11 @@ class Assembler:
                                                 "pairs": sum(limits.pairs_asked(h.request) for h in so_far)})
             res.instance = model = self.instantiate(res)
             try:
-                requests = list(model.generate(context))
+                with blamed(res.component, f"generate the requests of traffic model {res.component.name!r}"):
+                    requests = list(model.generate(context))
             except ScenarioError as e:
                 raise ScenarioError(e.message, field=f"{field}.{e.field}" if e.field else field,
                                     source=self.source) from e
-            except QPlaneError:
-                raise
-            except Exception as e:
-                c = res.component
-                raise PluginError(f"plugin {c.plugin!r}: traffic model {c.name!r} failed to generate requests: "
-                                  f"{type(e).__name__}: {e}") from e
             for req in requests:
                 handle = RequestHandle(id=first_id + len(handles), request=req)
                 self.request_protocols(handle, f"{field}.protocols")
