@@ -54,6 +54,16 @@ def start_server(scenario: str, speed: str, out: Path, deadline: float) -> tuple
     return launch(cmd, deadline)
 
 
+def stop(proc: subprocess.Popen, sig: int, timeout: float) -> None:
+    """Ask the service to shut down with ``sig``; kill it when it has not ended after ``timeout`` s."""
+    proc.send_signal(sig)
+    try:
+        proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.communicate()
+
+
 def launch(cmd: list[str], deadline: float) -> tuple[subprocess.Popen, str]:
     """Start ``qplane serve`` (``cmd``) without a token and wait for the URL it prints."""
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
@@ -152,12 +162,7 @@ def main(argv: list[str] | None = None) -> int:
                 break
             time.sleep(0.1)
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.communicate(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.communicate()
+        stop(proc, signal.SIGTERM, 30)
     results = json.loads(out.read_text()) if out.exists() else {"requests": []}
     final = {r["id"]: r["status"] for r in results["requests"]}
     lost = [rid for rid in accepted if rid not in final]

@@ -40,7 +40,7 @@ from pathlib import Path
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from service_load import launch  # noqa: E402  (the bench folder's own helper)
+from service_load import launch, stop as stop_service  # noqa: E402  (the bench folder's own helper)
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -131,12 +131,7 @@ def main(argv: list[str] | None = None) -> int:
         http.close()
         stop.set()
         t = time.monotonic()
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.communicate(timeout=60)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.communicate()
+        stop_service(proc, signal.SIGINT, 60)
         shutdown_s = time.monotonic() - t
     finally:
         stop.set()
