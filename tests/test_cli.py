@@ -44,12 +44,7 @@ FIRST_PARTY_COMPONENTS = {
 }
 
 
-@pytest.fixture(autouse=True)
-def _default_plugin_loading(monkeypatch, tmp_path):
-    monkeypatch.chdir(tmp_path)  # a results file written by default lands here
-    # the developer's shell must not change which plugins these tests see
-    for var in ("QPLANE_DISABLE_PLUGIN_AUTOLOAD", "QPLANE_PLUGINS", "QPLANE_TRACE_PLUGINS"):
-        monkeypatch.delenv(var, raising=False)
+pytestmark = pytest.mark.usefixtures("default_plugin_loading")  # see the root conftest.py
 
 
 def _run(capsys, *argv: str) -> tuple[int, str, str]:

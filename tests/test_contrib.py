@@ -34,11 +34,7 @@ bbm92 = _import("qkd", "qplane_qkd.bbm92")
 qos_plugin = _import("qos-router", "qplane_qos_router.plugin")
 
 
-@pytest.fixture(autouse=True)
-def _default_plugin_loading(monkeypatch, tmp_path):
-    monkeypatch.chdir(tmp_path)
-    for var in ("QPLANE_DISABLE_PLUGIN_AUTOLOAD", "QPLANE_PLUGINS", "QPLANE_TRACE_PLUGINS"):
-        monkeypatch.delenv(var, raising=False)
+pytestmark = pytest.mark.usefixtures("default_plugin_loading")  # see the root conftest.py
 
 
 def werner_link(fidelity: float, pairs: int, backend: str, **app) -> dict:

@@ -30,11 +30,7 @@ EXAMPLE = ROOT / "examples" / "chain.yaml"
 BASE: dict[str, Any] = yaml_load(EXAMPLE.read_text(encoding="utf-8"))  # 1.0e6 is a number, as qplane reads it
 
 
-@pytest.fixture(autouse=True)
-def _default_plugin_loading(monkeypatch, tmp_path):
-    monkeypatch.chdir(tmp_path)  # a results file written by default lands here
-    for var in ("QPLANE_DISABLE_PLUGIN_AUTOLOAD", "QPLANE_PLUGINS", "QPLANE_TRACE_PLUGINS"):
-        monkeypatch.delenv(var, raising=False)
+pytestmark = pytest.mark.usefixtures("default_plugin_loading")  # see the root conftest.py
 
 
 @pytest.fixture(scope="module")

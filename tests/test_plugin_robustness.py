@@ -24,11 +24,7 @@ from qplane.registry import AmbiguousComponentError, Registry
 from qplane_devkit.conformance import scenario
 
 
-@pytest.fixture(autouse=True)
-def _default_plugin_loading(monkeypatch, tmp_path):
-    monkeypatch.chdir(tmp_path)
-    for var in ("QPLANE_DISABLE_PLUGIN_AUTOLOAD", "QPLANE_PLUGINS", "QPLANE_TRACE_PLUGINS"):
-        monkeypatch.delenv(var, raising=False)
+pytestmark = pytest.mark.usefixtures("default_plugin_loading")  # see the root conftest.py
 
 
 def chain(protocols: dict | None = None, pairs: int = 5, **kw) -> dict:

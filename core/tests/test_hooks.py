@@ -50,11 +50,7 @@ def first_sentence(doc: str) -> str | None:
     return m.group(1) if m else None
 
 
-@pytest.fixture(autouse=True)
-def _default_plugin_loading(monkeypatch, tmp_path):
-    monkeypatch.chdir(tmp_path)  # a results file written by default lands here
-    for var in ("QPLANE_DISABLE_PLUGIN_AUTOLOAD", "QPLANE_PLUGINS", "QPLANE_TRACE_PLUGINS"):
-        monkeypatch.delenv(var, raising=False)
+pytestmark = pytest.mark.usefixtures("default_plugin_loading")  # see the root conftest.py
 
 
 # ------------------------------------------------------------------------ documented

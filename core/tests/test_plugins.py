@@ -25,11 +25,7 @@ EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "chain.yaml"
 FIRST_PARTY = {"topology", "hardware", "routing", "scheduling", "entanglement", "backend-fidelity"}
 
 
-@pytest.fixture(autouse=True)
-def _default_plugin_loading(monkeypatch, tmp_path):
-    monkeypatch.chdir(tmp_path)  # a results file written by default lands here
-    for var in ("QPLANE_DISABLE_PLUGIN_AUTOLOAD", "QPLANE_PLUGINS", "QPLANE_TRACE_PLUGINS"):
-        monkeypatch.delenv(var, raising=False)
+pytestmark = pytest.mark.usefixtures("default_plugin_loading")  # see the root conftest.py
 
 
 @pytest.fixture

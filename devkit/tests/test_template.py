@@ -26,11 +26,7 @@ REGISTRY_KIND = {"router": "router", "scheduler": "scheduler", "purification": "
                  "backend": "backend", "application": "application"}
 
 
-@pytest.fixture(autouse=True)
-def _default_plugin_loading(monkeypatch, tmp_path):
-    monkeypatch.chdir(tmp_path)
-    for var in ("QPLANE_DISABLE_PLUGIN_AUTOLOAD", "QPLANE_PLUGINS", "QPLANE_TRACE_PLUGINS"):
-        monkeypatch.delenv(var, raising=False)
+pytestmark = pytest.mark.usefixtures("default_plugin_loading")  # see the root conftest.py
 
 
 def test_names_are_derived_from_the_one_given():

@@ -13,10 +13,7 @@ import pytest
 from qplane.cli import main
 
 
-@pytest.fixture(autouse=True)
-def _default_plugin_loading(monkeypatch):
-    for var in ("QPLANE_DISABLE_PLUGIN_AUTOLOAD", "QPLANE_PLUGINS", "QPLANE_TRACE_PLUGINS"):
-        monkeypatch.delenv(var, raising=False)
+pytestmark = pytest.mark.usefixtures("default_plugin_loading")  # see the root conftest.py
 
 
 def test_the_commands_are_registered_through_the_plugin_hook(capsys):

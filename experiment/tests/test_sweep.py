@@ -22,11 +22,7 @@ ROOT = Path(__file__).resolve().parents[2]
 EXPECTED_PX = (int(plots.FIGSIZE[0] * plots.DPI), int(plots.FIGSIZE[1] * plots.DPI))
 
 
-@pytest.fixture(autouse=True)
-def _default_plugin_loading(monkeypatch, tmp_path):
-    monkeypatch.chdir(tmp_path)
-    for var in ("QPLANE_DISABLE_PLUGIN_AUTOLOAD", "QPLANE_PLUGINS", "QPLANE_TRACE_PLUGINS"):
-        monkeypatch.delenv(var, raising=False)
+pytestmark = pytest.mark.usefixtures("default_plugin_loading")  # see the root conftest.py
 
 
 def _png_size(path: Path) -> tuple[int, int]:
