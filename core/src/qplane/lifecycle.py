@@ -195,6 +195,20 @@ class RequestLifecycle:
             else:
                 self.finish(handle, RequestStatus.TIMED_OUT, f"run ended at {now:g} s with {handle.delivered_count}/{req.pairs} pairs")
 
+    def interrupt(self) -> None:
+        """Ctrl-C stopped the run: every unfinished request ends ``interrupted``, with what it had."""
+        now = self._clock.now
+        for handle in self.requests:
+            if handle.done:
+                continue
+            req, got = handle.request, handle.delivered_count
+            reason = (f"the run was interrupted at t={now:.6g} s with "
+                      + (f"{got}/{req.pairs} pairs" if req.pairs is not None else f"{got} pair{'s' * (got != 1)}"))
+            try:
+                self.finish(handle, RequestStatus.INTERRUPTED, reason)
+            except Exception:  # stopped mid-event: the state may be torn; record the status anyway
+                handle.status, handle.reason, handle.finished_at = RequestStatus.INTERRUPTED, reason, now
+
     # ---------------------------------------------------------------- Controller
 
     def learned(self, kind: str, name: Any, up: bool) -> None:

@@ -89,6 +89,7 @@ class Simulation:
         self._done = 0
         self._all_done = self.env.event()
         self.services = Services()
+        self.settings = RunSettings(scenario.name, scenario.seed, scenario.duration, scenario.classical.instant)
         self.context: Context | None = None
 
     # ---------------------------------------------------------------- assembly
@@ -125,23 +126,23 @@ class Simulation:
         random stream."""
         return Context(
             component, self.env.stream(component) if component != "run" else None,
-            settings=RunSettings(self.scenario.name, self.scenario.seed, self.scenario.duration,
-                                 self.scenario.classical.instant),
-            clock=self.clock, network=self.network, backend=self.backend, inventory=self.inventory,
+            settings=self.settings, clock=self.clock, network=self.network, backend=self.backend, inventory=self.inventory,
             sessions=self.lifecycle, controller=self.lifecycle,
             link_generation=self.context.link_generation if self.context is not None else None,
             services=self.services,
             best_case_fidelity=self.best_case_fidelity,
         )
 
+    def _scenario_component(self, kind: str) -> Any:
+        """What the scenario's field of ``kind`` resolved to (a :class:`Resolved`)."""
+        return self.assembler.resolved[next(f.path for f in FIELDS if f.kind == kind)]
+
     def component(self, kind: str) -> Any:
         """The scenario's component of ``kind`` (the instance)."""
-        spec = next(f for f in FIELDS if f.kind == kind)
-        return self.assembler.resolved[spec.path].instance
+        return self._scenario_component(kind).instance
 
     def component_name(self, kind: str) -> str:
-        spec = next(f for f in FIELDS if f.kind == kind)
-        return self.assembler.resolved[spec.path].component.name
+        return self._scenario_component(kind).component.name
 
     def component_params(self, path: str) -> Any:
         resolved = self.assembler.resolved.get(path)
@@ -313,7 +314,7 @@ class Simulation:
         if interrupted is None:
             self.lifecycle.end_of_run()
         else:
-            self._interrupt()
+            self.lifecycle.interrupt()
         self._running = False
         self.hook.qplane_simulation_end(context=self.context)
         self.wall_time = time.perf_counter() - t0
@@ -333,20 +334,6 @@ class Simulation:
                 next_at[0] = time.monotonic() + 0.1
                 progress(env.now, sum(h.delivered_count for h in self.handles))
         return watched
-
-    def _interrupt(self) -> None:
-        """Ctrl-C: every unfinished request ends ``interrupted``, with what it had."""
-        now = self.env.now
-        for handle in self.handles:
-            if handle.done:
-                continue
-            req, got = handle.request, handle.delivered_count
-            reason = (f"the run was interrupted at t={now:.6g} s with "
-                      + (f"{got}/{req.pairs} pairs" if req.pairs is not None else f"{got} pair{'s' * (got != 1)}"))
-            try:
-                self.lifecycle.finish(handle, RequestStatus.INTERRUPTED, reason)
-            except Exception:  # stopped mid-event: the state may be torn; record the status anyway
-                handle.status, handle.reason, handle.finished_at = RequestStatus.INTERRUPTED, reason, now
 
 
 _gc_lock = threading.Lock()
