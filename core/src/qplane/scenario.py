@@ -436,8 +436,9 @@ def validate_scenario(data: dict[str, Any], source: str = "<scenario>", base_dir
 def file_stem(name: str) -> str:
     """The scenario ``name`` made safe as a file name in the current folder (for the default
     ``<name>.results.json``, ``<name>-compare``): anything but letters, digits and ``.,=+[]-``
-    (path separators, spaces, control characters) becomes ``_``, ``..`` cannot remain, leading and trailing dots, spaces and ``_`` go; ``scenario``
-    when nothing is left; a name over 120 characters is shortened with a hash."""
+    (path separators, spaces, control characters) becomes ``_``, ``..`` cannot remain, leading
+    and trailing dots, spaces and ``_`` go; ``scenario`` when nothing is left; a name over 120
+    characters is shortened with a hash."""
     safe = re.sub(r"[^\w.,=+\[\]-]", "_", str(name))  # letters, digits and a few marks: no separator
     stem = re.sub(r"\.{2,}", ".", safe).strip(" ._") or "scenario"
     # a long label (many overrides) is shortened, with a hash of the whole keeping labels apart

@@ -573,8 +573,8 @@ class LinkPool:
                 ctx.inventory.free(dst_mem)
             else:
                 fidelity = ctx.backend.fidelity(src_mem.qubit, dst_mem.qubit, now)
-                ctx.sessions.deliver(c.session, DeliveredPair(now, fidelity, res.est, now - res.t_attempt, now - res.born,
-                                                     src_mem, dst_mem))
+                pair = DeliveredPair(now, fidelity, res.est, now - res.t_attempt, now - res.born, src_mem, dst_mem)
+                ctx.sessions.deliver(c.session, pair)
         if c.session.active:
             self.serve([c])
 

@@ -45,7 +45,8 @@ class ShortestPathRouter:
     def __init__(self, params: NoParams):
         self.params = params
 
-    def route(self, graph: nx.Graph, src: str, dst: str, request: EntanglementRequest | None = None) -> list[str] | None:
+    def route(self, graph: nx.Graph, src: str, dst: str,
+              request: EntanglementRequest | None = None) -> list[str] | None:
         return _no_path(lambda: nx.shortest_path(graph, src, dst))
 
 
@@ -56,7 +57,8 @@ class MinCostRouter:
     def __init__(self, params: NoParams):
         self.params = params
 
-    def route(self, graph: nx.Graph, src: str, dst: str, request: EntanglementRequest | None = None) -> list[str] | None:
+    def route(self, graph: nx.Graph, src: str, dst: str,
+              request: EntanglementRequest | None = None) -> list[str] | None:
         return _no_path(lambda: nx.dijkstra_path(graph, src, dst, weight="expected_pair_time"))
 
 
@@ -167,7 +169,8 @@ class MaxFidelityRouter:
     def __init__(self, params: MaxFidelityParams):
         self.params = params
 
-    def route(self, graph: nx.Graph, src: str, dst: str, request: EntanglementRequest | None = None) -> list[str] | None:
+    def route(self, graph: nx.Graph, src: str, dst: str,
+              request: EntanglementRequest | None = None) -> list[str] | None:
         if src not in graph or dst not in graph:
             return None
         cost = fidelity_cost(graph, src, dst)
@@ -204,7 +207,8 @@ class KShortestRouter:
     def __init__(self, params: KShortestParams):
         self.params = params
 
-    def routes(self, graph: nx.Graph, src: str, dst: str, request: EntanglementRequest | None = None) -> list[list[str]]:
+    def routes(self, graph: nx.Graph, src: str, dst: str,
+               request: EntanglementRequest | None = None) -> list[list[str]]:
         if src not in graph or dst not in graph:
             return []
         attr = self.params.weight
@@ -230,7 +234,8 @@ class KShortestRouter:
             used.update(frozenset(e) for e in zip(path, path[1:]))
         return paths
 
-    def route(self, graph: nx.Graph, src: str, dst: str, request: EntanglementRequest | None = None) -> list[str] | None:
+    def route(self, graph: nx.Graph, src: str, dst: str,
+              request: EntanglementRequest | None = None) -> list[str] | None:
         """The first of :meth:`routes` (for callers that want one path, e.g. re-routing)."""
         paths = self.routes(graph, src, dst, request)
         return paths[0] if paths else None
