@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 
 import qplane
-from qplane import physics
+import qplane_physics as physics
 from qplane.registry import Registry
 
 ROOT = Path(__file__).resolve().parent.parent

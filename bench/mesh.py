@@ -27,7 +27,7 @@ from collections import Counter
 
 import qplane
 from qplane.registry import Registry
-from qplane.sim import build
+from qplane_engine.sim import build
 
 ROUTERS = ("shortest-path", "min-cost", "max-fidelity", "k-shortest", "reactive")
 SCHEDULERS = ("fifo", "priority", "edf", "round-robin", "tdma")

@@ -3,10 +3,11 @@
 The contract is :mod:`qplane.context` (what a component and an event hook receive, what a
 driver may do with a built simulation) plus the public data types it hands out. Two checks:
 
-* **statically**, over the source of every distribution but the core: imports from qplane
-  name only public names of public modules (never the engine's modules), no core-private
-  attribute is touched, and every attribute reached through a context (``ctx.sessions.start``,
-  ``self.clock.now``, ``twin.sim.context.network``) is a member the contract declares;
+* **statically**, over the source of every distribution but the core and the engine: imports
+  from qplane name only public names of public modules, nothing imports the engine
+  (``qplane_engine``), no private name of the core or the engine is touched, and every
+  attribute reached through a context (``ctx.sessions.start``, ``self.clock.now``,
+  ``twin.sim.context.network``) is a member the contract declares;
 * **at run time**, the objects the engine hands out have exactly the declared members, so
   nothing else can be reached through them.
 """
@@ -23,21 +24,26 @@ import pytest
 import qplane
 from qplane import context as contract
 from qplane.kernel import Kernel
-from qplane.sim import Context, Services, Simulation
+from qplane_engine.sim import Context, Services, Simulation
 
 ROOT = Path(__file__).resolve().parents[1]
-#: the core's own distribution; everything else is held to the contract
+#: the core's own distribution and the engine that implements the contract; everything else is
+#: held to the contract
 CORE = ROOT / "core" / "src" / "qplane"
+ENGINE = ROOT / "engine" / "src" / "qplane_engine"
 OUTSIDE = sorted(p for pattern in ("plugins/*/src", "backends/*/src", "contrib/*/src", "interfaces/*/src",
                                    "experiment/src", "devkit/src")
                  for p in ROOT.glob(pattern))
 #: modules a plugin may import from: contracts, data types, the public API and the tools
 PUBLIC_MODULES = {"qplane", "qplane.context", "qplane.hookspecs", "qplane.requests", "qplane.hal",
-                  "qplane.network", "qplane.backend", "qplane.physics", "qplane.errors", "qplane.components",
+                  "qplane.network", "qplane.backend", "qplane_physics", "qplane.errors", "qplane.components",
                   "qplane.traffic", "qplane.registry", "qplane.scenario", "qplane.results", "qplane.kernel",
-                  "qplane.plugins", "qplane.cli", "qplane.limits"}
-#: the engine: never imported by a plugin
-ENGINE_MODULES = {"qplane.sim", "qplane.assembly", "qplane.inventory", "qplane.lifecycle", "qplane.failures"}
+                  "qplane.plugins", "qplane.cli", "qplane.limits", "qplane.describe"}
+#: the engine's package: never imported by a plugin
+
+
+def is_engine(module: str) -> bool:
+    return module == "qplane_engine" or module.startswith("qplane_engine.")
 
 PROTOCOLS = {
     "RunContext": contract.RunContext, "Context": contract.Context, "Clock": contract.Clock,
@@ -77,7 +83,7 @@ def protocol_of(annotation: ast.expr | None) -> str | None:
 
 def core_private_names() -> set[str]:
     names: set[str] = set()
-    for path in CORE.glob("*.py"):
+    for path in [*CORE.glob("*.py"), *ENGINE.glob("*.py")]:
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, (ast.FunctionDef, ast.ClassDef)) and node.name.startswith("_"):
                 names.add(node.name)
@@ -197,19 +203,19 @@ class ContractChecker(ast.NodeVisitor):
 
     def visit_ImportFrom(self, node: ast.ImportFrom) -> None:
         module = node.module or ""
+        if node.level == 0 and is_engine(module):
+            self.problems.append(f"{self.where(node)}: imports {module}, not part of the contract")
         if node.level == 0 and (module == "qplane" or module.startswith("qplane.")):
-            if module in ENGINE_MODULES or module not in PUBLIC_MODULES:
+            if module not in PUBLIC_MODULES:
                 self.problems.append(f"{self.where(node)}: imports {module}, not part of the contract")
             for alias in node.names:
                 if alias.name.startswith("_") and alias.name != "__version__":
                     self.problems.append(f"{self.where(node)}: imports the private {module}.{alias.name}")
-                if module == "qplane" and alias.name in ("sim", "assembly", "inventory", "lifecycle", "failures"):
-                    self.problems.append(f"{self.where(node)}: imports the engine module qplane.{alias.name}")
         self.generic_visit(node)
 
     def visit_Import(self, node: ast.Import) -> None:
         for alias in node.names:
-            if alias.name in ENGINE_MODULES:
+            if is_engine(alias.name):
                 self.problems.append(f"{self.where(node)}: imports {alias.name}, not part of the contract")
         self.generic_visit(node)
 
@@ -246,7 +252,7 @@ def test_the_checker_catches_a_plugin_reaching_into_the_engine(tmp_path: Path) -
     bad = tmp_path / "src" / "bad" / "plugin.py"
     bad.parent.mkdir(parents=True)
     bad.write_text(
-        "from qplane.sim import Simulation\n"
+        "from qplane_engine.sim import Simulation\n"
         "from qplane.kernel import _Call\n"
         "class S:\n"
         "    def __init__(self, params, context: Context):\n"
@@ -266,7 +272,7 @@ def test_the_checker_catches_a_plugin_reaching_into_the_engine(tmp_path: Path) -
     finally:
         ROOT = saved
     text = "\n".join(checker.problems)
-    assert "imports qplane.sim" in text and "private qplane.kernel._Call" in text
+    assert "imports qplane_engine.sim" in text and "private qplane.kernel._Call" in text
     assert "NetworkView declares no 'controller'" in text
     assert "Context declares no 'handles'" in text
     assert "Inventory declares no '_holders'" in text

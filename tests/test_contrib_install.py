@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-FIRST_PARTY = ["core", "plugins/topology", "plugins/hardware", "plugins/routing", "plugins/scheduling",
+FIRST_PARTY = ["core", "engine", "physics", "plugins/topology", "plugins/hardware", "plugins/routing", "plugins/scheduling",
                "plugins/entanglement", "backends/fidelity", "devkit"]
 CONTRIB = {"qkd": ROOT / "contrib" / "qkd", "qos-router": ROOT / "contrib" / "qos-router"}
 EXAMPLES = {"qkd": CONTRIB["qkd"] / "examples" / "qkd.yaml", "qos-router": CONTRIB["qos-router"] / "examples" / "qos.yaml"}

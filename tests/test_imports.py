@@ -15,8 +15,8 @@ from pathlib import Path
 import networkx as nx
 
 ROOT = Path(__file__).resolve().parents[1]
-SOURCES = [p for pattern in ("core/src", "plugins/*/src", "backends/*/src", "contrib/*/src", "interfaces/*/src",
-                             "experiment/src", "devkit/src") for p in sorted(ROOT.glob(pattern))]
+SOURCES = [p for pattern in ("core/src", "engine/src", "physics/src", "plugins/*/src", "backends/*/src", "contrib/*/src",
+                             "interfaces/*/src", "experiment/src", "devkit/src") for p in sorted(ROOT.glob(pattern))]
 
 
 def modules() -> dict[str, Path]:

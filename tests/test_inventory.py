@@ -9,7 +9,7 @@ import pytest
 
 import qplane
 from qplane.requests import Session
-from qplane.sim import build
+from qplane_engine.sim import build
 
 
 def waxman_scenario(routing: str, scheduling: str | dict, seed: int = 4) -> dict:

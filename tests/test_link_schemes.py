@@ -18,8 +18,8 @@ import math
 import pytest
 
 import qplane
-from qplane import physics
-from qplane.sim import build
+import qplane_physics as physics
+from qplane_engine.sim import build
 from qplane_devkit.conformance import chain_scenario
 
 C_KM_S = physics.SPEED_OF_LIGHT_FIBER_KM_S

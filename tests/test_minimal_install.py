@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-MINIMAL = ["core", "backends/fidelity", "plugins/topology", "plugins/hardware", "plugins/routing",
+MINIMAL = ["core", "engine", "physics", "backends/fidelity", "plugins/topology", "plugins/hardware", "plugins/routing",
            "plugins/scheduling", "plugins/entanglement"]
 #: the virtual environment's own installer, not qplane's dependencies
 TOOLING = {"pip", "setuptools", "wheel"}

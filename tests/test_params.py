@@ -176,7 +176,7 @@ def test_set_into_a_named_component_keeps_its_name_under_the_fields_key():
 
 
 def test_set_into_the_cutoff_leaves_the_implied_policy(registry):
-    from qplane.sim import build
+    from qplane_engine.sim import build
 
     sc = _loaded("protocols.cutoff.max_age=0.1")
     assert sc.protocols.cutoff == {"max_age": 0.1}
@@ -404,7 +404,7 @@ REQUEST = {"src": "n0", "dst": "n4", "pairs": 1}
 ])
 def test_schema_judges_component_parameters_as_the_loader_does(schema, registry, change, valid):
     from qplane.scenario import load_scenario
-    from qplane.sim import build
+    from qplane_engine.sim import build
 
     data = copy.deepcopy(BASE)
     for key, value in change.items():

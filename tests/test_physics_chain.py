@@ -12,8 +12,8 @@ import math
 import pytest
 
 import qplane
-from qplane import physics
-from qplane.sim import build
+import qplane_physics as physics
+from qplane_engine.sim import build
 
 from qplane_devkit.conformance import chain_scenario
 

@@ -7,7 +7,7 @@ import math
 import pytest
 
 import qplane
-from qplane import physics
+import qplane_physics as physics
 from qplane_devkit.conformance import chain_scenario
 
 

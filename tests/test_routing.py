@@ -11,9 +11,9 @@ import networkx as nx
 import pytest
 
 import qplane
-from qplane import physics
+import qplane_physics as physics
 from qplane.errors import ScenarioError
-from qplane.sim import build
+from qplane_engine.sim import build
 from qplane_devkit.conformance import chain_scenario
 from qplane_routing import KShortestParams, KShortestRouter, path_fidelity
 from qplane_routing.reactive import POOL

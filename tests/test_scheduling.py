@@ -10,7 +10,7 @@ import bisect
 import pytest
 
 import qplane
-from qplane.sim import build
+from qplane_engine.sim import build
 
 
 def chain(nodes: int, requests: list[dict], scheduling: str | dict = "fifo", *, count: int = 2,

@@ -8,7 +8,7 @@ import math
 import pytest
 
 import qplane
-from qplane import physics
+import qplane_physics as physics
 from qplane_devkit.conformance import chain_scenario
 from qplane_entanglement import swapping
 

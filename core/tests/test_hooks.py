@@ -21,7 +21,7 @@ from qplane.requests import DeliveredPair, RequestHandle
 from qplane.plugins import make_plugin_manager
 from qplane.registry import KINDS, Registry
 from qplane.results import Results
-from qplane.sim import Simulation
+from qplane_engine.sim import Simulation
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "chain.yaml"
 PAIRS = 5

@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 import qplane_experiment
-from qplane import physics
+import qplane_physics as physics
 from qplane.cli import main
 from qplane.scenario import yaml_load
 from qplane_devkit.conformance import chain_scenario

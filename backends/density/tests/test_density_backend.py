@@ -11,7 +11,7 @@ import sys
 import numpy as np
 import pytest
 
-from qplane import physics
+import qplane_physics as physics
 from qplane.backend import Capability
 from qplane.errors import QPlaneError
 from qplane.registry import Registry

@@ -7,7 +7,7 @@ import random
 
 import pytest
 
-from qplane import physics
+import qplane_physics as physics
 from qplane_backend_fidelity import FidelityBackend
 
 

@@ -1,6 +1,6 @@
 """The stabilizer backend against closed forms (statistically) and exact circuit identities.
 
-Sampled quantities are compared with the closed forms of :mod:`qplane.physics`: a sample
+Sampled quantities are compared with the closed forms of :mod:`qplane_physics`: a sample
 frequency must lie within **4 standard errors** of the expected probability ``p``, with the
 binomial standard error ``sqrt(p (1 - p) / n)`` of ``n`` samples (a correct backend fails one
 such check with probability about 6e-5). Seeds are fixed, so the suite is deterministic.
@@ -13,7 +13,7 @@ import random
 
 import pytest
 
-from qplane import physics
+import qplane_physics as physics
 from qplane.backend import INSTALLED_BACKENDS, Capability, StateBackend
 from qplane.errors import CapabilityError
 from qplane_backend_stabilizer import StabilizerBackend
@@ -113,7 +113,7 @@ def test_all_four_bell_measurement_outcomes_restore_phi_plus_after_correction():
         r2, c = b.create_pair(PHI_PLUS, None, None, 0.0, 0.0)
         m = b.bell_measure(r1, r2, 0.0)
         seen.add(m)
-        # uncorrected, the outer pair is the Bell state named by the outcome (qplane.physics)
+        # uncorrected, the outer pair is the Bell state named by the outcome (qplane_physics)
         assert position(b.bell_diagonal(a, c, 0.0)) == {0: 0, 1: 2, 2: 3, 3: 1}[m]
         b.apply_pauli(c, m, 0.0)
         assert b.bell_diagonal(a, c, 0.0) == PHI_PLUS

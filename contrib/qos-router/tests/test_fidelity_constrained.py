@@ -9,7 +9,7 @@ from __future__ import annotations
 import networkx as nx
 import pytest
 
-from qplane import physics
+import qplane_physics as physics
 from qplane.requests import EntanglementRequest
 from qplane_devkit.conformance import RouterConformance, network_view, run_scenario, scenario
 

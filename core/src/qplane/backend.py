@@ -5,7 +5,7 @@ A backend owns the quantum state of every stored qubit. The HAL hands it opaque 
 applied lazily: a qubit remembers up to when its noise was applied, and the backend applies
 the elapsed-time channel of its memory model whenever the qubit is next touched.
 
-Bell-diagonal states and Pauli indices follow :mod:`qplane.physics`.
+Bell-diagonal states and Pauli indices follow :mod:`qplane_physics`.
 """
 
 from __future__ import annotations
@@ -111,7 +111,7 @@ class StateBackend(Protocol):
         ``sacrifice = (sa, sb)`` (``qa``, ``sa`` at A). ``protocol`` is ``"bbpssw"`` (twirl both
         pairs to Werner form, bilateral CNOT) or ``"dejmps"`` (A applies Rx(pi/2), B Rx(-pi/2),
         bilateral CNOT); the sacrificed pair's qubits are measured in Z and cease to exist.
-        Noise follows :func:`qplane.physics.purify`: ``gate_error[i]`` a two-qubit depolarizing
+        Noise follows :func:`qplane_physics.purify`: ``gate_error[i]`` a two-qubit depolarizing
         channel on node i's two qubits, ``measurement_error[i]`` a flip of node i's bit.
         Returns True when the bits agree (keep the pair); on False the kept pair is spoiled and
         the caller discards it."""

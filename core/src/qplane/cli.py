@@ -99,7 +99,7 @@ def _fmt(v: Any, spec: str = ".4g") -> str:
     return str(v)
 
 
-def _table(head: list[str], rows: list[list[str]]) -> str:
+def table(head: list[str], rows: list[list[str]]) -> str:
     """Left-aligned columns under a dashed header."""
     widths = [max(len(h), *(len(row[i]) for row in rows)) if rows else len(h) for i, h in enumerate(head)]
     return "\n".join("  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip()
@@ -130,7 +130,7 @@ def summary_table(results: dict[str, Any]) -> str:
             str(r["delivered"]), _fmt(r["rate_hz"]), _fmt(r["fidelity_mean"]), _fmt(r["fidelity_stderr"], ".2g"),
             _fmt(r["fidelity_estimated_mean"]), _fmt(r["latency_p50_s"], ".3g"),
         ])
-    lines.append(_table(head, rows))
+    lines.append(table(head, rows))
     lines.append(LEGEND)
     kinds = ("swapping", "purification", "cutoff", "router", "application")
     varied = [k for k in kinds if len({r["protocols"].get(k) for r in results["requests"]}) > 1]
@@ -182,8 +182,8 @@ def _progress_bar(args: argparse.Namespace, duration: float) -> Any:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from . import build
     from .scenario import file_stem, load_scenario
-    from .sim import build
 
     scenario = load_scenario(args.scenario, overrides=args.overrides, seed=args.seed, backend=args.backend,
                              allow_large=args.allow_large)
@@ -220,8 +220,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
+    from . import build
     from .scenario import load_scenario
-    from .sim import build
 
     warn_load_errors(args.registry)
     try:
@@ -231,8 +231,9 @@ def cmd_validate(args: argparse.Namespace) -> int:
             raise
         raise ScenarioError(f"{e.message}; `qplane sweep {args.scenario} --dry-run` validates every run of it "
                             "without running any", field=e.field, source=e.source) from e
+    network = sim.context.network
     print(
-        f"{args.scenario}: valid ({_n(len(sim.network.nodes), 'node')}, {_n(len(sim.network.links), 'link')}, "
+        f"{args.scenario}: valid ({_n(len(network.nodes), 'node')}, {_n(len(network.links), 'link')}, "
         f"{_n(len(sim.handles), 'request')}, backend {sim.component_name('backend')})"
     )
     return EXIT_OK
@@ -244,41 +245,6 @@ def cmd_schema(args: argparse.Namespace) -> int:
 
     schema = scenario_schema(args.registry) if args.which == "scenario" else Results.model_json_schema(by_alias=True)
     print(json.dumps(schema, indent=2))
-    return EXIT_OK
-
-
-def _add_describe(sub: Any) -> None:
-    p = sub.add_parser("describe", help="show a component's plugin, description and parameters")
-    p.add_argument("kind", help="a kind (router, topology_manager, ...) or a scenario field (routing, link, ...)")
-    p.add_argument("name", help="the component's name, e.g. shortest-path")
-    p.add_argument("--json", action="store_true",
-                   help="machine-readable output (a list when several plugins provide the name)")
-    p.set_defaults(func=cmd_describe)
-
-
-def cmd_describe(args: argparse.Namespace) -> int:
-    from .components import FIELDS
-    from .describe import parameters, resolve_kind
-    from .registry import KINDS
-
-    registry = args.registry
-    kind = resolve_kind(args.kind)
-    field = next((f for f in FIELDS if f.kind == kind), None)
-    found = [{"kind": kind, "name": c.name, "plugin": c.plugin, "description": c.description,
-              "field": field.path if field else None, "key": field.key if field else None,
-              "parameters": parameters(c)} for c in registry.components(kind) if c.name == args.name]
-    if not found:
-        registry.get(kind, args.name)  # raises: unknown, listing the installed names
-    if args.json:
-        print(json.dumps(found[0] if len(found) == 1 else found, indent=2))
-        return EXIT_OK
-    for d in found:
-        print(f"{KINDS[kind][1]} {d['name']} (plugin {d['plugin']}): {d['description']}")
-        if field is not None:
-            print(f"scenario: {field.path}: {{{field.key}: {d['name']}, <parameters>}}")
-        rows = [[r["name"], r["type"], "required" if r["required"] else json.dumps(r["default"]), r["description"]]
-                for r in d["parameters"]]
-        print(_table(["parameter", "type", "default", "description"], rows) if rows else "no parameters")
     return EXIT_OK
 
 
@@ -339,7 +305,7 @@ def make_parser(registry: Any | None = None) -> argparse.ArgumentParser:
     parser.add_argument("--debug", action="store_true", help=DEBUG_HELP)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
-    for add in (_add_run, _add_validate, _add_schema, _add_describe, _add_plugins):
+    for add in (_add_run, _add_validate, _add_schema, _add_plugins):
         add(sub)
     for comp in registry.components("command") if registry is not None else []:
         try:

@@ -22,7 +22,7 @@ The groups, each a :class:`typing.Protocol`:
 * :class:`Operator` — the public API of a built simulation, for drivers such as the
   northbound service (submit, cancel, fail and repair, run).
 
-This module declares; it implements nothing (the engine does, in :mod:`qplane.sim`).
+This module declares; it implements nothing (the engine does, in :mod:`qplane_engine.sim`).
 """
 
 from __future__ import annotations

@@ -1,5 +1,6 @@
 """What the installed components take: the scenario's JSON Schema with every component's
-parameters (``qplane schema scenario``) and one component's parameter table (``qplane describe``).
+parameters (``qplane schema scenario``) and one component's parameters (``qplane plugins --params``,
+and the devkit's ``qplane describe``).
 
 The scenario models type a component field as "a name or a mapping"; here every field of
 :data:`qplane.components.FIELDS` (and every per-request protocol) becomes "one of the installed
@@ -11,7 +12,6 @@ field's choice ``$defs/<kind>``.
 from __future__ import annotations
 
 import copy
-import difflib
 import json
 from typing import Any
 
@@ -19,12 +19,7 @@ from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
 from .components import FIELDS, PER_REQUEST, ComponentField
-from .errors import QPlaneError
 from .registry import KINDS, Component, Registry
-
-#: what ``qplane describe KIND`` accepts besides a kind: a scenario field, by leaf or by path
-FIELD_KINDS = {**{f.leaf: f.kind for f in FIELDS}, **{f.path: f.kind for f in FIELDS}}
-
 
 def scenario_schema(registry: Registry) -> dict[str, Any]:
     """The JSON Schema of a scenario with the parameters of every component of ``registry``."""
@@ -89,17 +84,6 @@ def _variant(c: Component, f: ComponentField, params: dict[str, Any]) -> dict[st
     if c.name != f.implied_name():  # without the key, a mapping is the implied (or default) component
         s["required"] = [f.key, *s.get("required", [])]
     return s
-
-
-def resolve_kind(kind: str) -> str:
-    """The registry kind ``kind`` names: a kind (``router``) or a scenario field (``routing``,
-    ``protocols.routing``)."""
-    if kind in KINDS or kind in FIELD_KINDS:
-        return FIELD_KINDS.get(kind, kind)
-    close = difflib.get_close_matches(kind, [*KINDS, *FIELD_KINDS], n=1)
-    hint = f"did you mean {close[0]!r}? " if close else ""
-    raise QPlaneError(f"unknown kind {kind!r}; {hint}kinds: {', '.join(KINDS)}; "
-                      f"or a scenario field: {', '.join(f.leaf for f in FIELDS)}")
 
 
 def parameters(comp: Component) -> list[dict[str, Any]]:

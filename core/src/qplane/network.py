@@ -1,19 +1,15 @@
-"""The network model: nodes with devices and memories, quantum links, classical channels.
+"""The network's data types: nodes with their devices, quantum links and their statistics.
 
-Built once per run from the topology graph and the hardware section. Classical messages
-travel over the fibre graph with delay = shortest fibre distance / signal speed; delays are
-computed per source on first use and cached, so nothing here is quadratic in the number of
-nodes unless every pair of nodes talks.
+Plugins meet them through :attr:`qplane.context.NetworkView.nodes` and ``links``; the engine
+builds them once per run from the topology graph and the hardware section.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
+from typing import Any
 
-import networkx as nx
-
-from .hal import LinkModel, SimulatedDevice
+from .hal import Device, LinkModel
 
 
 @dataclass(eq=False)
@@ -53,91 +49,6 @@ class QuantumLink:
 @dataclass(eq=False)
 class Node:
     name: str
-    device: SimulatedDevice
+    device: Device
     up: bool = True  # ground truth
     outages: list = field(default_factory=list)
-
-
-class Network:
-    """Nodes, links and classical channels of one run."""
-
-    def __init__(self, graph: nx.Graph, speed_km_per_s: float, clock: Any = None):
-        self.graph = graph
-        self._clock = clock
-        self.speed = speed_km_per_s
-        self.nodes: dict[str, Node] = {}
-        self.links: dict[frozenset[str], QuantumLink] = {}
-        self._dist_cache: dict[str, dict[str, float]] = {}
-        self.messages_sent = 0
-
-    def link(self, a: str, b: str) -> QuantumLink:
-        return self.links[frozenset((a, b))]
-
-    def classical_delay(self, a: str, b: str) -> float:
-        """Seconds for a classical message from ``a`` to ``b`` over the shortest fibre route."""
-        if a == b:
-            return 0.0
-        dist = self._dist_cache.get(a)
-        if dist is None:
-            dist = self._dist_cache[a] = nx.single_source_dijkstra_path_length(
-                self.graph, a, weight="length_km"
-            )
-        return dist[b] / self.speed
-
-    def path_delays(self, path: Sequence[str]) -> list[float]:
-        """Delay along ``path`` from ``path[0]`` to each node of it (messages follow the path)."""
-        out = [0.0]
-        for u, v in zip(path, path[1:]):
-            out.append(out[-1] + self.graph[u][v]["length_km"] / self.speed)
-        return out
-
-    def send(self, delay: float, handler: Callable[..., None], *payload: Any) -> None:
-        """Send a classical message: ``handler(*payload)`` runs after ``delay`` seconds."""
-        self.messages_sent += 1
-        self._clock.call_at(delay, handler, *payload)
-
-    def count_messages(self, n: int) -> None:
-        """Count ``n`` classical messages whose effect a plugin applies in one event."""
-        self.messages_sent += n
-
-    #: the topology manager whose view routing uses (None: the ground truth)
-    controller: Any = None
-
-    def view(self) -> nx.Graph:
-        """The controller's view of the topology (routing uses it): the topology manager's
-        when one is set, otherwise the ground truth (up nodes and links) with link costs."""
-        if self.controller is not None:
-            return self.controller.view()
-        return self.truth_view()
-
-    def topology_changed(self) -> None:
-        """A node or link changed state: the cached ground-truth view is stale."""
-        self._truth_cache = None
-
-    def truth_view(self) -> nx.Graph:
-        """The ground truth: up nodes and up links, with link costs. Built once per topology
-        state and shared: callers must not modify it."""
-        cached = getattr(self, "_truth_cache", None)
-        if cached is not None:
-            return cached
-        self._truth_cache = g = self._build_truth_view()
-        return g
-
-    def _build_truth_view(self) -> nx.Graph:
-        g = nx.Graph()
-        for name, node in self.nodes.items():
-            if node.up:
-                g.add_node(name)
-        for link in self.links.values():
-            if link.up and self.nodes[link.a].up and self.nodes[link.b].up:
-                m = link.model
-                p = m.success_probability
-                g.add_edge(
-                    link.a,
-                    link.b,
-                    length_km=link.length_km,
-                    link=m,
-                    # mean time from the first attempt to the herald: (k - 1) cycles + herald delay
-                    expected_pair_time=((1.0 / p - 1.0) * m.cycle_time + m.herald_delay) if p > 0 else float("inf"),
-                )
-        return g

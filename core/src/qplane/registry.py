@@ -9,16 +9,12 @@ own ``shortest-path``, say): both are kept, and selecting that name is an error 
 plugin that provides it (:class:`AmbiguousComponentError`) unless the scenario pins one with a
 ``plugin`` key beside the name, ``routing: {name: shortest-path, plugin: routing}``. A pin is
 checked even when the name is unambiguous.
-
-:meth:`Registry.plugin_at_fault` maps an exception raised during a run to the plugin whose
-code raised it (the deepest traceback frame in a plugin's modules).
 """
 
 from __future__ import annotations
 
 import difflib
 import json
-import types
 import typing
 from dataclasses import dataclass
 from pathlib import Path
@@ -56,13 +52,6 @@ class AmbiguousComponentError(UnknownComponentError, PluginError):
     (code that asks "does this name resolve?" treats both alike); it is also a
     :class:`PluginError` because the installed plugins collide. The message names every
     plugin providing the name and shows the pin that resolves it."""
-
-
-#: the core's own package: its frames are never blamed on a plugin
-_CORE_PACKAGE = __name__.rpartition(".")[0]
-#: modules whose frames never make a plugin the culprit: the core's, and the conformance kits'
-#: (they wrap a component's calls to watch them; the component under test is to blame)
-_NEVER_BLAMED = (_CORE_PACKAGE + ".", "qplane_devkit.conformance")
 
 
 class NoParams(BaseModel):
@@ -176,7 +165,6 @@ class Registry:
         #: kind -> name -> plugin -> component (several plugins may provide one name)
         self._providers: dict[str, dict[str, dict[str, Component]]] = {k: {} for k in KINDS}
         self.errors: dict[str, str] = {}
-        self._modules: tuple[dict[str, str], dict[str, str]] | None = None
         # each impl is called on its own (so one plugin's failure is its own), which bypasses
         # pluggy's hook-call monitoring: trace here what QPLANE_TRACE_PLUGINS promises
         hooktrace = self.pm.trace.root.get("hook")
@@ -291,74 +279,6 @@ class Registry:
 
         failed = sorted({**load_errors(self.pm), **self.errors})
         return f" (plugins that failed to load: {', '.join(_quoted(failed))})" if failed else ""
-
-    # ---------------------------------------------------------------- error attribution
-
-    def _plugin_modules(self) -> tuple[dict[str, str], dict[str, str]]:
-        """``(module -> plugin, package -> plugin)`` for every registered plugin: the modules
-        of the plugin object, of its hook implementations and of its components' factories.
-        A package shared by several plugins is left out (their modules still match exactly)."""
-        if self._modules is not None:
-            return self._modules
-        found: dict[str, set[str]] = {}  # module -> plugins
-
-        def add(module: Any, plugin: str) -> None:
-            if not isinstance(module, str) or not module or module == "builtins":
-                return
-            if module == _CORE_PACKAGE or module.startswith(_NEVER_BLAMED):
-                return  # the core's frames are never a plugin's, nor the conformance kits' watchers
-            found.setdefault(module, set()).add(plugin)
-
-        for name, obj in self.pm.list_name_plugin():
-            if obj is None:
-                continue
-            add(obj.__name__ if isinstance(obj, types.ModuleType) else type(obj).__module__, name)
-            for caller in self.pm.get_hookcallers(obj) or []:
-                for impl in caller.get_hookimpls():
-                    if impl.plugin is obj:
-                        add(getattr(impl.function, "__module__", None), name)
-        for kind in KINDS:
-            for comp in self.components(kind):
-                add(getattr(comp.factory, "__module__", None), comp.plugin)
-        exact = {m: next(iter(p)) for m, p in found.items() if len(p) == 1}
-        packages: dict[str, set[str]] = {}
-        for module, plugins in found.items():
-            package = module.rpartition(".")[0] or module
-            packages.setdefault(package, set()).update(plugins)
-        prefix = {pkg: next(iter(p)) for pkg, p in packages.items() if len(p) == 1 and pkg not in ("__main__",)}
-        self._modules = (exact, prefix)
-        return self._modules
-
-    def plugin_of_module(self, module: str) -> str | None:
-        """The plugin whose code ``module`` is, or None (the core, a library, unknown)."""
-        exact, prefix = self._plugin_modules()
-        if module in exact:
-            return exact[module]
-        parts = module.split(".")
-        for i in range(len(parts), 0, -1):
-            plugin = prefix.get(".".join(parts[:i]))
-            if plugin is not None:
-                return plugin
-        return None
-
-    def plugin_at_fault(self, error: BaseException) -> tuple[str, str] | None:
-        """``(plugin, where)`` for the deepest frame of ``error``'s traceback that runs a
-        plugin's code (``where`` is ``file:line in function``), or None when no plugin code is
-        on the traceback (the fault is the core's, or a library's called by the core)."""
-        frames = []
-        tb = error.__traceback__
-        while tb is not None:
-            frames.append(tb.tb_frame)
-            tb = tb.tb_next
-        for frame in reversed(frames):
-            module = frame.f_globals.get("__name__", "")
-            plugin = self.plugin_of_module(module) if isinstance(module, str) else None
-            if plugin is not None:
-                code = frame.f_code
-                filename = code.co_filename
-                short = "/".join(Path(filename).parts[-2:]) if filename else module
-                return plugin, f"{short}:{frame.f_lineno} in {code.co_name}"
-        return None
 
 
 def _quoted(names: list[str]) -> list[str]:

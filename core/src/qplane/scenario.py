@@ -1,7 +1,7 @@
 """The scenario schema (pydantic, ``extra="forbid"``), loading YAML/JSON and ``--set`` overrides.
 
 A scenario is validated in two steps: :func:`load_scenario` checks the structure (this
-module's models); :func:`qplane.sim.build` then resolves every component name against the
+module's models); :func:`qplane.build` then resolves every component name against the
 registry and validates each component's parameters with that component's own model, so a
 third-party plugin's parameters are checked exactly like first-party ones. Every error names
 the file and the dotted field path.

@@ -1,4 +1,5 @@
-"""The ``qplane new-plugin`` command, registered through ``qplane_register_commands``.
+"""The ``qplane new-plugin`` and ``qplane describe`` commands, registered through
+``qplane_register_commands``.
 
 Imports nothing heavy: the registry loads this module on every run; the scaffold and its
 templates are read only when the command runs, the conformance kits only by tests."""
@@ -16,6 +17,13 @@ def _add_new_plugin(subparsers: Any) -> None:
     add_new_plugin_command(subparsers)
 
 
+def _add_describe(subparsers: Any) -> None:
+    from .describe import add_describe_command
+
+    add_describe_command(subparsers)
+
+
 @hookimpl
 def qplane_register_commands(register: Any) -> None:
     register("new-plugin", _add_new_plugin, description="write a new plugin package from a template: tested, ready to pip install")
+    register("describe", _add_describe, description="show a component's plugin, description and parameters")

@@ -38,7 +38,7 @@ The modules:
 * :mod:`.results` — :class:`ExperimentResults`; :mod:`.files` — its files; :mod:`.plots`;
 * :mod:`.api` — :func:`compare` and :func:`sweep`; :mod:`.cli` and :mod:`.plugin` — the commands.
 
-Nothing here changes how a single run works (:mod:`qplane.sim`) nor the results schema
+Nothing here changes how a single run works (:mod:`qplane_engine.sim`) nor the results schema
 (:mod:`qplane.results`); it only composes them. Importing this package loads none of it (the
 names below are loaded on first use), so the plugin module the CLI loads on every run stays light.
 """

@@ -27,7 +27,7 @@ import math
 from pathlib import Path
 from typing import Any, Sequence
 
-from qplane import physics
+import qplane_physics as physics
 
 from .grid import format_value
 from .metrics import MAIN_METRICS, METRICS

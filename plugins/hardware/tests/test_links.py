@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from pydantic import ValidationError
 
-from qplane import physics
+import qplane_physics as physics
 from qplane_hardware import (
     DirectParams,
     DirectTransmission,

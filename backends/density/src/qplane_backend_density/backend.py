@@ -16,7 +16,7 @@ Everything is exact:
 * a swap is the circuit CNOT, H, Z-measurements with outcomes drawn from the Born rule with the
   backend's ``rng``; purification is local rotations (DEJMPS) or the exact twirl channel
   (BBPSSW), bilateral CNOT and Z-measurements, with the noise model of
-  :func:`qplane.physics.purify`;
+  :func:`qplane_physics.purify`;
 * noisy readout (``measurement_error``) is a quantum instrument: the *reported* bits are drawn
   from their distribution and the remaining qubits get the state conditioned on what was
   reported (a mixture over the true outcomes). Over many rounds this is the same as drawing
@@ -56,7 +56,7 @@ from qutip import Qobj
 from qutip.core import data as _qdata
 from qutip.core.dimensions import Dimensions
 
-from qplane import physics
+import qplane_physics as physics
 from qplane.backend import MemoryNoise
 from qplane.errors import QPlaneError
 
@@ -120,7 +120,7 @@ BELL_STATES: tuple[Qobj, ...] = tuple(qutip.tensor(I2, p) * PHI_PLUS for p in PA
 # basis state |z x> with k = x | z << 1 (Phi+ -> |00>, Psi+ -> |01>, Phi- -> |10>,
 # Psi- -> |11>), so the outcome index 2*b1 + b2 *is* the Pauli index k. Projecting the inner
 # qubits of a (x) B_i and B_j (x) c onto B_k leaves the outer ones in B_{i^j^k} ((A (x) I)|Phi+>
-# = (I (x) A^T)|Phi+> and P^* = +-P), the identity qplane.physics and the fidelity backend use:
+# = (I (x) A^T)|Phi+> and P^* = +-P), the identity qplane_physics and the fidelity backend use:
 # the partner applies P_k to restore the convolution.
 BSM_CIRCUIT = qutip.tensor(H, I2) * CNOT
 
@@ -253,7 +253,7 @@ def twirl_pair(m: np.ndarray, n: int, k: int) -> np.ndarray:
 
 def depolarize_two(m: np.ndarray, n: int, k1: int, k2: int, p: float) -> np.ndarray:
     """Two-qubit depolarizing on qubits ``k1, k2``: ``(1-p) rho + p I/4 (x) Tr_{k1 k2} rho``
-    (the average over the 16 two-qubit Paulis, as in qplane.physics)."""
+    (the average over the 16 two-qubit Paulis, as in qplane_physics)."""
     full = apply_one_qubit(apply_one_qubit(m, n, k1, _DEPOL_SUPER), n, k2, _DEPOL_SUPER)
     return (1.0 - p) * m + p * full
 

@@ -1,7 +1,7 @@
 """Bell-diagonal state backend.
 
 Every stored pair is a Bell-diagonal state, four floats kept in Pauli order (see
-:mod:`qplane.physics`). This is exact for Pauli noise (depolarizing, dephasing, Pauli-twirled
+:mod:`qplane_physics`). This is exact for Pauli noise (depolarizing, dephasing, Pauli-twirled
 T1/T2), Bell-state measurements and the Pauli frame; amplitude damping and arbitrary Kraus
 channels are applied as their Pauli twirl (an approximation, declared by the capability set:
 no ``non-pauli-noise``). Gate-level operations are not supported.
@@ -18,7 +18,7 @@ from typing import Sequence
 
 from pydantic import BaseModel, ConfigDict
 
-from qplane import physics
+import qplane_physics as physics
 from qplane.backend import Capability, MemoryNoise, capability_error
 
 

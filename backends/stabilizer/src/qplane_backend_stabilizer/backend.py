@@ -19,7 +19,7 @@ Noise is *sampled*: one trajectory per run.
 - amplitude damping and T1/T2 memories enter **only through their Pauli twirl**
   ``pauli_probs``: an approximation (declared: no ``non-pauli-noise`` capability);
 - a gate error ``p`` is one of the 16 two-qubit Paulis, each with probability ``p/16``
-  (identity included, as in :func:`qplane.physics.purify`); a measurement error a flipped bit.
+  (identity included, as in :func:`qplane_physics.purify`); a measurement error a flipped bit.
 
 Bell-state measurements and purification rounds are real Clifford circuits on the tableau:
 CNOT, H and Z measurements; DEJMPS's Rx(pi/2) / Rx(-pi/2) are SQRT_X / SQRT_X_DAG; BBPSSW's
@@ -57,7 +57,7 @@ from typing import Sequence
 import stim
 from pydantic import BaseModel, ConfigDict
 
-from qplane import physics
+import qplane_physics as physics
 from qplane.backend import Capability, MemoryNoise, capability_error
 
 

@@ -18,7 +18,7 @@ import networkx as nx
 from pydantic import BaseModel, ConfigDict, Field
 from qplane.requests import EntanglementRequest
 
-from qplane import physics
+import qplane_physics as physics
 
 #: -ln w of a link whose pairs are no better than noise (F <= 1/4): usable, never good enough
 USELESS = 1.0e6
@@ -48,7 +48,7 @@ def link_werner(graph: nx.Graph, a: str, b: str) -> float:
 
 def swap_factor(graph: nx.Graph, node: str) -> float:
     """What a swap at ``node`` multiplies ``w`` by: ``1 - gate_error`` (two-qubit depolarizing
-    before the Bell measurement, :func:`qplane.physics.two_qubit_depolarize`)."""
+    before the Bell measurement, :func:`qplane_physics.two_qubit_depolarize`)."""
     ops = graph.nodes[node].get("operations")
     return 1.0 - float(getattr(ops, "gate_error", 0.0) or 0.0)
 

@@ -18,7 +18,7 @@ import math
 import random
 from typing import Any, Callable
 
-from qplane import physics
+import qplane_physics as physics
 from qplane.backend import Capability
 from qplane.errors import CapabilityError
 

@@ -14,7 +14,7 @@ import random
 from dataclasses import dataclass
 from typing import Any
 
-from qplane import physics
+import qplane_physics as physics
 from qplane.hal import Operations
 
 from .kit import kit_registry, run_scenario, scenario

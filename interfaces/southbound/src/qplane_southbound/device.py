@@ -2,7 +2,7 @@
 by sending each operation to the node's agent.
 
 The digital twin keeps the physics. A pair spans two nodes, so its quantum state cannot live in
-either agent: the twin's state backend (inside the node's :class:`SimulatedDevice`, wrapped
+either agent: the twin's state backend (inside the node's simulated device, wrapped
 here) computes the outcome of every operation, while the agent is the device that must execute
 it — it owns the node's memory inventory (it may declare it in its ``hello``; the hub refuses an
 agent whose inventory differs from the twin's model), checks every memory it is asked to use,
@@ -21,7 +21,7 @@ While a node has no live agent (it is failed) operations are applied to the twin
 control plane's clean-up (releasing a failed node's memories) never blocks.
 
 Link-level generation and purification are two-node operations that the core's HAL does not
-route through a single device (``herald_pair`` and ``purify_pairs`` act on the backend); they
+route through a single device (the entanglement plugin acts on the backend for them); they
 stay in the twin.
 
 Operations are called on the simulation thread and block it until the agent answers (bounded
@@ -32,7 +32,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from qplane.hal import Memory, SimulatedDevice
+from qplane.hal import Device, Memory
 
 from .hub import AgentHub
 from .messages import ApplyPauli, BellMeasurement, MemoryRef, Release
@@ -45,7 +45,7 @@ def memory_ref(m: Memory) -> MemoryRef:
 class RemoteDevice:
     """One node's device, driven through its agent; the twin's device does the physics."""
 
-    def __init__(self, twin_device: SimulatedDevice, hub: AgentHub):
+    def __init__(self, twin_device: Device, hub: AgentHub):
         self.twin = twin_device
         self.hub = hub
         self.node = twin_device.node

@@ -26,9 +26,22 @@ from typing import Callable, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from qplane.context import Context, HeraldCallback
-from qplane.hal import Memory, herald_pair
+from qplane.backend import StateBackend
+from qplane.hal import LinkModel, Memory
 from qplane.network import QuantumLink
 from qplane.requests import Session
+
+
+
+def herald_pair(
+    backend: StateBackend, link: LinkModel, mem_a: Memory, mem_b: Memory, t_emit: float
+) -> None:
+    """Create a heralded pair in ``mem_a``/``mem_b``; both qubits have been stored since
+    ``t_emit`` (the emission of the successful attempt), so storage noise covers the wait
+    for the herald."""
+    qa, qb = backend.create_pair(link.pair_state, mem_a.noise, mem_b.noise, t_emit, t_emit)
+    mem_a.qubit = qa
+    mem_b.qubit = qb
 
 
 class HeraldedParams(BaseModel):

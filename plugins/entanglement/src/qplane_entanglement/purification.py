@@ -27,7 +27,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from qplane import physics
+import qplane_physics as physics
 from qplane.backend import Capability
 from qplane.context import Context
 

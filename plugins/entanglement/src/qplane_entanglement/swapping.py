@@ -38,10 +38,39 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from qplane import physics
+import qplane_physics as physics
 from qplane.context import Context
 from qplane.requests import DeliveredPair, RequestStatus, Session
-from qplane.hal import Memory, purify_pairs
+from qplane.backend import StateBackend
+from qplane.hal import Device, Memory
+
+
+
+def purify_pairs(
+    backend: StateBackend,
+    dev_a: Device,
+    dev_b: Device,
+    keep: tuple[Memory, Memory],
+    sacrifice: tuple[Memory, Memory],
+    now: float,
+    protocol: str,
+) -> bool:
+    """One purification round between the devices of nodes A and B, each side with its own
+    gate and measurement errors. The sacrificed memories are emptied; returns success."""
+    ka, kb = keep
+    sa, sb = sacrifice
+    oa, ob = dev_a.operations, dev_b.operations
+    ok = backend.purify(
+        (ka.qubit, kb.qubit),
+        (sa.qubit, sb.qubit),
+        now,
+        protocol,
+        (oa.gate_error, ob.gate_error),
+        (oa.measurement_error, ob.measurement_error),
+    )
+    sa.qubit = sb.qubit = None
+    sa.record = sb.record = None
+    return ok
 
 
 class SwapParams(BaseModel):

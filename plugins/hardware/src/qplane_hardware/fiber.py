@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from qplane import physics
+import qplane_physics as physics
 
 
 @dataclass(frozen=True)

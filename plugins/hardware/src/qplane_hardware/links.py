@@ -27,7 +27,7 @@ from typing import Any, Sequence
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from qplane import physics
+import qplane_physics as physics
 
 from .fiber import Detector, Fiber
 

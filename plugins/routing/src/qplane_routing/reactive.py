@@ -44,7 +44,7 @@ from typing import Any
 import networkx as nx
 from pydantic import BaseModel, ConfigDict, Field
 
-from qplane import physics
+import qplane_physics as physics
 from qplane.context import Context, ServiceKey
 from qplane.requests import DeliveredPair, Session
 

@@ -25,7 +25,7 @@ import networkx as nx
 from pydantic import BaseModel, ConfigDict, Field
 from qplane.requests import EntanglementRequest
 
-from qplane import physics
+import qplane_physics as physics
 
 
 class NoParams(BaseModel):

@@ -4,7 +4,7 @@ The inventory: every node has ``memory.count`` memories per quantum link (memori
 different neighbours are different resources). A request reserves memory *pairs* along its path
 — on every hop one memory at each end — and holds them until it finishes or is preempted; it
 never holds a memory another request holds (the runner's
-:meth:`qplane.inventory.MemoryInventory.violations` checks this).
+:meth:`qplane_engine.inventory.MemoryInventory.violations` checks this).
 
 Admission: a routed request joins the queue; an admission pass walks the queue in the
 scheduler's order (:meth:`QueueScheduler.rank`) and starts every request whose path has, on

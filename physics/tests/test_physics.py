@@ -1,6 +1,6 @@
-"""qplane.physics against explicit density-matrix calculations (numpy, 2-4 qubits).
+"""qplane_physics against explicit density-matrix calculations (numpy, 2-4 qubits).
 
-The closed forms in qplane.physics (and in docs/design.md) are the reference every backend and
+The closed forms in qplane_physics (and in docs/design.md) are the reference every backend and
 estimator uses; here they are checked against the quantum mechanics they summarize.
 """
 
@@ -12,7 +12,7 @@ import math
 import numpy as np
 import pytest
 
-from qplane import physics
+import qplane_physics as physics
 
 I2 = np.eye(2)
 X = np.array([[0, 1], [1, 0]], dtype=complex)

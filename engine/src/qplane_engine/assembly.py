@@ -19,16 +19,19 @@ from typing import TYPE_CHECKING, Any, Iterator
 
 import networkx as nx
 
-from . import limits
-from .backend import require
-from .components import BY_PATH, PER_REQUEST, ComponentField
-from .errors import PluginError, QPlaneError, ScenarioError
-from .hal import Operations, SimulatedDevice
-from .network import Network, Node, QuantumLink
-from .registry import KINDS, BuildContext, Component
-from .requests import RequestHandle
-from .scenario import scenario_allows_large, scenario_base_dir, split_ref
-from .traffic import TrafficContext
+import qplane.limits as limits
+from qplane.backend import require
+from qplane.components import BY_PATH, PER_REQUEST, ComponentField
+from qplane.errors import PluginError, QPlaneError, ScenarioError
+from qplane.hal import Operations
+from qplane.network import Node, QuantumLink
+from qplane.registry import KINDS, BuildContext, Component
+from qplane.requests import RequestHandle
+from qplane.scenario import scenario_allows_large, scenario_base_dir, split_ref
+from qplane.traffic import TrafficContext
+
+from .device import SimulatedDevice
+from .network import Network
 
 if TYPE_CHECKING:
     from .sim import Simulation

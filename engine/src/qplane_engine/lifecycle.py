@@ -10,10 +10,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Callable
 
-from .requests import DeliveredPair, RequestHandle, RequestStatus, Session
+from qplane.requests import DeliveredPair, RequestHandle, RequestStatus, Session
 
 if TYPE_CHECKING:
-    from .hal import Memory
+    from qplane.hal import Memory
+
     from .inventory import MemoryInventory
     from .network import Network
 

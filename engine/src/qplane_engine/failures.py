@@ -12,8 +12,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Callable
 
 if TYPE_CHECKING:
-    from .network import Network, QuantumLink
-    from .scenario import Scenario
+    from qplane.network import QuantumLink
+    from qplane.scenario import Scenario
+
+    from .network import Network
 
 
 class Failures:

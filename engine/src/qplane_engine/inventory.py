@@ -14,9 +14,10 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from .hal import Memory
+    from qplane.hal import Memory
+    from qplane.requests import Session
+
     from .network import Network
-    from .requests import Session
 
 
 @dataclass(slots=True)

@@ -1,10 +1,10 @@
 """The engine: a built simulation of one scenario, and the loop that runs it.
 
-:func:`build` assembles a scenario (:mod:`qplane.assembly`) into a :class:`Simulation`;
+:func:`build` assembles a scenario (:mod:`qplane_engine.assembly`) into a :class:`Simulation`;
 :meth:`Simulation.run` plays it on the kernel and returns the results dictionary
 (:mod:`qplane.results`). The engine's parts each own one concern: the memory inventory
-(:mod:`qplane.inventory`), the request life cycle and the controller
-(:mod:`qplane.lifecycle`), failure injection (:mod:`qplane.failures`). Plugins see none of
+(:mod:`qplane_engine.inventory`), the request life cycle and the controller
+(:mod:`qplane_engine.lifecycle`), failure injection (:mod:`qplane_engine.failures`). Plugins see none of
 them directly: each component gets a :class:`qplane.context.Context` made here, and drivers
 use the :class:`qplane.context.Operator` API of :class:`Simulation`.
 """
@@ -19,19 +19,21 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
 
-from . import physics
+from qplane.components import BY_PATH, FIELDS
+from qplane.context import RunSettings, ServiceKey
+from qplane.errors import PluginError, QPlaneError, RunInterrupted, ScenarioError
+from qplane.kernel import Kernel
+from qplane.registry import Registry
+from qplane.requests import DeliveredPair, EntanglementRequest, RequestHandle, RequestStatus
+from qplane.scenario import Scenario, load_scenario, scenario_source
+import qplane_physics as physics
+
 from .assembly import RUN_COMPONENTS, Assembler
-from .components import BY_PATH, FIELDS
-from .context import RunSettings, ServiceKey
-from .errors import PluginError, QPlaneError, RunInterrupted, ScenarioError
+from .blame import plugin_at_fault
 from .failures import Failures
 from .inventory import MemoryInventory
-from .kernel import Kernel
 from .lifecycle import RequestLifecycle
-from .registry import Registry
-from .requests import DeliveredPair, EntanglementRequest, RequestHandle, RequestStatus
 from .results import assemble
-from .scenario import Scenario, load_scenario, scenario_source
 
 
 class Services:
@@ -274,14 +276,14 @@ class Simulation:
         An exception a plugin raises during the run (a protocol, a hook, a backend) becomes one
         :class:`PluginError` line naming the plugin, the simulated time and the original error,
         chained to it (``--debug`` shows the traceback): the plugin is the one owning the
-        deepest traceback frame in a plugin's code (:meth:`Registry.plugin_at_fault`). Errors
+        deepest traceback frame in a plugin's code (:func:`qplane_engine.blame.plugin_at_fault`). Errors
         qplane raises on purpose, and faults with no plugin code on the traceback, pass as they are."""
         try:
             return self._run(progress)
         except QPlaneError:
             raise
         except Exception as e:
-            culprit = self.registry.plugin_at_fault(e)
+            culprit = plugin_at_fault(self.registry, e)
             if culprit is None:
                 raise
             plugin, where = culprit
