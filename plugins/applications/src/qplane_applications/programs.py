@@ -22,9 +22,13 @@ missing one raises :func:`qplane.backend.capability_error`, naming the backends 
 :func:`require_measurement` does the check when an application is built, so that a scenario
 that cannot work ends before the run.
 
-A run still waiting when the simulation stops (the last pair's correction in flight when the
-request completes, say) is abandoned by :meth:`Runtime.close`: its memories are freed and it
-is counted in ``Runtime.abandoned``, never in an application's figures.
+A memory is freed as soon as its qubit is measured, and the others when the program ends. A
+run that cannot finish is *abandoned*: its programs are closed, what they hold is freed and
+it is counted in ``Runtime.abandoned`` (by the ``key`` given to :meth:`Runtime.launch`),
+never in an application's figures. That happens when a qubit it holds is taken back (the
+request completed or was preempted while a message was in flight: ending a request frees its
+memories; or the node failed), and, through :meth:`Runtime.close`, to every run still waiting
+when the simulation stops.
 """
 
 from __future__ import annotations
@@ -95,6 +99,10 @@ def require_measurement(context: Context, needed_by: str) -> None:
 # ------------------------------------------------------------------------- a node's view
 
 
+class QubitLost(Exception):
+    """A program's qubit is gone from its memory: the runtime abandons the program's run."""
+
+
 class ProgramNode:
     """What a program sees of its node: its name, its qubits (``qubits[0]`` is its half of
     the delivered pair; ``qubit`` for short) and capability-checked operations on them."""
@@ -102,8 +110,9 @@ class ProgramNode:
     def __init__(self, runtime: "Runtime", name: str, memories: list[Any]):
         self.runtime = runtime
         self.name = name
-        self.memories = memories
         self.qubits = [m.qubit for m in memories]
+        #: id(qubit) -> the memory holding it, for the qubits of memories still held
+        self._held: dict[int, Any] = {id(m.qubit): m for m in memories}
 
     @property
     def qubit(self) -> Any:
@@ -117,11 +126,29 @@ class ProgramNode:
         device = self.runtime.context.network.nodes[self.name].device
         return getattr(device, "operations", None)
 
+    def _check(self, *qubits: Any) -> None:
+        """Raise :class:`QubitLost` when a memory no longer holds the qubit the program had
+        there (the request ended or was preempted and its memories were taken back, or the
+        node failed)."""
+        for q in qubits:
+            m = self._held.get(id(q))
+            if m is not None and m.qubit is not q:
+                raise QubitLost(f"{self.name}: {m.label} lost its qubit")
+
     def _consumed(self, *qubits: Any) -> None:
-        """``qubits`` no longer exist (measured): the memories holding them hold nothing."""
-        for m in self.memories:
-            if any(m.qubit is q for q in qubits):
+        """``qubits`` no longer exist (measured): their memories are freed at once."""
+        for q in qubits:
+            m = self._held.pop(id(q), None)
+            if m is not None:
                 m.qubit = None
+                self.runtime.context.inventory.free(m)
+
+    def release(self) -> None:
+        """Free the memories that still hold this program's qubits (its end)."""
+        for m in self._held.values():
+            if m.qubit is not None and any(m.qubit is q for q in self.qubits):
+                self.runtime.context.inventory.free(m)
+        self._held.clear()
 
     def _need(self, capability: Capability, what: str) -> None:
         caps = self.runtime.context.backend.capabilities
@@ -133,6 +160,7 @@ class ProgramNode:
         """Measure ``qubit`` in ``Z``, ``X`` or ``Y`` (0: the +1 eigenstate); the qubit is gone.
         The reported bit is flipped with the node's ``measurement_error``."""
         self._need(Capability.CLIFFORD_GATES, f"measure in {basis}")
+        self._check(qubit)
         bit = self.runtime.context.backend.measure(qubit, basis, self.now)
         self._consumed(qubit)
         error = float(getattr(self._operations(), "measurement_error", 0.0) or 0.0)
@@ -144,16 +172,19 @@ class ProgramNode:
         """Apply the named gate (``H``, ``S``, ``CNOT`` ...; ``RY:0.3`` needs ``gates``)."""
         name = gate.strip().upper()
         self._need(Capability.CLIFFORD_GATES if name in CLIFFORD else Capability.GATES, f"gate {gate}")
+        self._check(*qubits)
         self.runtime.context.backend.apply_gate(gate, list(qubits), self.now)
 
     def pauli(self, qubit: Any, pauli: int) -> None:
         """Apply Pauli ``pauli`` (0=I, 1=X, 2=Z, 3=Y): every backend can (frame corrections)."""
+        self._check(qubit)
         self.runtime.context.backend.apply_pauli(qubit, pauli, self.now)
 
     def bell_measure(self, q1: Any, q2: Any) -> int:
         """Bell-state measurement of two of this node's qubits (every backend can), with the
         node's gate and measurement errors; returns the outcome as a Pauli index: the partner
         of ``q2`` holds what ``q1`` held once that Pauli is applied to it."""
+        self._check(q1, q2)
         ops = self._operations()
         outcome = self.runtime.context.backend.bell_measure(
             q1, q2, self.now, float(getattr(ops, "gate_error", 0.0) or 0.0),
@@ -234,6 +265,9 @@ class Runtime:
             except StopIteration as stop:
                 self._finished(p, stop.value)
                 return
+            except QubitLost:
+                self._abandon(p.run)
+                return
             value = None
             if isinstance(command, Send):
                 self._send(p, command)
@@ -270,8 +304,7 @@ class Runtime:
 
     def _finished(self, p: _Program, result: Any) -> None:
         p.done = True
-        for m in p.node.memories:
-            self.context.inventory.free(m)
+        p.node.release()
         run = p.run
         run.results[p.node.name] = result
         if all(q.done for q in run.programs.values()):
@@ -280,14 +313,18 @@ class Runtime:
             if run.on_done is not None:
                 run.on_done(run.results)
 
+    def _abandon(self, run: _Run) -> None:
+        """End ``run`` unfinished: close its programs, free what they hold, count it."""
+        run.closed = True
+        self._live.discard(run)
+        for p in run.programs.values():
+            if not p.done:
+                p.done = True
+                p.gen.close()
+                p.node.release()
+        self.abandoned[run.key] = self.abandoned.get(run.key, 0) + 1
+
     def close(self) -> None:
         """The simulation stopped: abandon every unfinished run, freeing its memories."""
         for run in list(self._live):
-            run.closed = True
-            for p in run.programs.values():
-                if not p.done:
-                    p.gen.close()
-                    for m in p.node.memories:
-                        self.context.inventory.free(m)
-            self.abandoned[run.key] = self.abandoned.get(run.key, 0) + 1
-        self._live.clear()
+            self._abandon(run)
