@@ -158,3 +158,18 @@ def test_cli_refuses_a_backend_that_cannot_measure(app, tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1, err
     assert app in err and "fidelity" in err and "density" in err and "stabilizer" in err
+
+
+def test_the_teleport_example_runs():
+    import qplane
+    from pathlib import Path
+
+    example = Path(__file__).resolve().parents[3] / "examples" / "teleport.yaml"
+    results = qplane.run(example)
+    assert [r["status"] for r in results["requests"]] == ["completed", "completed"]
+    t = results["extra"]["teleport"]["requests"][0]
+    c = results["extra"]["chsh"]["requests"][0]
+    assert t["request"] == 0 and c["request"] == 1 and t["teleported"] > 150 and c["measured"] == 200
+    # the swapped pairs are near Werner: the closed forms at their mean fidelity, within 4 sigma
+    assert abs(t["teleport_fidelity_mean"] - t["teleport_fidelity_werner"]) <= SIGMAS * max(t["teleport_fidelity_stderr"], 0.01)
+    assert abs(c["S"] - c["S_werner"]) <= SIGMAS * c["S_stderr"]
