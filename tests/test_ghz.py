@@ -137,3 +137,14 @@ def test_stabilizer_twenty_parties_and_bad_input() -> None:
         fuse_ghz(b, [pa[0]], 0.0, False)
     with pytest.raises(ValueError, match="x_flips"):
         apply_ghz_corrections(b, [pa[1], pb[1]], [], 0, 0.0)
+
+
+def test_fidelity_backend_declares_the_lack() -> None:
+    from qplane.backend import Capability
+    from qplane_backend_fidelity.backend import FidelityBackend
+
+    b = FidelityBackend(random.Random(1))
+    assert Capability.MULTIPARTITE not in b.capabilities
+    qa, qb = b.create_pair((1, 0, 0, 0), None, None, 0.0, 0.0)
+    with pytest.raises(CapabilityError, match="lacks capability 'multipartite'.*density.*stabilizer"):
+        b.ghz_fidelity([qa, qb], 0.0)
