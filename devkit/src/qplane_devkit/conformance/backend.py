@@ -7,9 +7,10 @@
 
 (or override :meth:`BackendConformance.make_backend`). The kit checks canonical operations
 against closed forms — create, Pauli channels, storage noise, swap, purification,
-measurement, GHZ fusion for backends with ``multipartite`` — and agreement with the ``fidelity`` backend on Pauli-noise scenarios. Backends
-that declare ``exact-fidelity`` are held to 1e-9; sampled backends (0/1 fidelities) to
-``sigmas`` standard errors over ``samples`` repetitions.
+measurement, GHZ fusion for backends with ``multipartite`` — and agreement with the
+``fidelity`` backend on Pauli-noise scenarios. Backends that declare ``exact-fidelity`` are
+held to 1e-9; sampled backends (0/1 fidelities) to ``sigmas`` standard errors over ``samples``
+repetitions.
 """
 
 from __future__ import annotations
