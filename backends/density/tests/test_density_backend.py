@@ -67,7 +67,7 @@ def test_registered_by_name_with_capabilities_and_strict_params():
     comp = Registry().get("backend", "density")
     assert comp.factory.capabilities == DensityBackend.capabilities == frozenset({
         Capability.PAIR_OPERATIONS, Capability.PURIFICATION, Capability.NON_PAULI_NOISE,
-        Capability.GATES, Capability.CLIFFORD_GATES, Capability.EXACT_FIDELITY})
+        Capability.GATES, Capability.CLIFFORD_GATES, Capability.EXACT_FIDELITY, Capability.MULTIPARTITE})
     b = comp.factory(comp.validate({}, "backend"), random.Random(1))
     assert isinstance(b, DensityBackend) and b.name == "density"
     with pytest.raises(QPlaneError):

@@ -57,7 +57,8 @@ def t1t2_memory(t1, t2):
 def test_satisfies_the_protocol_and_declares_its_capabilities():
     b = backend()
     assert isinstance(b, StateBackend)
-    assert b.capabilities == {Capability.PAIR_OPERATIONS, Capability.PURIFICATION, Capability.CLIFFORD_GATES}
+    assert b.capabilities == {Capability.PAIR_OPERATIONS, Capability.PURIFICATION, Capability.CLIFFORD_GATES,
+                              Capability.MULTIPARTITE}
 
 
 def test_created_pairs_are_bell_states_drawn_with_the_state_probabilities():

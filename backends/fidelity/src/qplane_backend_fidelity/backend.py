@@ -157,6 +157,10 @@ class FidelityBackend:
     def measure(self, qubit, basis: str, now: float) -> int:
         raise capability_error(self, Capability.GATES, f"measure(basis={basis!r})")
 
+    def ghz_fidelity(self, qubits, now: float) -> float:
+        """Pairs only: states of three or more qubits are a declared lack (``multipartite``)."""
+        raise capability_error(self, Capability.MULTIPARTITE, "ghz_fidelity")
+
     def discard(self, qubit: Qubit, now: float) -> None:
         partner = qubit.partner
         if partner is not None:

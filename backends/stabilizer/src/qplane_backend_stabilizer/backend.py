@@ -60,6 +60,8 @@ from pydantic import BaseModel, ConfigDict
 import qplane_physics as physics
 from qplane.backend import Capability, MemoryNoise, capability_error
 
+from . import multipartite
+
 
 class StabilizerParams(BaseModel):
     """The stabilizer backend takes no parameters."""
@@ -150,7 +152,10 @@ class StabilizerBackend:
     """Stabilizer states on stim tableaus, sampled Pauli noise, Clifford circuits."""
 
     name = "stabilizer"
-    capabilities = frozenset({Capability.PAIR_OPERATIONS, Capability.PURIFICATION, Capability.CLIFFORD_GATES})
+    capabilities = frozenset({Capability.PAIR_OPERATIONS, Capability.PURIFICATION, Capability.CLIFFORD_GATES,
+                              Capability.MULTIPARTITE})
+    #: groups of any size (a tableau costs O(n^2) memory)
+    max_group_qubits = None
 
     def __init__(self, rng: random.Random):
         self.rng = rng
@@ -271,15 +276,12 @@ class StabilizerBackend:
         # Freed qubits are |0>: every stabilizer is I or Z there, so restricting the stabilizers
         # to the live qubits (sign unchanged) generates the live qubits' stabilizer group.
         keep = [q.index for q in live]
-        n = len(keep)
         stabilizers = []
         for s in g.sim.canonical_stabilizers():
-            p = stim.PauliString(n)
-            for j, i in enumerate(keep):
-                p[j] = s[i]
-            if p.weight:
-                p.sign = s.sign
-                stabilizers.append(p)
+            xs, zs = s.to_numpy()  # restricted with numpy: ~10x faster than per-qubit indexing
+            xs, zs = xs[keep], zs[keep]
+            if xs.any() or zs.any():
+                stabilizers.append(stim.PauliString.from_numpy(xs=xs, zs=zs, sign=s.sign))
         t = stim.Tableau.from_stabilizers(stabilizers, allow_redundant=True)
         g.sim.set_inverse_tableau(t.inverse())
         for j, q in enumerate(live):
@@ -429,6 +431,21 @@ class StabilizerBackend:
         self._catch_up(q2, now)
         xx, yy, zz = self._correlators(q1, q2)
         return (1 + xx - yy + zz) / 4
+
+    def ghz_fidelity(self, qubits: Sequence[StabilizerQubit], now: float) -> float:
+        """Exact GHZ fidelity of the sampled state (1 or 0 for a GHZ state up to a Pauli; see
+        :mod:`.multipartite`); the mean over many states is the fidelity."""
+        qubits = list(qubits)
+        if not qubits or len({id(q) for q in qubits}) != len(qubits):
+            raise ValueError("ghz_fidelity needs one or more distinct qubits")
+        self._alive(*qubits)
+        groups: list = []
+        for q in qubits:
+            self._catch_up(q, now)
+            if not any(q.group is g for g in groups):
+                groups.append(q.group)
+        where = [(next(k for k, g in enumerate(groups) if g is q.group), q.index) for q in qubits]
+        return multipartite.ghz_fidelity([g.sim for g in groups], where)
 
     def bell_diagonal(self, q1: StabilizerQubit, q2: StabilizerQubit, now: float) -> physics.BellDiagonal:
         """The pair's Bell-diagonal coefficients in Bell order (one-hot for a Bell pair)."""

@@ -7,9 +7,10 @@
 
 (or override :meth:`BackendConformance.make_backend`). The kit checks canonical operations
 against closed forms — create, Pauli channels, storage noise, swap, purification,
-measurement — and agreement with the ``fidelity`` backend on Pauli-noise scenarios. Backends
-that declare ``exact-fidelity`` are held to 1e-9; sampled backends (0/1 fidelities) to
-``sigmas`` standard errors over ``samples`` repetitions.
+measurement, GHZ fusion for backends with ``multipartite`` — and agreement with the
+``fidelity`` backend on Pauli-noise scenarios. Backends that declare ``exact-fidelity`` are
+held to 1e-9; sampled backends (0/1 fidelities) to ``sigmas`` standard errors over ``samples``
+repetitions.
 """
 
 from __future__ import annotations
@@ -243,6 +244,44 @@ class BackendConformance:
                 assert b.name in str(e) and "gates" in str(e)
             else:
                 raise AssertionError("a non-Clifford gate on a backend without 'gates' must raise CapabilityError")
+
+    # -- multipartite states (capability MULTIPARTITE) ------------------------------------
+    def _fuse(self, b: Any, pairs: int, f: float, keep_first: bool) -> list:
+        """GHZ fusion at a hub, written with the protocol's gates and measurements (the kit
+        does not use the engine's ``fuse_ghz``; same circuit): CNOT from the hub's first qubit
+        onto each other one and a Z measurement of that one (X correction at its party), then,
+        unless the hub keeps the first qubit, an X measurement of it (Z correction at party 0)."""
+        made = [b.create_pair(physics.werner(f), None, None, 0.0, 0.0) for _ in range(pairs)]
+        h0 = made[0][0]
+        for h, p in made[1:]:
+            b.apply_gate("CNOT", [h0, h], 0.0)
+            if b.measure(h, "Z", 0.0):
+                b.apply_pauli(p, 1, 0.0)
+        if not keep_first and b.measure(h0, "X", 0.0):
+            b.apply_pauli(made[0][1], 2, 0.0)
+        return ([h0] if keep_first else []) + [p for _, p in made]
+
+    def test_multipartite_ghz_fusion(self) -> None:
+        """A 3-party GHZ state fused at a hub from Werner pairs of fidelity F has the fidelity
+        of a GHZ state whose noisy qubits are depolarized with w = (4F-1)/3
+        (:func:`qplane_physics.ghz_fidelity_depolarized`); with the hub a party (2 pairs) its
+        own qubit is noise-free. A pair's GHZ fidelity is its Phi+ fidelity."""
+        b = self.make_backend(12)
+        if Capability.MULTIPARTITE not in b.capabilities:
+            return  # a declared lack: multipartite scenarios are refused before the run
+        limit = getattr(b, "max_group_qubits", None)
+        assert limit is None or (isinstance(limit, int) and limit >= 5), "max_group_qubits: None or an int >= 5"
+        qa, qb = b.create_pair(physics.werner(0.8), None, None, 0.0, 0.0)
+        assert abs(b.ghz_fidelity([qa, qb], 0.0) - b.fidelity(qa, qb, 0.0)) < 1e-9
+        f = 0.9
+        w = physics.werner_parameter(f)
+        for pairs, keep_first, noisy in ((3, False, 3), (2, True, 2)):
+            def sample() -> float:
+                qubits = self._fuse(b, pairs, f, keep_first)
+                assert len(qubits) == 3
+                return b.ghz_fidelity(qubits, 0.0)
+            self._check(b, sample, physics.ghz_fidelity_depolarized(3, w, noisy),
+                        f"3-party GHZ fusion of Werner({f}) pairs, hub {'a party' if keep_first else 'not a party'}")
 
     # -- agreement with the fidelity backend on a network -----------------------------------
     def test_agrees_with_fidelity_backend_on_a_chain(self) -> None:
