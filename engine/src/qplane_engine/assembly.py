@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, Iterator
 import networkx as nx
 
 import qplane.limits as limits
-from qplane.backend import require
+from qplane.backend import INSTALLED_BACKENDS, Capability, require
 from qplane.components import BY_PATH, PER_REQUEST, ComponentField
 from qplane.errors import PluginError, QPlaneError, ScenarioError
 from qplane.hal import Operations
@@ -217,16 +217,31 @@ class Assembler:
     # ---------------------------------------------------------------- requests
 
     def requests(self, network: Network) -> list[RequestHandle]:
-        names = list(network.graph.nodes)
-        shown = ", ".join(names[:6]) + (", ..." if len(names) > 6 else "")
         handles = []
         for i, req in enumerate(self.scenario.requests):
-            for end in ("src", "dst"):
-                if getattr(req, end) not in network.graph:
-                    raise self.error(f"node {getattr(req, end)!r} is not in the topology (nodes: {shown})",
-                                     f"requests.{i}.{end}")
+            self.check_nodes(req, f"requests.{i}", network)
             handles.append(RequestHandle(id=i, request=req))
         return handles
+
+    def check_nodes(self, req: Any, field: str, network: Network | None = None) -> None:
+        """Every node a request names is in the topology; a GHZ request (``parties``) needs a
+        backend with the ``multipartite`` capability, holding groups of that many qubits."""
+        graph = (network or self.sim.network).graph
+        ends = [(f"parties.{j}", p) for j, p in enumerate(req.parties)] if req.parties else [("src", req.src), ("dst", req.dst)]
+        for where, node in ends:
+            if node not in graph:
+                names = list(graph.nodes)
+                shown = ", ".join(names[:6]) + (", ..." if len(names) > 6 else "")
+                raise self.error(f"node {node!r} is not in the topology (nodes: {shown})", f"{field}.{where}")
+        if req.parties:
+            backend = self.sim.backend
+            require(backend, Capability.MULTIPARTITE, f"the GHZ request {field} ({len(req.parties)} parties)")
+            most = getattr(backend, "max_group_qubits", None)
+            if most is not None and len(req.parties) > most:
+                have = [n for n, caps in INSTALLED_BACKENDS.items() if Capability.MULTIPARTITE in caps and n != backend.name]
+                raise self.error(f"backend {backend.name!r} holds GHZ states of at most {most} qubits, not "
+                                 f"{len(req.parties)}; other backends with multipartite states: {', '.join(have) or 'none'}",
+                                 f"{field}.parties")
 
     def request_protocols(self, handle: RequestHandle, field: str) -> None:
         """The components serving ``handle``: the scenario's, replaced by the request's own."""
