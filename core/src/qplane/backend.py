@@ -31,6 +31,8 @@ class Capability(str, Enum):
     CLIFFORD_GATES = "clifford-gates"
     #: the fidelity reported per pair is exact (not a sampled 0/1 outcome)
     EXACT_FIDELITY = "exact-fidelity"
+    #: states of three or more qubits: GHZ fusion (gates, measurements) and ``ghz_fidelity``
+    MULTIPARTITE = "multipartite"
 
 
 class MemoryNoise(Protocol):
@@ -54,6 +56,7 @@ class StateBackend(Protocol):
 
     name: str
     capabilities: frozenset[Capability]
+    # Optional ``max_group_qubits: int | None``: most qubits one joint state may hold (None: no limit).
 
     def create_pair(
         self,
@@ -115,6 +118,13 @@ class StateBackend(Protocol):
         channel on node i's two qubits, ``measurement_error[i]`` a flip of node i's bit.
         Returns True when the bits agree (keep the pair); on False the kept pair is spoiled and
         the caller discards it."""
+        ...
+
+    # --- capability MULTIPARTITE ------------------------------------------------------
+
+    def ghz_fidelity(self, qubits: Sequence[Any], now: float) -> float:
+        """Fidelity of ``qubits`` (storage noise applied up to ``now``) with the n-qubit GHZ
+        state ``(|0...0> + |1...1>)/sqrt2``."""
         ...
 
     # --- capability GATES / CLIFFORD_GATES -------------------------------------------

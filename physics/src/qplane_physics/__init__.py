@@ -211,3 +211,42 @@ def dejmps(c: Sequence[float]) -> tuple[BellDiagonal, float]:
 def plob_bound(eta: float) -> float:
     """Repeaterless secret-key capacity per channel use, ``-log2(1 - eta)`` (Pirandola et al. 2017)."""
     return -math.log2(1.0 - eta)
+
+
+def ghz_fidelity_depolarized(n: int, w: float, noisy: int | None = None) -> float:
+    """Fidelity with the n-qubit GHZ state ``(|0...0> + |1...1>)/sqrt2`` after ``noisy`` of its
+    qubits (default: all n) each went through the depolarizing channel
+    ``rho -> w rho + (1 - w) I/2 (x) Tr_q rho``:
+
+        F = ( w^m + ((1+w)/2)^m + [m = n] ((1-w)/2)^n ) / 2,    m = noisy.
+
+    Derivation (one qubit's channel keeps I and scales X, Y, Z by w): write
+    ``|GHZ><GHZ| = (|0^n><0^n| + |1^n><1^n|)/2 + (|0^n><1^n| + h.c.)/2``. The coherence
+    ``|0^n><1^n| = prod_j (X_j + i Y_j)/2`` is a product of X/Y on every qubit, so it is scaled by
+    ``w^m``: it contributes ``w^m / 2``. A diagonal ``|0><0| = (I + Z)/2`` on a noisy qubit becomes
+    ``(1+w)/2 |0><0| + (1-w)/2 |1><1|``: ``|0^n><0^n|`` keeps all zeros with probability
+    ``((1+w)/2)^m`` and, only when every qubit is noisy, becomes ``|1^n>`` with ``((1-w)/2)^n``;
+    each of the two GHZ components has weight 1/2 in ``<GHZ|.|GHZ>``, so the diagonal part gives
+    ``(((1+w)/2)^m + [m = n] ((1-w)/2)^n) / 2``. Check: n = 2, m = 2 gives the Werner fidelity
+    ``(1 + 3 w^2)/4`` of two depolarized halves; m = 1 gives ``(1 + 3w)/4``.
+
+    A GHZ state fused at a hub from n Werner pairs ``w Phi+ + (1-w) I/4`` (w = (4F-1)/3, i.e.
+    the party's qubit of Phi+ depolarized with w) with ideal operations is this state with m = n;
+    when the hub is a party and keeps its (noise-free) half of one pair, m = n - 1 of its n
+    qubits are noisy (the noise of that pair sits on the other party's qubit)."""
+    m = n if noisy is None else noisy
+    if not 0 <= m <= n:
+        raise ValueError(f"noisy must be between 0 and n={n}, got {m}")
+    return 0.5 * (w ** m + ((1.0 + w) / 2.0) ** m + (((1.0 - w) / 2.0) ** n if m == n else 0.0))
+
+
+def mermin_value(n: int, w: float, noisy: int | None = None) -> float:
+    """Expectation of the Mermin operator ``M_n = Re prod_j (X_j + i Y_j)`` (the sum over the
+    2^(n-1) products of X and Y with an even number of Y, sign ``(-1)^(#Y/2)``) on the GHZ state
+    with ``noisy`` qubits (default all n) depolarized with parameter ``w``:
+    ``M = 2^(n-1) w^m``. On the ideal state ``prod_j (X_j + i Y_j) = 2^n |0^n><1^n|`` has
+    expectation ``2^(n-1)``; every term is a product of X/Y on all n qubits, so each noisy qubit
+    scales it by w. Local realism bounds it by ``2^(n/2)`` (n even) or ``2^((n-1)/2)`` (n odd)
+    (Mermin 1990, PRL 65, 1838)."""
+    m = n if noisy is None else noisy
+    return 2.0 ** (n - 1) * w ** m

@@ -58,8 +58,9 @@ from qutip.core.dimensions import Dimensions
 
 import qplane_physics as physics
 from qplane.backend import MemoryNoise
-from qplane.errors import QPlaneError
+from qplane.errors import CapabilityError, QPlaneError
 
+from .multipartite import MAX_GROUP_QUBITS, apply_leading_unitary, ghz_fidelity_leading
 from .params import CAPABILITIES, DensityParams
 
 
@@ -404,6 +405,8 @@ class DensityBackend:
 
     name = "density"
     capabilities = CAPABILITIES
+    #: most qubits one joint state may hold (see :mod:`.multipartite`)
+    max_group_qubits = MAX_GROUP_QUBITS
 
     def __init__(self, rng: random.Random):
         self.rng = rng
@@ -473,6 +476,10 @@ class DensityBackend:
         m = arrays[0]
         qubits = groups[0].qubits
         if len(groups) > 1:
+            size = sum(g.size for g in groups)
+            if size > MAX_GROUP_QUBITS:
+                raise CapabilityError(f"backend 'density' holds at most {MAX_GROUP_QUBITS} qubits in one joint state; "
+                                      f"this operation needs {size} (the 'stabilizer' backend has no limit)")
             qubits = list(qubits)
             for h, a in zip(groups[1:], arrays[1:]):
                 m = kron(m, a)
@@ -658,6 +665,17 @@ class DensityBackend:
             rho = rho.permute(perm)
         return rho
 
+    def ghz_fidelity(self, qubits: Sequence[DensityQubit], now: float) -> float:
+        """Exact fidelity of ``qubits`` with the GHZ state (storage noise applied up to ``now``)."""
+        qubits = list(qubits)
+        if not qubits or len({id(q) for q in qubits}) != len(qubits):
+            raise ValueError("ghz_fidelity needs one or more distinct qubits")
+        self._alive(*qubits)
+        for q in qubits:
+            self._catch_up(q, now)
+        m, order = self._gather(qubits)
+        return ghz_fidelity_leading(m, len(order), len(qubits))
+
     def discard(self, qubit: DensityQubit, now: float) -> None:
         g = qubit.group
         if g is None:
@@ -741,6 +759,9 @@ class DensityBackend:
             return
         m, order = self._gather(qubits, now)
         n = len(order)
+        if n > 4:  # contraction: O(4^n), where U (x) I products cost O(8^n)
+            self._set(order, apply_leading_unitary(m, n, u.full()))
+            return
         full, full_h = _lifted("gate:" + gate.strip().upper(), u, 1 << (n - 2))
         self._set(order, full @ m @ full_h)
 
@@ -751,7 +772,9 @@ class DensityBackend:
         self._alive(qubit)
         m, qubits = self._gather((qubit,), now)
         n = len(qubits)
-        if b != "Z":
+        if b != "Z" and n > 4:
+            m = apply_leading_unitary(m, n, MEASUREMENT_BASES[b].full())
+        elif b != "Z":
             u, uh = _lifted("basis:" + b, MEASUREMENT_BASES[b], 1 << (n - 1))
             m = u @ m @ uh
         outcome, _, post = measure_leading(m, n, 1, self.rng.random())

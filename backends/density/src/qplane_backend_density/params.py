@@ -14,6 +14,7 @@ CAPABILITIES: frozenset[Capability] = frozenset({
     Capability.GATES,
     Capability.CLIFFORD_GATES,
     Capability.EXACT_FIDELITY,
+    Capability.MULTIPARTITE,
 })
 
 

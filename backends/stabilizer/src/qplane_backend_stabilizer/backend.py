@@ -60,6 +60,8 @@ from pydantic import BaseModel, ConfigDict
 import qplane_physics as physics
 from qplane.backend import Capability, MemoryNoise, capability_error
 
+from . import multipartite
+
 
 class StabilizerParams(BaseModel):
     """The stabilizer backend takes no parameters."""
@@ -150,7 +152,10 @@ class StabilizerBackend:
     """Stabilizer states on stim tableaus, sampled Pauli noise, Clifford circuits."""
 
     name = "stabilizer"
-    capabilities = frozenset({Capability.PAIR_OPERATIONS, Capability.PURIFICATION, Capability.CLIFFORD_GATES})
+    capabilities = frozenset({Capability.PAIR_OPERATIONS, Capability.PURIFICATION, Capability.CLIFFORD_GATES,
+                              Capability.MULTIPARTITE})
+    #: groups of any size (a tableau costs O(n^2) memory)
+    max_group_qubits = None
 
     def __init__(self, rng: random.Random):
         self.rng = rng
@@ -429,6 +434,21 @@ class StabilizerBackend:
         self._catch_up(q2, now)
         xx, yy, zz = self._correlators(q1, q2)
         return (1 + xx - yy + zz) / 4
+
+    def ghz_fidelity(self, qubits: Sequence[StabilizerQubit], now: float) -> float:
+        """Exact GHZ fidelity of the sampled state (1 or 0 for a GHZ state up to a Pauli; see
+        :mod:`.multipartite`); the mean over many states is the fidelity."""
+        qubits = list(qubits)
+        if not qubits or len({id(q) for q in qubits}) != len(qubits):
+            raise ValueError("ghz_fidelity needs one or more distinct qubits")
+        self._alive(*qubits)
+        groups: list = []
+        for q in qubits:
+            self._catch_up(q, now)
+            if not any(q.group is g for g in groups):
+                groups.append(q.group)
+        where = [(next(k for k, g in enumerate(groups) if g is q.group), q.index) for q in qubits]
+        return multipartite.ghz_fidelity([g.sim for g in groups], where)
 
     def bell_diagonal(self, q1: StabilizerQubit, q2: StabilizerQubit, now: float) -> physics.BellDiagonal:
         """The pair's Bell-diagonal coefficients in Bell order (one-hot for a Bell pair)."""
