@@ -67,7 +67,7 @@ class EntanglementRequest(BaseModel):
         if self.parties is not None and (len(set(self.parties)) < len(self.parties) or self.pairs is not None
                                          or (self.src, self.dst) != (self.parties[0], self.parties[-1])):
             raise ValueError("'parties' must all differ, and replace 'src' and 'dst' (and 'pairs': give 'states')")
-        if (self.parties is None) < (self.states is not None):
+        if self.states is not None and self.parties is None:
             raise ValueError("'states' counts the GHZ states of a request with 'parties'")
         if ((self.states if self.parties else self.pairs) is None) == (self.rate is None):
             raise ValueError(f"give exactly one of '{'states' if self.parties else 'pairs'}' and 'rate'")
