@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, Iterator
 import networkx as nx
 
 import qplane.limits as limits
-from qplane.backend import INSTALLED_BACKENDS, Capability, require
+from qplane.backend import INSTALLED_BACKENDS, Capability, capability_error, require
 from qplane.components import BY_PATH, PER_REQUEST, ComponentField
 from qplane.errors import PluginError, QPlaneError, ScenarioError
 from qplane.hal import Operations
@@ -31,6 +31,7 @@ from qplane.scenario import scenario_allows_large, scenario_base_dir, split_ref
 from qplane.traffic import TrafficContext
 
 from .device import SimulatedDevice
+from .ghz import fusion_group_qubits
 from .network import Network
 
 if TYPE_CHECKING:
@@ -234,14 +235,16 @@ class Assembler:
                 shown = ", ".join(names[:6]) + (", ..." if len(names) > 6 else "")
                 raise self.error(f"node {node!r} is not in the topology (nodes: {shown})", f"{field}.{where}")
         if req.parties:
-            backend = self.sim.backend
-            require(backend, Capability.MULTIPARTITE, f"the GHZ request {field} ({len(req.parties)} parties)")
-            most = getattr(backend, "max_group_qubits", None)
-            if most is not None and len(req.parties) > most:
-                have = [n for n, caps in INSTALLED_BACKENDS.items() if Capability.MULTIPARTITE in caps and n != backend.name]
-                raise self.error(f"backend {backend.name!r} holds GHZ states of at most {most} qubits, not "
-                                 f"{len(req.parties)}; other backends with multipartite states: {', '.join(have) or 'none'}",
+            backend, n = self.sim.backend, len(req.parties)
+            if Capability.MULTIPARTITE not in backend.capabilities:
+                raise self.error(str(capability_error(backend, Capability.MULTIPARTITE, f"a GHZ request ({n} parties)")),
                                  f"{field}.parties")
+            most, peak = getattr(backend, "max_group_qubits", None), fusion_group_qubits(n)
+            if most is not None and peak > most:  # the hub's fusion holds n + 2 qubits at once
+                have = [b for b, caps in INSTALLED_BACKENDS.items() if Capability.MULTIPARTITE in caps and b != backend.name]
+                raise self.error(f"backend {backend.name!r} holds at most {most} qubits in one state; fusing a GHZ "
+                                 f"state of {n} parties takes {peak}; other backends with multipartite states: "
+                                 f"{', '.join(have) or 'none'}", f"{field}.parties")
 
     def request_protocols(self, handle: RequestHandle, field: str) -> None:
         """The components serving ``handle``: the scenario's, replaced by the request's own."""
