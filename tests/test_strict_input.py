@@ -30,7 +30,7 @@ EXAMPLE = ROOT / "examples" / "chain.yaml"
 BASE: dict[str, Any] = yaml.safe_load(EXAMPLE.read_text(encoding="utf-8"))
 #: the plugins qplane ships (contrib/ is written as an outsider's and is not held to this)
 FIRST_PARTY = {"topology", "hardware", "routing", "scheduling", "entanglement", "backend-fidelity",
-               "backend-density", "backend-stabilizer"}
+               "backend-density", "backend-stabilizer", "applications"}
 
 
 @pytest.fixture(autouse=True)
