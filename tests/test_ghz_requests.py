@@ -109,3 +109,19 @@ def test_same_seed_same_ghz_numbers() -> None:
     data = star(["n1", "n2", "n3", "n4"], 50, "stabilizer", leaves=4)
     a, b = qplane.run(data), qplane.run(data)
     assert a["requests"] == b["requests"]
+
+
+@pytest.mark.parametrize("backend, n, states", [("density", 3, 1500), ("stabilizer", 3, 3000), ("stabilizer", 5, 3000)])
+def test_mermin_value_matches_its_closed_form(backend: str, n: int, states: int) -> None:
+    import qplane_physics as physics
+
+    data = star([f"n{i}" for i in range(1, n + 1)], states, backend, leaves=n, fidelity=0.9,
+                protocols={"application": "mermin"})
+    res = qplane.run(data)
+    row = res["extra"]["mermin"]["requests"][0]
+    assert row["measured"] == states and row["M_ideal"] == 2 ** (n - 1)
+    w = (4 * 0.9 - 1) / 3
+    expected = physics.mermin_value(n, w)
+    assert expected == pytest.approx(2 ** (n - 1) * w ** n)
+    assert abs(row["M"] - expected) < 4 * row["M_stderr"], (row["M"], expected, row["M_stderr"])
+    assert row["M"] > row["local_bound"]  # w = 0.867: the states still violate local realism
