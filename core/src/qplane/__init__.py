@@ -34,25 +34,9 @@ if TYPE_CHECKING:
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "CapabilityError",
-    "Context",
-    "Operator",
-    "RunContext",
-    "DeliveredPair",
-    "EntanglementRequest",
-    "PluginError",
-    "QPlaneError",
-    "Registry",
-    "RequestHandle",
-    "RequestStatus",
-    "Scenario",
-    "ScenarioError",
-    "UnknownComponentError",
-    "build",
-    "load_scenario",
-    "run",
-]
+__all__ = ["CapabilityError", "Context", "Operator", "RunContext", "DeliveredPair", "EntanglementRequest",
+           "PluginError", "QPlaneError", "Registry", "RequestHandle", "RequestStatus", "Scenario", "ScenarioError",
+           "UnknownComponentError", "build", "load_scenario", "run"]
 
 
 def _engine() -> Any:

@@ -109,7 +109,7 @@ def table(head: list[str], rows: list[list[str]]) -> str:
 #: under the summary table: what its columns are (docs/design.md, "The results file", defines them all)
 LEGEND = """\
 rate_hz: pairs delivered per simulated second served; latency_p50_s: median pair latency (simulated s)
-fidelity_mean (± fidelity_stderr): the delivered pairs' true fidelity with Phi+, from the backend's state
+fidelity_mean (± fidelity_stderr): the delivered pairs' true fidelity with Phi+ (GHZ states': with GHZ)
 fidelity_estimated_mean: the controller's own estimate, from the link and memory models (what routing,
   admission and delivery decide with; it leaves out the final wait, so it may be above the true value)"""
 
@@ -125,7 +125,7 @@ def summary_table(results: dict[str, Any]) -> str:
     rows = []
     for r in results["requests"]:
         rows.append([
-            str(r["id"]), r["src"], r["dst"], r["status"],
+            str(r["id"]), *((",".join(r["parties"]), "(GHZ)") if r.get("parties") else (r["src"], r["dst"])), r["status"],
             ",".join(str(len(p) - 1) for p in r["paths"]) if r["paths"] else "-",
             str(r["delivered"]), _fmt(r["rate_hz"]), _fmt(r["fidelity_mean"]), _fmt(r["fidelity_stderr"], ".2g"),
             _fmt(r["fidelity_estimated_mean"]), _fmt(r["latency_p50_s"], ".3g"),

@@ -47,8 +47,10 @@ def number(value: float) -> str:
 
 def pairs_asked(request: Any) -> float:
     """The pairs an :class:`~qplane.requests.EntanglementRequest` asks: ``pairs``, or
-    ``rate x (end - start)``."""
-    return request.pairs if request.pairs is not None else request.rate * (request.end - request.start)
+    ``rate x (end - start)``; a GHZ state of n parties takes n - 1 pairs (one per party but the hub)."""
+    count = request.states if request.parties else request.pairs
+    legs = len(request.parties) - 1 if request.parties else 1
+    return legs * (count if count is not None else request.rate * (request.end - request.start))
 
 
 def declared_size(params: Any, context: Any) -> dict[str, float]:

@@ -26,10 +26,11 @@ PER_REQUEST_PROTOCOLS = {key: f.kind for key, f in PER_REQUEST.items()}
 
 
 class EntanglementRequest(BaseModel):
-    """Ask for entangled pairs between ``src`` and ``dst``.
+    """Ask for entangled pairs between ``src`` and ``dst``, or for GHZ states shared by
+    ``parties`` (three or more nodes; ``src``/``dst`` are then its first and last party).
 
-    Exactly one of ``pairs`` (deliver that many, then complete) and ``rate`` (serve at least
-    this many pairs per second from ``start`` until ``end``) is given. ``end`` is a deadline:
+    Exactly one of ``pairs`` (``states``: deliver that many, then complete) and ``rate`` (serve
+    at least this many per second from ``start`` until ``end``) is given. ``end`` is a deadline:
     a request still unserved then ends ``timed_out``.
     """
 
@@ -37,6 +38,8 @@ class EntanglementRequest(BaseModel):
 
     src: str = Field(description="one end node")
     dst: str = Field(description="the other end node")
+    parties: list[str] | None = Field(None, min_length=3, description="nodes sharing each GHZ state, instead of src/dst")
+    states: int | None = Field(None, gt=0, description="a multipartite request's count of GHZ states (its 'pairs')")
     min_fidelity: float = Field(0.0, ge=0.0, le=1.0, description="pairs estimated below this fidelity are discarded")
     pairs: int | None = Field(None, gt=0, description="deliver this many pairs, then complete")
     rate: float | None = Field(None, gt=0.0, allow_inf_nan=False,
@@ -51,10 +54,23 @@ class EntanglementRequest(BaseModel):
         "cutoff, application (name or {name: ..., params})",
     )
 
+    @model_validator(mode="before")
+    @classmethod
+    def _ends(cls, data: Any) -> Any:  # a multipartite request: src/dst are its first and last party
+        parties = data.get("parties") if isinstance(data, dict) else None
+        if isinstance(parties, list) and parties and "src" not in data and "dst" not in data:
+            data = {**data, "src": parties[0], "dst": parties[-1]}
+        return data
+
     @model_validator(mode="after")
     def _check(self) -> "EntanglementRequest":
-        if (self.pairs is None) == (self.rate is None):
-            raise ValueError("give exactly one of 'pairs' and 'rate'")
+        if self.parties is not None and (len(set(self.parties)) < len(self.parties) or self.pairs is not None
+                                         or (self.src, self.dst) != (self.parties[0], self.parties[-1])):
+            raise ValueError("'parties' must all differ, and replace 'src' and 'dst' (and 'pairs': give 'states')")
+        if self.states is not None and self.parties is None:
+            raise ValueError("'states' counts the GHZ states of a request with 'parties'")
+        if ((self.states if self.parties else self.pairs) is None) == (self.rate is None):
+            raise ValueError(f"give exactly one of '{'states' if self.parties else 'pairs'}' and 'rate'")
         if self.rate is not None and self.end is None:
             raise ValueError("a 'rate' request needs an 'end'")
         if self.end is not None and self.end <= self.start:
@@ -100,6 +116,7 @@ class DeliveredPair:
     age: float = 0.0  # delivery time minus the emission of its oldest qubit (storage time)
     src_memory: Any = None
     dst_memory: Any = None
+    memories: tuple[Any, ...] = ()  # a GHZ state's: one memory per party, in the order of ``parties``
 
 
 @dataclass(eq=False)
@@ -180,13 +197,10 @@ class Scheduler(Protocol):
         ...
 
     # Optional: ``reconsider()`` — the paths of waiting requests changed (a failure or a
-    # repair): try admitting them again.
-    #
-    # A scheduler starts a request with ``sim.start_session(handle, allocation, path=...,
-    # gate=...)`` (one call per path of a multipath request; ``path=None`` and an empty
-    # allocation for a path-free request) and frees it with ``sim.release_session(session)``
-    # for every session in ``handle.sessions``; ``sim.preempt(handle)`` takes a request's
-    # memories back while it stays in the queue.
+    # repair): try admitting them again. A scheduler starts a request with
+    # ``context.sessions.start(handle, allocation, path, gate)`` (one call per path; no path and
+    # no allocation for a path-free request), frees each of ``handle.sessions`` with
+    # ``context.inventory.release``, and takes memories back with ``context.sessions.preempt``.
 
 
 @dataclass(eq=False)

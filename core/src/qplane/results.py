@@ -21,6 +21,7 @@ class RequestResult(BaseModel):
     id: int
     src: str
     dst: str
+    parties: list[str] | None = Field(None, description="a GHZ request's parties (src, dst: its first and last)")
     status: str
     reason: str = ""
     protocols: dict[str, str] = Field(default_factory=dict, description="component kind -> name serving this request")

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, Iterator
 import networkx as nx
 
 import qplane.limits as limits
-from qplane.backend import require
+from qplane.backend import INSTALLED_BACKENDS, Capability, capability_error, require
 from qplane.components import BY_PATH, PER_REQUEST, ComponentField
 from qplane.errors import PluginError, QPlaneError, ScenarioError
 from qplane.hal import Operations
@@ -31,6 +31,7 @@ from qplane.scenario import scenario_allows_large, scenario_base_dir, split_ref
 from qplane.traffic import TrafficContext
 
 from .device import SimulatedDevice
+from .ghz import fusion_group_qubits
 from .network import Network
 
 if TYPE_CHECKING:
@@ -217,16 +218,33 @@ class Assembler:
     # ---------------------------------------------------------------- requests
 
     def requests(self, network: Network) -> list[RequestHandle]:
-        names = list(network.graph.nodes)
-        shown = ", ".join(names[:6]) + (", ..." if len(names) > 6 else "")
         handles = []
         for i, req in enumerate(self.scenario.requests):
-            for end in ("src", "dst"):
-                if getattr(req, end) not in network.graph:
-                    raise self.error(f"node {getattr(req, end)!r} is not in the topology (nodes: {shown})",
-                                     f"requests.{i}.{end}")
+            self.check_nodes(req, f"requests.{i}", network)
             handles.append(RequestHandle(id=i, request=req))
         return handles
+
+    def check_nodes(self, req: Any, field: str, network: Network | None = None) -> None:
+        """Every node a request names is in the topology; a GHZ request (``parties``) needs a
+        backend with the ``multipartite`` capability, holding groups of that many qubits."""
+        graph = (network or self.sim.network).graph
+        ends = [(f"parties.{j}", p) for j, p in enumerate(req.parties)] if req.parties else [("src", req.src), ("dst", req.dst)]
+        for where, node in ends:
+            if node not in graph:
+                names = list(graph.nodes)
+                shown = ", ".join(names[:6]) + (", ..." if len(names) > 6 else "")
+                raise self.error(f"node {node!r} is not in the topology (nodes: {shown})", f"{field}.{where}")
+        if req.parties:
+            backend, n = self.sim.backend, len(req.parties)
+            if Capability.MULTIPARTITE not in backend.capabilities:
+                raise self.error(str(capability_error(backend, Capability.MULTIPARTITE, f"a GHZ request ({n} parties)")),
+                                 f"{field}.parties")
+            most, peak = getattr(backend, "max_group_qubits", None), fusion_group_qubits(n)
+            if most is not None and peak > most:  # the hub's fusion holds n + 2 qubits at once
+                have = [b for b, caps in INSTALLED_BACKENDS.items() if Capability.MULTIPARTITE in caps and b != backend.name]
+                raise self.error(f"backend {backend.name!r} holds at most {most} qubits in one state; fusing a GHZ "
+                                 f"state of {n} parties takes {peak}; other backends with multipartite states: "
+                                 f"{', '.join(have) or 'none'}", f"{field}.parties")
 
     def request_protocols(self, handle: RequestHandle, field: str) -> None:
         """The components serving ``handle``: the scenario's, replaced by the request's own."""

@@ -34,6 +34,9 @@ class RequestLifecycle:
         self.requests: list[RequestHandle] = []
         self.scheduler: Any = None  # set by the engine once built
         self.topology_manager: Any = None
+        self.multipartite: Any = None  # set by the engine: serves requests with ``parties``
+        #: the legs of multipartite requests (routed and re-routed like requests, listed nowhere)
+        self.internal: list[RequestHandle] = []
         self._awaiting_view: list[RequestHandle] = []
 
     # ---------------------------------------------------------------- Sessions
@@ -69,20 +72,25 @@ class RequestLifecycle:
             handle.waiting_since = self._clock.now
 
     def deliver(self, session: Session, pair: DeliveredPair) -> None:
-        handle = session.handle
+        self.deliver_to(session.handle, pair)
+
+    def deliver_to(self, handle: RequestHandle, pair: DeliveredPair) -> None:
+        """Hand ``pair`` (or a GHZ state: ``pair.memories``) to the request's application; the
+        request completes when it has all its pairs (``states``)."""
         handle.delivered.append(pair)
         handle.delivered_count += 1
         if not handle.protocols["application"].on_pair(handle, pair):
-            self._inventory.free(pair.src_memory)
-            self._inventory.free(pair.dst_memory)
-        if self._on_pair is not None:
+            for m in pair.memories or (pair.src_memory, pair.dst_memory):
+                self._inventory.free(m)
+        if self._on_pair is not None and handle.id >= 0:  # legs of GHZ requests (ids < 0) are internal
             self._on_pair(handle, pair)
         keep, kept = handle.keep_delivered, handle.delivered
         if keep is not None and len(kept) > 2 * keep:  # trimmed in batches: amortised O(1)
             del kept[:len(kept) - keep]
         req = handle.request
-        if req.pairs is not None and handle.delivered_count >= req.pairs:
-            self.finish(handle, RequestStatus.COMPLETED, f"{req.pairs} pair{'s' * (req.pairs != 1)} delivered")
+        count, what = (req.states, "GHZ state") if req.parties else (req.pairs, "pair")
+        if count is not None and handle.delivered_count >= count:
+            self.finish(handle, RequestStatus.COMPLETED, f"{count} {what}{'s' * (count != 1)} delivered")
 
     def finish(self, handle: RequestHandle, status: RequestStatus, reason: str = "") -> None:
         if handle.done:
@@ -120,25 +128,32 @@ class RequestLifecycle:
         self._route_and_submit(handle)
 
     def _route_and_submit(self, handle: RequestHandle) -> None:
-        if handle.done or not self._route(handle, RequestStatus.NO_PATH, RequestStatus.FIDELITY_UNREACHABLE, ""):
+        if handle.request.parties and not handle.done:
+            return self.multipartite.start(handle)
+        if handle.done or not self.route(handle, RequestStatus.NO_PATH, RequestStatus.FIDELITY_UNREACHABLE, ""):
             return
         handle.status = RequestStatus.WAITING
         if handle.waiting_since is None:
             handle.waiting_since = self._clock.now
         self.scheduler.submit(handle)
 
-    def _route(self, handle: RequestHandle, no_path: RequestStatus, unreachable: RequestStatus, why: str) -> bool:
+    def annotated_view(self) -> Any:
+        """The controller's view, with what fidelity-aware routers need of every node."""
+        view = self._network.view()
+        if "speed_km_per_s" not in view.graph:  # views are cached: annotate each one once
+            view.graph["speed_km_per_s"] = self._network.speed
+            for name, data in view.nodes(data=True):
+                device = self._network.nodes[name].device
+                data["memory"] = device.memory_model
+                data["operations"] = device.operations
+        return view
+
+    def route(self, handle: RequestHandle, no_path: RequestStatus, unreachable: RequestStatus, why: str) -> bool:
         """Choose ``handle``'s path(s) over the controller's view; when there is none (or none
         that can reach its ``min_fidelity``) finish it with the given status and say why."""
         req = handle.request
         router = handle.protocols["router"]
-        view = self._network.view()
-        if "speed_km_per_s" not in view.graph:  # views are cached: annotate each one once
-            view.graph["speed_km_per_s"] = self._network.speed
-            for name, data in view.nodes(data=True):  # what fidelity-aware routers need of a node
-                device = self._network.nodes[name].device
-                data["memory"] = device.memory_model
-                data["operations"] = device.operations
+        view = self.annotated_view()
         multipath = getattr(router, "routes", None)
         if multipath is not None:
             paths = [list(p) for p in (multipath(view, req.src, req.dst, req) or []) if p]
@@ -170,7 +185,7 @@ class RequestLifecycle:
             self.finish_rate(handle)
         else:
             self.finish(handle, RequestStatus.TIMED_OUT, f"deadline {handle.request.end} s reached with "
-                        f"{handle.delivered_count}/{handle.request.pairs} pairs")
+                        f"{handle.delivered_count}/{_asked(handle.request)}")
 
     def finish_rate(self, handle: RequestHandle) -> None:
         """End a rate request: completed when it was served at its rate, else rate_not_met."""
@@ -194,7 +209,7 @@ class RequestLifecycle:
             elif req.rate is not None:
                 self.finish_rate(handle)
             else:
-                self.finish(handle, RequestStatus.TIMED_OUT, f"run ended at {now:g} s with {handle.delivered_count}/{req.pairs} pairs")
+                self.finish(handle, RequestStatus.TIMED_OUT, f"run ended at {now:g} s with {handle.delivered_count}/{_asked(req)}")
 
     def interrupt(self) -> None:
         """Ctrl-C stopped the run: every unfinished request ends ``interrupted``, with what it had."""
@@ -204,7 +219,7 @@ class RequestLifecycle:
                 continue
             req, got = handle.request, handle.delivered_count
             reason = (f"the run was interrupted at t={now:.6g} s with "
-                      + (f"{got}/{req.pairs} pairs" if req.pairs is not None else f"{got} pair{'s' * (got != 1)}"))
+                      + (f"{got}/{_asked(req)}" if req.rate is None else f"{got} pair{'s' * (got != 1)}"))
             try:
                 self.finish(handle, RequestStatus.INTERRUPTED, reason)
             except Exception:  # stopped mid-event: the state may be torn; record the status anyway
@@ -216,9 +231,9 @@ class RequestLifecycle:
         if up:
             # a recovered element is in the view again: new routes use it, and so do requests
             # still waiting for memories (they have not started on their detour)
-            for handle in self.requests:
+            for handle in [*self.requests, *self.internal]:
                 if handle.status == RequestStatus.WAITING and handle.path is not None:
-                    self._route(handle, RequestStatus.FAILED, RequestStatus.FAILED, "re-routing after a repair: ")
+                    self.route(handle, RequestStatus.FAILED, RequestStatus.FAILED, "re-routing after a repair: ")
             self._reconsider()
             return
         if kind == "link":
@@ -233,7 +248,7 @@ class RequestLifecycle:
             def uses(path: list[str]) -> bool:
                 return name in path
 
-        for handle in self.requests:
+        for handle in [*self.requests, *self.internal]:
             if not handle.done and any(uses(p) for p in (handle.paths or ([handle.path] if handle.path else []))):
                 self._reroute(handle, what)
         self._reconsider()
@@ -255,7 +270,7 @@ class RequestLifecycle:
             self._stop_sessions(handle)
             handle.sessions = []
             handle.session = None
-        if not self._route(handle, RequestStatus.FAILED, RequestStatus.FAILED, f"{reason}; "):
+        if not self.route(handle, RequestStatus.FAILED, RequestStatus.FAILED, f"{reason}; "):
             return
         handle.reroutes += 1
         if was_active:
@@ -264,3 +279,8 @@ class RequestLifecycle:
                 handle.waiting_since = self._clock.now
             self.scheduler.submit(handle)
         # a waiting request keeps its place in the scheduler's queue, with the new path(s)
+
+
+def _asked(req: Any) -> str:
+    """``5 pairs`` or ``3 GHZ states``: what a request asked for."""
+    return f"{req.states} GHZ states" if req.parties else f"{req.pairs} pairs"

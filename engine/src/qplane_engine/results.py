@@ -31,7 +31,8 @@ def _mean_stderr(values: list[float]) -> tuple[float | None, float | None]:
     return mean, math.sqrt(var / n)
 
 
-def summarize(handle: RequestHandle, run_end: float) -> RequestResult:
+def summarize(handle: RequestHandle, run_end: float, paths: list[list[str]] | None = None) -> RequestResult:
+    """One request's figures; ``paths``: a GHZ request's, its legs' paths."""
     req = handle.request
     pairs = handle.delivered
     fids = [p.fidelity for p in pairs]
@@ -55,7 +56,8 @@ def summarize(handle: RequestHandle, run_end: float) -> RequestResult:
         status=handle.status.value,
         reason=handle.reason,
         protocols=dict(handle.protocol_names),
-        pairs_requested=req.pairs,
+        parties=req.parties,
+        pairs_requested=req.states if req.parties else req.pairs,
         rate_requested_hz=req.rate,
         min_fidelity=req.min_fidelity,
         delivered=handle.delivered_count,
@@ -70,7 +72,7 @@ def summarize(handle: RequestHandle, run_end: float) -> RequestResult:
         latency_p50_s=_percentile(lats, 0.5) if lats else None,
         latency_p95_s=_percentile(lats, 0.95) if lats else None,
         completion_time_s=(handle.finished_at - req.start) if completed else None,
-        paths=_paths(handle),
+        paths=paths if paths is not None else _paths(handle),
         wait_s=(pairs[0].time - req.start) if pairs else None,
         queued_s=handle.queued_s,
         preemptions=handle.preemptions,
@@ -90,8 +92,9 @@ def _paths(handle: RequestHandle) -> list[list[str]] | None:
 
 def _served_fraction(handle: RequestHandle, rate: float | None) -> float:
     req = handle.request
-    if req.pairs is not None:
-        return min(1.0, handle.delivered_count / req.pairs)
+    count = req.states if req.parties else req.pairs
+    if count is not None:
+        return min(1.0, handle.delivered_count / count)
     return min(1.0, (rate or 0.0) / req.rate) if req.rate else 0.0
 
 
@@ -127,7 +130,7 @@ def assemble(sim: Any) -> dict[str, Any]:
         wall_time_s=sim.wall_time,
         events=sim.env.events_processed,
         classical_messages=sim.network.messages_sent,
-        requests=[summarize(h, sim.env.now) for h in sim.handles],
+        requests=[summarize(h, sim.env.now, sim.multipartite.paths(h)) for h in sim.handles],
         links=links,
         nodes=sim.inventory.utilisation(),
         memory_timeline=occupancy.timeline if occupancy else [],

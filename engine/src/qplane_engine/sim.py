@@ -33,6 +33,7 @@ from .blame import plugin_at_fault
 from .failures import Failures
 from .inventory import MemoryInventory
 from .lifecycle import RequestLifecycle
+from .multipartite import Multipartite
 from .results import assemble
 
 
@@ -105,6 +106,7 @@ class Simulation:
         self.lifecycle = RequestLifecycle(self.clock, self.network, self.inventory, self.best_case_fidelity,
                                           self._finished, self._pair_delivered if pair_hook else None)
         self.failures = Failures(self.clock, self.network, self._link_changed, self._node_changed)
+        self.multipartite = self.lifecycle.multipartite = Multipartite(self)
         self.lifecycle.requests.extend(asm.requests(self.network))
         self.context = self.make_context("run")
         for path in RUN_COMPONENTS:
@@ -163,10 +165,7 @@ class Simulation:
     def submit(self, request: EntanglementRequest) -> RequestHandle:
         """Submit a request from code (an application), before or during the run. It arrives at
         ``max(request.start, now)``; the handle's status and delivered pairs are live."""
-        for end in ("src", "dst"):
-            node = getattr(request, end)
-            if node not in self.network.nodes:
-                raise ScenarioError(f"node {node!r} is not in the topology", field=f"request.{end}")
+        self.assembler.check_nodes(request, "request")
         handle = RequestHandle(id=len(self.handles), request=request)
         before = dict(self.assembler.resolved)
         try:
@@ -242,6 +241,8 @@ class Simulation:
     # ---------------------------------------------------------------- hooks
 
     def _finished(self, handle: RequestHandle) -> None:
+        if self.multipartite.finished(handle):  # a leg of a GHZ request: the engine's own
+            return
         self.hook.qplane_request_finished(context=self.context, request=handle)
         self._done += 1
         if self._done == len(self.handles) and not self._all_done.triggered:

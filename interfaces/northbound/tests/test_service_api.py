@@ -106,7 +106,16 @@ GOOD = {"src": "n0", "dst": "n4", "pairs": 5}
     ({"colour": "blue"}, ["body", "colour"], "Extra inputs are not permitted"),
     ({"protocols": {"teleport": "yes"}}, ["body", "protocols", "teleport"], "Extra inputs"),
     ({"protocols": {"routing": "no-such-router"}}, ["body", "protocols", "routing"], "unknown router 'no-such-router'"),
-    ({"src": None}, ["body", "src"], "valid string"),
+    ({"src": None}, ["body", "src"], "give 'src' and 'dst', or 'parties'"),
+    ({"src": None, "dst": None, "pairs": None, "parties": ["n0", "n1"], "states": 2}, ["body", "parties"],
+     "at least 3 items"),
+    ({"src": None, "dst": None, "pairs": None, "parties": ["n0", "n1", "n0"], "states": 2}, ["body", "parties"],
+     "must all differ"),
+    ({"parties": ["n0", "n1", "n2"]}, ["body", "src"], "does not go with 'parties'"),
+    ({"src": None, "dst": None, "pairs": None, "parties": ["n0", "n1", "x9"], "states": 2}, ["body", "parties", 2],
+     "node 'x9' is not in the topology"),
+    ({"src": None, "dst": None, "pairs": None, "parties": ["n0", "n1", "n2"], "states": 2}, ["body", "parties"],
+     "lacks capability 'multipartite'"),  # the chain runs on the fidelity backend
 ])
 def test_bad_requests_answer_422_naming_the_field(client: Client, change: dict, loc: list, words: str) -> None:
     body = {k: v for k, v in {**GOOD, **change}.items() if v is not None or k in ("src",)}
@@ -115,6 +124,19 @@ def test_bad_requests_answer_422_naming_the_field(client: Client, change: dict, 
     errors = r.json()["detail"]
     assert errors[0]["loc"] == loc, errors
     assert words in errors[0]["msg"], errors
+
+
+def test_a_ghz_request_over_the_api_completes_with_its_states(make_service, make_chain) -> None:
+    svc = make_service(make_chain(backend="density"), speed=None)
+    with Client(svc.url) as c:
+        r = c.http.post("/requests", json={"parties": ["n0", "n2", "n4"], "states": 3})
+        assert r.status_code == 201, r.text
+        rid = r.json()["id"]
+        events = list(c.events(rid, timeout=20))
+        assert events[-1][1]["status"] == "completed" and events[-1][1]["reason"] == "3 GHZ states delivered"
+        state = c.get(rid)
+        assert state["parties"] == ["n0", "n2", "n4"] and state["states"] == 3 and state["delivered"] == 3
+        assert 0.25 < state["fidelity_mean"] < 1.0
 
 
 def test_non_finite_and_malformed_bodies_answer_422(client: Client) -> None:

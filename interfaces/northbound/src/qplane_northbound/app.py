@@ -101,7 +101,8 @@ def request_state(rec: RequestRecord) -> RequestState:
     delivered, first, stats = rec.log.snapshot()
     fidelity = stats["fidelity"]
     return RequestState(
-        id=h.id, origin=rec.origin, src=req.src, dst=req.dst, min_fidelity=req.min_fidelity, pairs=req.pairs,
+        id=h.id, origin=rec.origin, src=req.src, dst=req.dst, parties=req.parties, states=req.states,
+        min_fidelity=req.min_fidelity, pairs=req.pairs,
         rate=req.rate, start_s=req.start, end_s=req.end, accepted_at_s=rec.accepted_sim_s, status=status,
         final=final is not None, reason=reason, delivered=delivered,
         fidelity_mean=fidelity["mean"] if fidelity else None, stats=stats,
@@ -191,10 +192,11 @@ def create_app(twin: DigitalTwin, *, token: str | None = None, max_body: int = M
               responses={**{k: _ERRORS[k] for k in (401, 413, 503)},
                          429: {"description": "too many requests are unfinished: try again later"}})
     async def submit(body: RequestIn, response: Response) -> RequestState:
-        for end in ("src", "dst"):
-            name = getattr(body, end)
+        ends = ([(("parties", i), p) for i, p in enumerate(body.parties)] if body.parties is not None
+                else [((end,), getattr(body, end)) for end in ("src", "dst")])
+        for where, name in ends:
             if name not in nodes:
-                raise RequestValidationError([{"type": "unknown_node", "loc": ("body", end), "input": name,
+                raise RequestValidationError([{"type": "unknown_node", "loc": ("body", *where), "input": name,
                                                "msg": f"node {name!r} is not in the topology (nodes: {shown})"}])
         try:
             rec = await wait(twin.submit(body.fields()))

@@ -29,6 +29,8 @@ from qplane.requests import RequestStatus
 #: the largest body POST /requests accepts (413 beyond)
 MAX_BODY_BYTES = 16 * 1024
 MAX_PAIRS = 1_000_000
+#: most parties of one GHZ request
+MAX_PARTIES = 64
 MAX_RATE_HZ = 1e7
 MAX_TIME_S = 1e6
 #: deepest nesting of arrays and objects a JSON body may have (422 beyond)
@@ -74,15 +76,19 @@ def non_finite(value: Any, path: tuple[Any, ...] = ()) -> list[tuple[tuple[Any, 
 
 class RequestIn(_In):
     """Ask for entangled pairs between ``src`` and ``dst``: exactly one of ``pairs`` and
-    ``rate`` (a rate needs an ``end``)."""
+    ``rate`` (a rate needs an ``end``); or for GHZ states shared by ``parties`` (three or more,
+    instead of ``src``/``dst``): exactly one of ``states`` and ``rate``."""
 
     model_config = ConfigDict(
         extra="forbid",
         json_schema_extra={"examples": [{"src": "n0", "dst": "n4", "pairs": 10, "min_fidelity": 0.8}]},
     )
 
-    src: NodeName
-    dst: NodeName
+    src: NodeName | None = None
+    dst: NodeName | None = None
+    parties: list[NodeName] | None = Field(None, min_length=3, max_length=MAX_PARTIES,
+                                           description="the nodes sharing each GHZ state, instead of src/dst")
+    states: int | None = Field(None, ge=1, le=MAX_PAIRS, strict=True, description="GHZ states to deliver (with parties)")
     min_fidelity: float = Field(0.0, ge=0.0, le=1.0, allow_inf_nan=False, strict=True,
                                 description="deliver only pairs whose estimated fidelity reaches this")
     pairs: int | None = Field(None, ge=1, le=MAX_PAIRS, strict=True,
@@ -111,22 +117,34 @@ class RequestIn(_In):
     @model_validator(mode="after")
     def _consistent(self) -> "RequestIn":
         # each error is attached to the field the client should change
-        if self.pairs is None and self.rate is None:
-            raise _field_error("RequestIn", "pairs", "pairs_or_rate", "give exactly one of 'pairs' and 'rate'", None)
-        if self.pairs is not None and self.rate is not None:
-            raise _field_error("RequestIn", "rate", "pairs_or_rate", "give exactly one of 'pairs' and 'rate'", self.rate)
+        if self.parties is not None:
+            for name in ("src", "dst", "pairs"):
+                if getattr(self, name) is not None:
+                    raise _field_error("RequestIn", name, "with_parties",
+                                       f"'{name}' does not go with 'parties' (give 'states' for a count)", getattr(self, name))
+            if len(set(self.parties)) < len(self.parties):
+                raise _field_error("RequestIn", "parties", "duplicate", "the parties must all differ", self.parties)
+        elif self.src is None or self.dst is None or self.states is not None:
+            what = "'states' goes with 'parties'" if self.states is not None else "give 'src' and 'dst', or 'parties'"
+            raise _field_error("RequestIn", "states" if self.states is not None else "src" if self.src is None else "dst",
+                               "missing", what, None)
+        count = "states" if self.parties is not None else "pairs"
+        if getattr(self, count) is None and self.rate is None:
+            raise _field_error("RequestIn", count, "pairs_or_rate", f"give exactly one of '{count}' and 'rate'", None)
+        if getattr(self, count) is not None and self.rate is not None:
+            raise _field_error("RequestIn", "rate", "pairs_or_rate", f"give exactly one of '{count}' and 'rate'", self.rate)
         if self.rate is not None and self.end is None:
             raise _field_error("RequestIn", "end", "missing", "a 'rate' request needs an 'end'", None)
         if self.end is not None and self.end <= self.start:
             raise _field_error("RequestIn", "end", "end_before_start", "'end' must be after 'start'", self.end)
-        if self.src == self.dst:
+        if self.parties is None and self.src == self.dst:
             raise _field_error("RequestIn", "dst", "same_node", "'src' and 'dst' must differ", self.dst)
         return self
 
     def fields(self) -> dict[str, Any]:
         """The keyword arguments of :class:`~qplane.requests.EntanglementRequest` (times still
         relative)."""
-        data = self.model_dump(exclude={"protocols"})
+        data = self.model_dump(exclude={"protocols"}, exclude_none=True)
         if self.protocols is not None:
             chosen = self.protocols.model_dump(exclude_none=True)
             data["protocols"] = chosen or None
@@ -196,6 +214,8 @@ class RequestState(BaseModel):
     origin: Literal["scenario", "api"] = Field(description="from the scenario file or submitted over the API")
     src: str
     dst: str
+    parties: list[str] | None = Field(None, description="a GHZ request's parties (src, dst: its first and last)")
+    states: int | None = Field(None, description="a GHZ request's count of states (delivered counts states)")
     min_fidelity: float
     pairs: int | None
     rate: float | None

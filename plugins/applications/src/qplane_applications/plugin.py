@@ -1,5 +1,5 @@
-"""The qplane plugin module of qplane-applications: registers the ``teleport`` and ``chsh``
-applications, abandons their unfinished node programs when the simulation stops, and adds
+"""The qplane plugin module of qplane-applications: registers the ``teleport``, ``chsh`` and
+``mermin`` applications, abandons their unfinished node programs when the simulation stops, and adds
 their figures to the results under ``results["extra"][<application name>]["requests"]``
 (the convention of contrib's ``bbm92``). Found by qplane through the ``qplane`` entry-point
 group."""
@@ -12,9 +12,10 @@ from qplane.context import RunContext
 from qplane.hookspecs import hookimpl
 
 from .chsh import ChshApplication, ChshParams
+from .mermin import MerminApplication, MerminParams
 from .teleport import TeleportApplication, TeleportParams
 
-APPLICATIONS = (TeleportApplication, ChshApplication)
+APPLICATIONS = (TeleportApplication, ChshApplication, MerminApplication)
 
 
 @hookimpl
@@ -23,6 +24,8 @@ def qplane_register_applications(register):
              description="teleport a random pure state over each pair (node programs): average fidelity")
     register("chsh", ChshApplication, params=ChshParams,
              description="measure each pair in random CHSH settings: S and the four correlators")
+    register("mermin", MerminApplication, params=MerminParams,
+             description="measure each GHZ state in random Mermin settings: the Mermin value M")
 
 
 def _applications(context: RunContext) -> list[tuple[Any, Any]]:
@@ -34,7 +37,8 @@ def _applications(context: RunContext) -> list[tuple[Any, Any]]:
 @hookimpl
 def qplane_simulation_end(context: RunContext) -> None:
     for app in {id(app): app for _, app in _applications(context)}.values():
-        app.runtime.close()
+        if hasattr(app, "runtime"):  # mermin measures at once: it runs no node program
+            app.runtime.close()
 
 
 @hookimpl
