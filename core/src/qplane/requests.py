@@ -34,7 +34,9 @@ class EntanglementRequest(BaseModel):
     a request still unserved then ends ``timed_out``.
     """
 
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, json_schema_extra=lambda s: s.update(
+        required=[r for r in s.get("required", []) if r not in ("src", "dst")],  # src and dst, or parties
+        anyOf=[{"required": ["src", "dst"]}, {"required": ["parties"]}]))
 
     src: str = Field(description="one end node")
     dst: str = Field(description="the other end node")
