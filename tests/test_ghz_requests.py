@@ -125,3 +125,38 @@ def test_mermin_value_matches_its_closed_form(backend: str, n: int, states: int)
     assert expected == pytest.approx(2 ** (n - 1) * w ** n)
     assert abs(row["M"] - expected) < 4 * row["M_stderr"], (row["M"], expected, row["M_stderr"])
     assert row["M"] > row["local_bound"]  # w = 0.867: the states still violate local realism
+
+
+def test_a_rate_ghz_request_is_served_until_its_end() -> None:
+    data = star(["n1", "n2", "n3"], 1, "stabilizer", leaves=3)
+    data["requests"] = [{"parties": ["n1", "n2", "n3"], "rate": 10.0, "end": 0.05}]
+    r = qplane.run(data)["requests"][0]
+    assert r["status"] == "completed" and r["delivered"] > 10 * 0.05
+    assert r["reason"].startswith("served") and r["pairs_requested"] is None
+
+
+def test_a_leg_that_loses_its_only_path_fails_the_request_naming_it() -> None:
+    data = star(["n1", "n2", "n3"], 10**5, "stabilizer", leaves=3)
+    data["events"] = [{"at": 0.001, "link": ["n0", "n2"]}]
+    r = qplane.run(data)["requests"][0]
+    assert r["status"] == "failed"
+    assert "pairs n0-n2" in r["reason"] and "link n0-n2 down" in r["reason"], r["reason"]
+    assert 0 < r["delivered"]  # served until the failure
+
+
+def test_a_party_cut_off_before_the_start_is_no_path() -> None:
+    data = star(["n1", "n2", "n3"], 5, "stabilizer", leaves=3)
+    data["events"] = [{"at": 0.0, "node": "n3"}]
+    data["requests"][0]["start"] = 0.001
+    r = qplane.run(data)["requests"][0]
+    assert r["status"] == "no_path" and "n3" in r["reason"], r["reason"]
+
+
+def test_the_memory_inventory_is_clean_after_ghz_runs() -> None:
+    from qplane_engine.sim import build
+
+    data = star(["n1", "n2", "n3", "n4"], 40, "stabilizer", leaves=4)
+    data["events"] = [{"at": 0.002, "link": ["n0", "n2"], "down_for": 0.001}]
+    sim = build(qplane.load_scenario(data))
+    sim.run()
+    sim.check_memory_invariants(final=True)

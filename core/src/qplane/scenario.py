@@ -422,7 +422,8 @@ def validate_scenario(data: dict[str, Any], source: str = "<scenario>", base_dir
         scenario = Scenario.model_validate(data)
     except ValidationError as e:
         raise scenario_error_from_validation(e).with_source(source) from e
-    asked = [(limits.pairs_asked(r), i, "pairs" if r.pairs else "rate") for i, r in enumerate(scenario.requests)]
+    asked = [(limits.pairs_asked(r), i, "pairs" if r.pairs else "states" if r.states else "rate")
+             for i, r in enumerate(scenario.requests)]
     if asked:
         total, (most, i, key) = sum(a[0] for a in asked), max(asked)
         limits.check("pairs", total, f"requests.{i}.{key}", allow_large, source=source,
