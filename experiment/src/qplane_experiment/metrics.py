@@ -16,9 +16,18 @@ METRICS: dict[str, tuple[str, str]] = {
     "completed_fraction": ("fraction of requests completed", ""),
     "fidelity_estimated_mean": ("the network's own fidelity estimate, pairs-weighted mean", ""),
     "delivered": ("pairs delivered, all requests", "pairs"),
+    # the figures of qplane-applications' applications (results["extra"][<name>]["requests"]),
+    # None in a run without them; weighted by the states each request measured
+    "teleport_fidelity_mean": ("teleport: average fidelity of the teleported states", ""),
+    "S": ("chsh: the CHSH value S (local bound 2, Tsirelson 2 sqrt2)", ""),
+    "M": ("mermin: the Mermin value M of the GHZ states", ""),
 }
 #: the metrics the terminal tables and the plots show
 MAIN_METRICS = ("rate_hz", "fidelity_mean", "latency_mean_s", "served_fraction")
+#: application figures: ``metric -> (application, its row key for the weight)``; the terminal
+#: table adds them when a run has them
+APPLICATION_METRICS = {"teleport_fidelity_mean": ("teleport", "teleported"), "S": ("chsh", "measured"),
+                       "M": ("mermin", "measured")}
 
 
 def run_metrics(results: Mapping[str, Any]) -> dict[str, float | None]:
@@ -68,5 +77,11 @@ def run_metrics(results: Mapping[str, Any]) -> dict[str, float | None]:
             except KeyError:
                 pass
     out["distance_km"] = math.fsum(dists) / len(dists) if dists else None
+    extra = results.get("extra") or {}
+    for metric, (app, weight) in APPLICATION_METRICS.items():
+        rows = [(r.get(weight) or 0, r.get(metric)) for r in (extra.get(app) or {}).get("requests", [])
+                if r.get(metric) is not None]
+        total = sum(w for w, _ in rows)
+        out[metric] = math.fsum(w * v for w, v in rows) / total if total else None
     return out
 
