@@ -154,7 +154,9 @@ class Multipartite:
         ops = sim.network.nodes[hub].device.operations
         x_flips, z_flip = fuse_ghz(sim.backend, [p.src_memory.qubit for p in pairs], now, keep_first,
                                    ops.gate_error, ops.measurement_error)
-        shares = ([pairs[0].src_memory] if keep_first else []) + [p.dst_memory for p in pairs]
+        held = ([pairs[0].src_memory] if keep_first else []) + [p.dst_memory for p in pairs]
+        by_node = {m.node: m for m in held}
+        shares = [by_node[party] for party in parent.request.parties or ()]  # in the order of ``parties``
         for i, p in enumerate(pairs):
             if not (keep_first and i == 0):
                 p.src_memory.qubit = None  # measured at the hub
