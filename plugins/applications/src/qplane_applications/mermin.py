@@ -9,9 +9,10 @@ with an even number k of Y, each with the sign ``(-1)^(k/2)``. On the GHZ state
 Each delivered state is measured once, in one term's settings drawn uniformly from the 2^(n-1)
 (the parity of Y settings made even by the last party): the product of the n outcomes (+-1)
 times the term's sign is an unbiased estimate of ``<M_n> / 2^(n-1)``, so
-``M = 2^(n-1) * mean`` with standard error ``2^(n-1) * sd / sqrt(N)``. The shares are measured
-where they are, at the moment of delivery (the outcomes are combined afterwards, so no message
-changes the figures); each node's ``measurement_error`` flips its bit.
+``M = 2^(n-1) * mean`` with standard error ``2^(n-1) * sd / sqrt(N)``. Each share is
+measured where it is by a node program (:mod:`qplane_applications.programs`), one per party;
+the outcomes are combined when every program has returned, and each node's
+``measurement_error`` flips its bit.
 
 Over states whose qubits were each depolarized with Werner parameter w (GHZ states fused from
 Werner pairs), every term scales by the product of the w's: ``M = 2^(n-1) prod_j w_j``
@@ -29,7 +30,8 @@ from pydantic import BaseModel, ConfigDict
 from qplane.context import Context
 from qplane.requests import DeliveredPair, RequestHandle
 
-from .programs import require_measurement
+from .chsh import measure_program
+from .programs import Runtime, require_measurement
 
 
 class MerminParams(BaseModel):
@@ -54,29 +56,29 @@ class MerminApplication:
     def __init__(self, params: MerminParams, context: Context):
         require_measurement(context, "application 'mermin'")
         self.ctx = context
+        self.runtime = Runtime(context, "application 'mermin'")
         self.tallies: dict[int, Tally] = {}
-
-    def _flip(self, node: str, rng: Any) -> int:
-        error = self.ctx.network.nodes[node].device.operations.measurement_error
-        return int(bool(error) and rng.random() < error)
 
     def on_pair(self, request: RequestHandle, pair: DeliveredPair) -> bool:
         shares = list(pair.memories)
         if len(shares) < 3 or any(m.qubit is None for m in shares):  # a pair request, or a share lost
             return False
         tally = self.tallies.setdefault(request.id, Tally())
+        tally.states += 1
+        tally.fidelity_sum += pair.fidelity
         rng = self.ctx.clock.stream(f"applications:mermin:{request.id}")
         ys = [rng.randrange(2) for _ in shares[:-1]]
         ys.append(sum(ys) % 2)  # an even number of Y settings
-        backend, now, product = self.ctx.backend, self.ctx.clock.now, 1
-        for m, y in zip(shares, ys):
-            bit = backend.measure(m.qubit, "Y" if y else "X", now) ^ self._flip(m.node, rng)
-            m.qubit = None  # measured: nothing is left to discard
-            product *= 1 - 2 * bit
-        tally.states += 1
-        tally.fidelity_sum += pair.fidelity
-        tally.values.append(product * (-1) ** (sum(ys) // 2))
-        return False  # consumed: the network frees the memories
+        sign = (-1) ** (sum(ys) // 2)
+        nodes = [m.node for m in shares]
+
+        def done(results: dict[str, Any]) -> None:
+            tally.values.append(sign * math.prod(results[n] for n in nodes))
+
+        # one node program per party: measure its share in X or Y, return +-1
+        self.runtime.launch({m.node: measure_program([], "Y" if y else "X") for m, y in zip(shares, ys)},
+                            {m.node: [m] for m in shares}, on_done=done, key=request.id)
+        return True  # the programs free each share once measured
 
     def report(self, handle: Any, request_result: dict[str, Any]) -> dict[str, Any]:
         """This request's figures, for ``results["extra"]["mermin"]["requests"]``."""

@@ -37,8 +37,7 @@ def _applications(context: RunContext) -> list[tuple[Any, Any]]:
 @hookimpl
 def qplane_simulation_end(context: RunContext) -> None:
     for app in {id(app): app for _, app in _applications(context)}.values():
-        if hasattr(app, "runtime"):  # mermin measures at once: it runs no node program
-            app.runtime.close()
+        app.runtime.close()
 
 
 @hookimpl
