@@ -160,3 +160,20 @@ def test_the_memory_inventory_is_clean_after_ghz_runs() -> None:
     sim = build(qplane.load_scenario(data))
     sim.run()
     sim.check_memory_invariants(final=True)
+
+
+def test_an_unreachable_min_fidelity_ends_before_any_pair_saying_why() -> None:
+    data = star(["n1", "n2", "n3"], 5, "density", leaves=3, min_fidelity=0.99)
+    r = qplane.run(data)["requests"][0]
+    assert r["status"] == "fidelity_unreachable" and r["delivered"] == 0
+    expected = closed_form([W] * 3)  # the best case: Werner legs of F = 0.95, no waiting
+    assert f"best-case GHZ fidelity {expected:.4f} from hub n0 is below min_fidelity 0.99" in r["reason"], r["reason"]
+
+
+def test_the_legs_use_the_request_s_own_purification() -> None:
+    data = star(["n1", "n2", "n3"], 30, "density", leaves=3, protocols={"purification": "dejmps"})
+    data["hardware"]["memory"]["count"] = 2
+    plain = qplane.run(star(["n1", "n2", "n3"], 30, "density", leaves=3))["requests"][0]
+    r = qplane.run(data)["requests"][0]
+    assert r["status"] == "completed" and r["protocols"]["purification"] == "dejmps"
+    assert r["fidelity_mean"] > plain["fidelity_mean"] + 0.02  # purified legs: a better GHZ state (0.90 vs 0.86)
