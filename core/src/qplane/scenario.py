@@ -185,13 +185,6 @@ def split_ref(ref: ComponentRef, key: str = "name", default: str | None = None) 
         raise ScenarioError(str(e)) from None
 
 
-def scenario_error_from_validation(e: ValidationError, prefix: str = "",
-                                   model: type[BaseModel] | None = None) -> ScenarioError:
-    """:func:`qplane.registry.scenario_error_from_validation` for ``model`` (default: a whole
-    :class:`Scenario`): an unknown field lists the fields valid there."""
-    return _from_validation(e, prefix, model or Scenario)
-
-
 # ----------------------------------------------------------------------------- loading
 
 
@@ -421,7 +414,7 @@ def validate_scenario(data: dict[str, Any], source: str = "<scenario>", base_dir
     try:
         scenario = Scenario.model_validate(data)
     except ValidationError as e:
-        raise scenario_error_from_validation(e).with_source(source) from e
+        raise _from_validation(e, model=Scenario).with_source(source) from e  # unknown fields: the valid ones
     asked = [(limits.pairs_asked(r), i, "pairs" if r.pairs else "states" if r.states else "rate")
              for i, r in enumerate(scenario.requests)]
     if asked:
