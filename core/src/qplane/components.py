@@ -60,6 +60,7 @@ FIELDS: tuple[ComponentField, ...] = (
     ComponentField("protocols.scheduling", "scheduler", default="fifo"),
     ComponentField("protocols.link_generation", "link_generation", default="heralded"),
     ComponentField("protocols.swapping", "swapping", default="asap", request_key="swapping"),
+    ComponentField("protocols.repeater", "repeater", default="1g", request_key="repeater"),
     ComponentField("protocols.purification", "purification", default="none", request_key="purification"),
     ComponentField("protocols.cutoff", "cutoff", default="none", implied="age", request_key="cutoff"),
     ComponentField("protocols.application", "application", default="consume", request_key="application"),

@@ -129,6 +129,15 @@ def qplane_register_swap_policies(register: Register) -> None:
 
 
 @hookspec
+def qplane_register_repeaters(register: Register) -> None:
+    """Register repeater generations (kind ``repeater``): ``1g`` hands each session to the swapping
+    policy; a second or third generation serves it itself (encoded pairs, error correction).
+
+    Called once per registry build, by the core. ``factory(params, context: Context)`` returns an
+    object with ``serve(session)``, called by the engine for every session it starts."""
+
+
+@hookspec
 def qplane_register_purification(register: Register) -> None:
     """Register purification protocols (kind ``purification``); ``none`` disables it.
 

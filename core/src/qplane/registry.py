@@ -36,6 +36,7 @@ KINDS: dict[str, tuple[str, str]] = {
     "scheduler": ("qplane_register_schedulers", "scheduler"),
     "link_generation": ("qplane_register_link_generators", "link-generation protocol"),
     "swapping": ("qplane_register_swap_policies", "swapping policy"),
+    "repeater": ("qplane_register_repeaters", "repeater generation"),
     "purification": ("qplane_register_purification", "purification protocol"),
     "cutoff": ("qplane_register_cutoff_policies", "cutoff policy"),
     "topology_manager": ("qplane_register_topology_managers", "topology manager"),

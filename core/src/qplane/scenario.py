@@ -94,6 +94,7 @@ class Protocols(_Strict):
     scheduling: ComponentRef = _choice("protocols.scheduling", "which requests get the memories, and when")
     link_generation: ComponentRef = _choice("protocols.link_generation", "how links are entangled")
     swapping: ComponentRef = _choice("protocols.swapping", "when repeaters swap")
+    repeater: ComponentRef = _choice("protocols.repeater", "the repeater generation: 1g (heralded pairs, swapping)")
     purification: ComponentRef = _choice("protocols.purification", "how pairs are purified")
     cutoff: ComponentRef = _choice("protocols.cutoff", "when stored pairs are discarded ({max_age: seconds} "
                                    "is policy 'age')")

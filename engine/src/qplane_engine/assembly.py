@@ -40,7 +40,7 @@ if TYPE_CHECKING:
 #: components built with a run context, in build order: the link generator first, since the
 #: others may hold on to it
 RUN_COMPONENTS = ("protocols.link_generation", "protocols.routing", "protocols.scheduling", "protocols.swapping",
-                  "protocols.purification", "protocols.cutoff", "protocols.application",
+                  "protocols.repeater", "protocols.purification", "protocols.cutoff", "protocols.application",
                   "protocols.topology_manager")
 
 

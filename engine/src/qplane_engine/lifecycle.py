@@ -54,7 +54,7 @@ class RequestLifecycle:
         handle.status = RequestStatus.ACTIVE
         if handle.served_from is None:
             handle.served_from = now
-        handle.protocols["swapping"].serve(session)
+        handle.protocols["repeater"].serve(session)  # 1g: the swapping policy serves it
         return session
 
     def preempt(self, handle: RequestHandle, cause: str = "preempted") -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from qplane.context import Context
 from qplane.hookspecs import hookimpl
-from qplane.requests import DeliveredPair, RequestHandle
+from qplane.requests import DeliveredPair, RequestHandle, Session
 
 from .generation import HeraldedLinkGenerator, HeraldedParams
 from pydantic import BaseModel, ConfigDict, Field
@@ -61,6 +61,24 @@ def qplane_register_swap_policies(register):
              description="swap as soon as a repeater holds a qubit toward each end")
     register("nested", NestedSwapPolicy, params=SwapParams,
              description="doubling: swaps proceed level by level (2, 4, 8 ... links)")
+
+
+class FirstGeneration:
+    """The first repeater generation: heralded physical pairs, swapping and purification; it
+    hands every session to the request's swapping policy (the second and third generations,
+    qplane-repeaters, serve sessions themselves)."""
+
+    def __init__(self, params: BaseModel, context: Context):
+        pass
+
+    def serve(self, session: Session) -> None:
+        session.handle.protocols["swapping"].serve(session)
+
+
+@hookimpl
+def qplane_register_repeaters(register):
+    register("1g", FirstGeneration, params=_NoParams, description="first generation: heralded pairs, swapping, "
+             "purification (the swapping policy serves each session)")
 
 
 @hookimpl
