@@ -14,6 +14,7 @@ from .links import (
     interference_dephasing,
 )
 from .memory import DepolarizingMemory, DepolarizingMemoryParams
+from .timing import PhotonTiming, TimingParams, overlap_visibility, photon_timing, window_acceptance
 
 __all__ = [
     "Detector", "Fiber",
@@ -23,4 +24,5 @@ __all__ = [
     "SingleClick", "SingleClickParams",
     "herald_mixture", "interference_dephasing",
     "DepolarizingMemory", "DepolarizingMemoryParams",
+    "TimingParams", "PhotonTiming", "photon_timing", "overlap_visibility", "window_acceptance",
 ]

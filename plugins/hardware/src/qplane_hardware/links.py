@@ -18,6 +18,9 @@ Schemes (the architectures of Jones et al., NJP 18, 083015 (2016), plus single-c
 Shared imperfections: detector dark counts (``dark_count_prob``, per detector per attempt
 window) turn into false heralds whose pair is modelled by :func:`herald_mixture`; imperfect
 photon interference (``visibility``) dephases the heralded pair (:func:`interference_dephasing`).
+The interfering schemes (``mim``, ``single-click``) also take the timing of photons
+(:mod:`qplane_hardware.timing`: wave packets, arrival mismatch, jitter, detection window); the
+midpoint source interferes no photons and ``direct`` detects one, so they have none.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from pydantic import BaseModel, ConfigDict, Field
 import qplane_physics as physics
 
 from .fiber import Detector, Fiber
+from .timing import TimingParams, photon_timing
 
 #: the maximally mixed two-qubit state, Bell-diagonal
 MAXIMALLY_MIXED: physics.BellDiagonal = (0.25, 0.25, 0.25, 0.25)
@@ -112,7 +116,7 @@ def _speed_field() -> Any:
 # ------------------------------------------------------------------- meet in the middle
 
 
-class MimParams(BaseModel):
+class MimParams(TimingParams):
     """Parameters of a meet-in-the-middle link (``hardware.link`` with ``scheme: mim``)."""
 
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
@@ -159,6 +163,13 @@ class MeetInTheMiddle(_LinkBase):
     * attempt cycle: ``max(L / c, 1 / attempt_rate)`` — a memory cannot re-emit before it knows
       whether its last photon heralded a pair.
 
+    Timing (:mod:`qplane_hardware.timing`): ``V = visibility * V_timing`` with ``V_timing`` the
+    wave packets' overlap ``|<psi_a|psi_b>|**2`` (Gaussian closed form there); a detection window
+    multiplies each arm by its acceptance, ``a_i = a P_i`` (the formulas above with ``a**2 ->
+    a_a a_b``, ``2a(1-a) -> a_a(1-a_b) + a_b(1-a_a)``, ``(1-a)**2 -> (1-a_a)(1-a_b)``), and a
+    dark-count rate gives ``d = rate x window``. Attributes ``timing`` and ``visibility`` (the
+    total ``V``) say what was used.
+
     With ``visibility = 1`` and ``dark_count_prob = 0`` (the defaults) this is exactly the
     original scheme: ``p = bsa * a**2`` and a Werner pair of fidelity ``pair_fidelity``.
     """
@@ -170,11 +181,16 @@ class MeetInTheMiddle(_LinkBase):
         self.detector = Detector(params.detector_efficiency)
         # one arm: memory emits, half the fibre, detector at the analyser
         arm = params.emit_efficiency * self.fiber.transmissivity(length_km / 2.0) * self.detector.efficiency
-        d, bsa, vis = params.dark_count_prob, params.bsa_efficiency, params.visibility
+        # timing (perfect by default): V = visibility * V_timing; each arm times its window acceptance
+        self.timing = photon_timing(params, params.speed_km_per_s)
+        a_a, a_b = arm * self.timing.acceptance[0], arm * self.timing.acceptance[1]
+        d, bsa = self.timing.dark_count_prob, params.bsa_efficiency
+        vis = self.visibility = params.visibility * self.timing.visibility
         quiet = (1.0 - d) ** 2  # the two modes outside the pattern stay dark
-        self.true_herald_probability = bsa * arm * arm * quiet
-        one_click = 2.0 * arm * (1.0 - arm) + (1.0 - bsa) * arm * arm * (1.0 + vis) / 2.0
-        self.false_herald_probability = quiet * (2.0 * d * one_click + 4.0 * d * d * (1.0 - arm) ** 2) if d else 0.0
+        self.true_herald_probability = bsa * a_a * a_b * quiet
+        one_click = a_a * (1.0 - a_b) + a_b * (1.0 - a_a) + (1.0 - bsa) * a_a * a_b * (1.0 + vis) / 2.0
+        none = (1.0 - a_a) ** 2 if a_a == a_b else (1.0 - a_a) * (1.0 - a_b)
+        self.false_herald_probability = quiet * (2.0 * d * one_click + 4.0 * d * d * none) if d else 0.0
         self.success_probability = self.true_herald_probability + self.false_herald_probability
         # photon to the middle (L/2) and herald back (L/2)
         self.herald_delay = 2.0 * self.fiber.delay(length_km / 2.0)
@@ -297,7 +313,7 @@ class MidpointSource(_LinkBase):
 # -------------------------------------------------------------------------- single click
 
 
-class SingleClickParams(BaseModel):
+class SingleClickParams(TimingParams):
     """Parameters of a single-click link (``hardware.link`` with ``scheme: single-click``)."""
 
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
@@ -368,6 +384,16 @@ class SingleClick(_LinkBase):
 
     Timing as ``mim``: herald delay ``L / c`` (photon to the middle, herald back), cycle
     ``max(L / c, 1 / attempt_rate)``.
+
+    Timing of photons (:mod:`qplane_hardware.timing`): ``V = visibility * V_timing``, so the
+    coherence is ``c = sqrt(visibility * V_timing) * s``; a detection window multiplies each
+    arm by its acceptance, ``eta_i = eta P_i``, and a dark-count rate gives ``d = rate x window``.
+    With unequal arms (unequal wave packets in a window) the formulas generalise: ``P_psi =
+    alpha (1-alpha)(eta_a + eta_b)``, ``P_11 = alpha**2 (eta_a (1-eta_b) + eta_b (1-eta_a) +
+    eta_a eta_b (1+V)/2)``, ``P_0 = (1 - alpha eta_a)(1 - alpha eta_b)``, ``x = alpha (1-alpha)
+    (2 - eta_a - eta_b) / P_0``, and the bright part ``sqrt(eta_a)|10> + sqrt(eta_b)|01>`` puts
+    ``u = (sqrt(eta_a) + sqrt(eta_b))**2 / (2 (eta_a + eta_b))`` of ``F_t`` on the target and
+    ``1 - u`` on Phi- before dephasing.
     """
 
     def __init__(self, params: SingleClickParams, length_km: float):
@@ -376,10 +402,22 @@ class SingleClick(_LinkBase):
         self.fiber = Fiber(params.attenuation_db_per_km, params.speed_km_per_s)
         self.detector = Detector(params.detector_efficiency)
         eta = params.emit_efficiency * self.fiber.transmissivity(length_km / 2.0) * self.detector.efficiency
-        alpha, vis, d = params.bright_state_population, params.visibility, params.dark_count_prob
-        p_psi = 2.0 * alpha * (1.0 - alpha) * eta
-        p_11 = alpha * alpha * (2.0 * eta * (1.0 - eta) + eta * eta * (1.0 + vis) / 2.0)
-        p_none = (1.0 - alpha * eta) ** 2
+        self.timing = photon_timing(params, params.speed_km_per_s)
+        e_a, e_b = eta * self.timing.acceptance[0], eta * self.timing.acceptance[1]
+        alpha, d = params.bright_state_population, self.timing.dark_count_prob
+        vis = self.visibility = params.visibility * self.timing.visibility
+        if e_a == e_b:  # the symmetric link (always so without a window), as originally written
+            eta = e_a
+            p_psi = 2.0 * alpha * (1.0 - alpha) * eta
+            p_11 = alpha * alpha * (2.0 * eta * (1.0 - eta) + eta * eta * (1.0 + vis) / 2.0)
+            p_none = (1.0 - alpha * eta) ** 2
+            u, lost = 1.0, 2.0 * (1.0 - eta)
+        else:
+            p_psi = alpha * (1.0 - alpha) * (e_a + e_b)
+            p_11 = alpha * alpha * (e_a * (1.0 - e_b) + e_b * (1.0 - e_a) + e_a * e_b * (1.0 + vis) / 2.0)
+            p_none = (1.0 - alpha * e_a) * (1.0 - alpha * e_b)
+            u = (math.sqrt(e_a) + math.sqrt(e_b)) ** 2 / (2.0 * (e_a + e_b))
+            lost = 2.0 - e_a - e_b
         self.true_herald_probability = (p_psi + p_11) * (1.0 - d)
         self.false_herald_probability = p_none * 2.0 * d * (1.0 - d)
         self.success_probability = self.true_herald_probability + self.false_herald_probability
@@ -387,9 +425,9 @@ class SingleClick(_LinkBase):
         self.cycle_time = max(self.herald_delay, 1.0 / params.attempt_rate_hz)
         f_t = p_psi / (p_psi + p_11)
         self.bright_fidelity = f_t  # before interference imperfections and dark counts
-        coherence = math.sqrt(vis) * params.phase_stability
-        true_state = interference_dephasing((f_t, (1.0 - f_t) / 2.0, (1.0 - f_t) / 2.0, 0.0), coherence)
-        x = 2.0 * alpha * (1.0 - alpha) * (1.0 - eta) / p_none
+        coherence = math.sqrt(vis) * params.phase_stability  # sqrt(V): the amplitude overlap
+        true_state = interference_dephasing((f_t * u, (1.0 - f_t) / 2.0, (1.0 - f_t) / 2.0, f_t * (1.0 - u)), coherence)
+        x = alpha * (1.0 - alpha) * lost / p_none
         false_state = (x / 2.0, (1.0 - x) / 2.0, (1.0 - x) / 2.0, x / 2.0)
         self.pair_state = herald_mixture(self.true_herald_probability, true_state,
                                          self.false_herald_probability, false_state)
