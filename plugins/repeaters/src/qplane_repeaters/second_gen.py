@@ -275,13 +275,18 @@ class SecondGenChain:
     def _seed(self) -> int:
         return int(self._rng.integers(2**62))
 
-    def sample_frames(self, shots: int) -> dict:
-        """Sample ``shots`` delivered logical pairs; X-frame, Z-frame and either-frame error rates."""
+    def sample_errors(self, shots: int) -> np.ndarray:
+        """The logical frame errors of ``shots`` delivered logical pairs, one row each:
+        ``[X frame wrong, Z frame wrong]`` (booleans). The engine draws one row per pair."""
         if not isinstance(shots, int) or shots < 1:
             raise ValueError(f"shots: expected an integer >= 1, got {shots!r}")
         sampler = self.circuit.compile_detector_sampler(seed=self._seed())
         dets, obs = sampler.sample(shots, separate_observables=True)
-        err = self._decode(dets, obs)
+        return self._decode(dets, obs).astype(bool)
+
+    def sample_frames(self, shots: int) -> dict:
+        """Sample ``shots`` delivered logical pairs; X-frame, Z-frame and either-frame error rates."""
+        err = self.sample_errors(shots)
         out = {"shots": shots}
         for name, bad in (("x_error_rate", err[:, 0]), ("z_error_rate", err[:, 1]), ("error_rate", err.any(axis=1))):
             r = float(np.mean(bad))

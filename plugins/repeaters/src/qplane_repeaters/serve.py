@@ -1,0 +1,182 @@
+"""The second and third repeater generations as components (kind ``repeater``): ``2g`` and
+``3g``, selected by ``protocols.repeater`` (also per request). ``1g`` (qplane-entanglement)
+hands a session to the swapping policy; these serve it themselves.
+
+``2g`` (Jiang et al., PRA 79, 032325 (2009); :mod:`qplane_repeaters.second_gen`). The network
+part runs in the event loop: on every hop of the session's path the link generator makes ``n``
+heralded physical pairs (``n``: the code's block size; the session needs ``n`` memory pairs per
+hop), the two nodes turn them into an encoded Bell pair by a teleported transversal CNOT
+(``bsm_duration`` of the slower node), and once every hop holds its encoded pair the inner
+nodes make their transversal logical Bell measurements together (``bsm_duration`` again) and
+send the decoded outcomes to both ends (the classical delay to the farther one). The logical
+pair is then delivered and the hops start over. Whether its Pauli frame is right is drawn from
+the stim simulation of the same chain (the code, the number of links, the links' heralded pair
+fidelity, the repeaters' gate and measurement errors: the worst along the path), one shot per
+delivered pair from batches: its fidelity is 1 or 0, as on the stabilizer backend, and the mean
+is one minus the logical error rate. Memory decoherence while the blocks wait is not modelled
+(the stim chain's model).
+
+``3g`` (Munro et al., Nat. Photon. 6, 777 (2012); :mod:`qplane_repeaters.third_gen`). No herald
+is awaited: the source encodes a logical qubit every ``op_time_s`` and sends its photons; each
+repeater corrects the erasures, re-encodes and forwards. A logical qubit arrives correctable
+with probability ``P^N`` (``P``: the code's one-hop probability at the link's transmissivity),
+so the delivered ones form a Bernoulli stream thinned from one per ``op_time_s``: the engine
+draws the gap to the next success (geometric, one event per delivered qubit, none per loss)
+and delivers it ``latency`` later (the light's travel and the ``N`` repeaters' operations). Loss
+is the only error modelled: a delivered logical qubit has fidelity 1.
+
+Both need the stabilizer backend's capability (``clifford-gates``): other backends fail before
+the run naming it. Their resources go to ``results["extra"]["repeaters"]["requests"]``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from qplane.backend import Capability
+from qplane.context import Context
+from qplane.requests import DeliveredPair, RequestStatus, Session
+
+#: where the results go: ``results["extra"]["repeaters"]``
+RESULTS_KEY = "repeaters"
+
+
+class SecondGenParams(BaseModel):
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+    code: Literal["steane", "repetition"] = Field("steane", description="the code of the blocks: the [[7,1,3]] "
+                                                  "Steane code, or the 3-qubit repetition code (bit flips only)")
+    ec: Literal["noisy", "ideal", "none"] = Field("noisy", description="error correction at every node: with the "
+                                                  "nodes' gate errors, ideal, or none (the swaps' decoding only)")
+    batch: int = Field(4096, ge=1, le=1_000_000, description="logical pairs sampled from stim at once")
+
+
+@dataclass
+class Tally:
+    """One request's figures."""
+
+    code: str = ""
+    links: int = 0
+    pairs_per_logical: int = 0
+    qubits: dict[str, int] = field(default_factory=dict)
+    delivered: int = 0
+    errors: int = 0
+
+
+class _Hop:
+    """One hop of a 2G session: its link, its ``n`` memory pairs and the heralds so far."""
+
+    __slots__ = ("link", "pairs", "heralded", "first")
+
+    def __init__(self, link: Any, pairs: list[tuple[Any, Any]]):
+        self.link, self.pairs, self.heralded, self.first = link, pairs, 0, math.inf
+
+
+class SecondGeneration:
+    """``2g``: encoded Bell pairs by teleported CNOTs, decoded transversal swaps (see the module)."""
+
+    name = "2g"
+    requires_capabilities = (Capability.CLIFFORD_GATES,)
+
+    def __init__(self, params: SecondGenParams, context: Context):
+        from .codes import get_code
+
+        self.params, self.ctx = params, context
+        self.n = get_code(params.code).n
+        self._chains: dict[tuple[Any, ...], Any] = {}
+        self._draws: dict[tuple[Any, ...], list[Any]] = {}
+        self._means: dict[tuple[Any, ...], float] = {}  # the first batch's logical error rate: the estimate
+        self.tallies: dict[int, Tally] = {}
+
+    def _frames(self, links: int, fidelity: float, gate: float, meas: float) -> tuple[bool, bool]:
+        """One delivered pair's ``(X frame wrong, Z frame wrong)``, drawn from batches sampled
+        from the stim chain of these parameters (seeded from this component's stream)."""
+        key = (links, round(fidelity, 12), gate, meas)
+        draws = self._draws.get(key)
+        if not draws:
+            from .second_gen import SecondGenChain
+
+            chain = self._chains.get(key)
+            if chain is None:
+                chain = self._chains[key] = SecondGenChain(
+                    self.params.code, links, fidelity, gate, meas, seed=self.ctx.rng.getrandbits(62), ec=self.params.ec)
+            rows = chain.sample_errors(self.params.batch)
+            self._means.setdefault(key, float(rows.any(axis=1).mean()))
+            draws = self._draws[key] = [tuple(row) for row in rows.tolist()][::-1]
+        return draws.pop()
+
+    def serve(self, session: Session) -> None:
+        handle, path = session.handle, session.path
+        net = self.ctx.network
+        short = [(u, v) for (u, v), hop in zip(zip(path, path[1:]), session.allocation) if len(hop) < self.n]
+        if short:
+            u, v = short[0]
+            self.ctx.sessions.finish(handle, RequestStatus.INSUFFICIENT_RESOURCES,
+                                     f"2g with the {self.params.code} code needs {self.n} memories per link end on "
+                                     f"every hop; {u}-{v} has {len(session.allocation[path.index(u)])}")
+            return
+        hops = [_Hop(net.link(u, v), list(pairs[:self.n])) for (u, v), pairs in zip(zip(path, path[1:]), session.allocation)]
+        ops = [net.nodes[x].device.operations for x in path]
+        fidelity = min(h.link.model.pair_state[0] for h in hops)
+        gate, meas = max(o.gate_error for o in ops), max(o.measurement_error for o in ops)
+        local = max(o.bsm_duration for o in ops)  # the teleported CNOTs, and the logical Bell measurements
+        delay = 0.0 if self.ctx.settings.classical_instant else max(
+            max(net.classical_delay(x, path[0]), net.classical_delay(x, path[-1])) for x in path[1:-1] or path[:1])
+        tally = self.tallies.setdefault(handle.id, Tally())
+        tally.code, tally.links, tally.pairs_per_logical = self.params.code, len(hops), self.n * len(hops)
+        tally.qubits = {"end": 2 * self.n, "inner": 4 * self.n}
+        state = {"encoded": 0}
+
+        def start(hop: _Hop) -> None:
+            hop.heralded, hop.first = 0, math.inf
+            for ma, mb in hop.pairs:
+                self.ctx.link_generation.start(session, hop.link, ma, mb, lambda a, b, t, h=hop: herald(h, a, b, t))
+
+        def herald(hop: _Hop, ma: Any, mb: Any, t_start: float) -> None:
+            if not session.active:
+                return
+            now = self.ctx.clock.now
+            for m in (ma, mb):  # the physical pair is used up by the teleported CNOT
+                net.nodes[m.node].device.release(m, now)
+            hop.heralded += 1
+            hop.first = min(hop.first, t_start)
+            if hop.heralded == self.n:
+                self.ctx.clock.call_at(local, encoded)
+
+        def encoded() -> None:
+            state["encoded"] += 1
+            if session.active and state["encoded"] == len(hops):
+                self.ctx.clock.call_at(local + delay, deliver)  # the swaps, then their outcomes travel
+
+        def deliver() -> None:
+            if not session.active:
+                return
+            now = self.ctx.clock.now
+            x, z = self._frames(len(hops), fidelity, gate, meas)
+            oldest = min(h.first for h in hops)
+            tally.delivered += 1
+            tally.errors += int(x or z)
+            state["encoded"] = 0
+            # the teleported CNOTs' outcomes (two per physical pair) and the swaps' (one per inner node)
+            net.count_messages(2 * self.n * len(hops) + len(hops) - 1)
+            for hop in hops:
+                start(hop)
+            self.ctx.sessions.deliver(session, DeliveredPair(
+                time=now, fidelity=0.0 if (x or z) else 1.0,
+                fidelity_estimated=1.0 - self._means[(len(hops), round(fidelity, 12), gate, meas)],
+                latency=now - oldest, age=now - oldest))
+
+        for hop in hops:
+            start(hop)
+
+    def report(self, handle: Any) -> dict[str, Any]:
+        t = self.tallies.get(handle.id, Tally())
+        rate = t.errors / t.delivered if t.delivered else None
+        return {"request": handle.id, "repeater": self.name, "code": t.code, "links": t.links,
+                "logical_pairs": t.delivered, "logical_error_rate": rate,
+                "logical_error_stderr": math.sqrt(rate * (1 - rate) / t.delivered) if rate is not None else None,
+                "physical_pairs_per_logical_pair": t.pairs_per_logical, "physical_qubits_per_node": t.qubits}
