@@ -1,0 +1,1 @@
+"""qplane-repeaters: quantum-repeater generations beyond the first (issue 16)."""
