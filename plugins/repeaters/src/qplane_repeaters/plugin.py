@@ -8,15 +8,17 @@ from __future__ import annotations
 from qplane.context import RunContext
 from qplane.hookspecs import hookimpl
 
-from .serve import RESULTS_KEY, SecondGenParams, SecondGeneration
+from .serve import RESULTS_KEY, SecondGenParams, SecondGeneration, ThirdGeneration, ThirdGenParams
 
-GENERATIONS = (SecondGeneration,)
+GENERATIONS = (SecondGeneration, ThirdGeneration)
 
 
 @hookimpl
 def qplane_register_repeaters(register):
     register("2g", SecondGeneration, params=SecondGenParams,
              description="second generation: encoded Bell pairs by teleported CNOTs, decoded transversal swaps")
+    register("3g", ThirdGeneration, params=ThirdGenParams,
+             description="third generation: one-way repeaters, logical qubits as photons of a loss-tolerant code")
 
 
 @hookimpl

@@ -25,8 +25,10 @@ draws the gap to the next success (geometric, one event per delivered qubit, non
 and delivers it ``latency`` later (the light's travel and the ``N`` repeaters' operations). Loss
 is the only error modelled: a delivered logical qubit has fidelity 1.
 
-Both need the stabilizer backend's capability (``clifford-gates``): other backends fail before
-the run naming it. Their resources go to ``results["extra"]["repeaters"]["requests"]``.
+``2g`` declares that it needs ``clifford-gates`` (the stabilizer and density backends): its
+logical frames are stim's, and on the fidelity backend the scenario fails before the run naming
+the backends that can. Memory decoherence of the blocks and 2g's own pipelining (a hop starts
+its next block only once the logical pair is delivered) are not modelled yet. Their resources go to ``results["extra"]["repeaters"]["requests"]``.
 """
 
 from __future__ import annotations
@@ -35,11 +37,12 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from qplane.backend import Capability
 from qplane.context import Context
 from qplane.requests import DeliveredPair, RequestStatus, Session
+from qplane_physics import SPEED_OF_LIGHT_FIBER_KM_S, fiber_transmissivity
 
 #: where the results go: ``results["extra"]["repeaters"]``
 RESULTS_KEY = "repeaters"
@@ -180,3 +183,75 @@ class SecondGeneration:
                 "logical_pairs": t.delivered, "logical_error_rate": rate,
                 "logical_error_stderr": math.sqrt(rate * (1 - rate) / t.delivered) if rate is not None else None,
                 "physical_pairs_per_logical_pair": t.pairs_per_logical, "physical_qubits_per_node": t.qubits}
+
+
+class ThirdGenParams(BaseModel):
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+    code: str = Field("qpc(3,3)", description="the loss-tolerant code: qpc(n,m) (quantum parity code), steane, "
+                      "five or c422")
+    op_time_s: float = Field(1e-6, gt=0.0, le=1.0, description="a repeater's local operation time: one logical "
+                             "qubit per op_time_s leaves the source and every repeater")
+
+    @field_validator("code")
+    @classmethod
+    def _known(cls, v: str) -> str:
+        from .erasure import code
+
+        code(v)  # a ValueError names the codes
+        return v
+
+
+class ThirdGeneration:
+    """``3g``: one-way repeaters, logical qubits as photons of a loss-tolerant code (see the module)."""
+
+    name = "3g"
+
+    def __init__(self, params: ThirdGenParams, context: Context):
+        from .erasure import code
+
+        self.params, self.ctx = params, context
+        self.code = code(params.code)
+        self.tallies: dict[int, dict[str, Any]] = {}
+
+    def serve(self, session: Session) -> None:
+        handle, path, net = session.handle, session.path, self.ctx.network
+        op, n = self.params.op_time_s, self.code.n
+        hops = [net.link(u, v) for u, v in zip(path, path[1:])]
+        # each photon crosses one fibre: its loss is the fibre's (the link scheme's fibre, else 0.2 dB/km)
+        probs = [self.code.success_probability(fiber_transmissivity(
+            h.length_km, getattr(getattr(h.model, "fiber", None), "attenuation_db_per_km", 0.2))) for h in hops]
+        success = math.prod(probs)
+        latency = sum(h.length_km / SPEED_OF_LIGHT_FIBER_KM_S + op for h in hops)
+        photons = n * sum(math.prod(probs[:i]) for i in range(len(hops)))  # hop i+1 sent only if 1..i succeeded
+        tally = self.tallies[handle.id] = {
+            "request": handle.id, "repeater": self.name, "code": self.code.name, "links": len(hops),
+            "hop_probabilities": probs, "success_probability": success, "rate_closed_form_hz": success / op,
+            "latency_s": latency, "physical_qubits_per_node": 2 * n,
+            "photons_per_logical_qubit": photons / success if success > 0 else None, "sent": 0, "logical_qubits": 0}
+        if success <= 0.0:
+            return  # nothing ever arrives: the request ends at its deadline or the run's end
+        rng = self.ctx.rng
+        log_fail = math.log1p(-success) if success < 1.0 else None
+
+        def next_qubit(t_free: float) -> None:
+            """From ``t_free`` (when the source may send), the next logical qubit that arrives:
+            the number sent until one does is geometric (one event per delivered qubit)."""
+            k = 1 if log_fail is None else 1 + int(math.log(1.0 - rng.random()) / log_fail)
+            tally["sent"] += k
+            emitted = t_free + (k - 1) * op
+            self.ctx.clock.call_at(emitted + latency - self.ctx.clock.now, arrive, emitted)
+
+        def arrive(emitted: float) -> None:
+            if not session.active:
+                return
+            tally["logical_qubits"] += 1
+            next_qubit(emitted + op)
+            now = self.ctx.clock.now
+            self.ctx.sessions.deliver(session, DeliveredPair(time=now, fidelity=1.0, fidelity_estimated=1.0,
+                                                             latency=now - emitted, age=now - emitted))
+
+        next_qubit(self.ctx.clock.now)
+
+    def report(self, handle: Any) -> dict[str, Any]:
+        return dict(self.tallies.get(handle.id, {"request": handle.id, "repeater": self.name}))
