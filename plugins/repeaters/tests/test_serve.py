@@ -136,3 +136,13 @@ def test_generations_compare_head_to_head(tmp_path) -> None:
         assert r["status"] == "completed", (gen, r["reason"])
         rates[gen] = r["rate_hz"]
     assert rates["3g"] > rates["1g"] > rates["2g"]  # one-way beats heralding; 2g waits for 7 heralds per hop
+
+
+def test_the_distance_sweep_of_the_generations_runs(tmp_path, monkeypatch) -> None:
+    from pathlib import Path
+
+    monkeypatch.chdir(tmp_path)
+    example = Path(__file__).resolve().parents[3] / "examples" / "generations-distance.yaml"
+    assert main(["sweep", str(example), "--seeds", "1", "--jobs", "1", "--no-plots", "--no-progress"]) == 0
+    runs = json.loads((tmp_path / "generations-distance-sweep" / "runs.json").read_text())
+    assert len(runs["runs"]) == 12 and all(r["ok"] for r in runs["runs"])
