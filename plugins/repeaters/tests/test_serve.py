@@ -142,7 +142,7 @@ def test_the_distance_sweep_of_the_generations_runs(tmp_path, monkeypatch) -> No
     from pathlib import Path
 
     monkeypatch.chdir(tmp_path)
-    example = Path(__file__).resolve().parents[3] / "examples" / "generations-distance.yaml"
+    example = Path(__file__).resolve().parents[3] / "examples" / "sweep-generations.yaml"
     assert main(["sweep", str(example), "--seeds", "1", "--jobs", "1", "--no-plots", "--no-progress"]) == 0
-    runs = json.loads((tmp_path / "generations-distance-sweep" / "runs.json").read_text())
+    runs = json.loads((tmp_path / "sweep-generations-sweep" / "runs.json").read_text())
     assert len(runs["runs"]) == 12 and all(r["ok"] for r in runs["runs"])
