@@ -156,7 +156,7 @@ def main(argv: list[str] | None = None) -> int:
         # every accepted request must end with a final status (bounded by the same deadline)
         unfinished = None
         while time.monotonic() < deadline:
-            m = httpx.get(f"{url}/metrics", timeout=10).json()
+            m = httpx.get(f"{url}/stats", timeout=10).json()
             unfinished = m["requests"]["unfinished"]
             if unfinished == 0:
                 break

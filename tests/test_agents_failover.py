@@ -159,6 +159,6 @@ def test_a_frozen_agent_stops_its_heartbeats_and_the_request_is_rerouted(network
     lost = next(a for a in c.agents() if a["node"] == middle)
     assert lost["state"] == "lost"
     assert lost["lost_reason"].startswith(("no heartbeat for", "no answer to"))
-    m = c.metrics()
+    m = c.stats()
     assert m["topology"]["detections"] >= 2  # lldp: both links of the frozen node, seen by heartbeats
     assert m["agents"] == {"expected": 4, "connected": 3, "lost": 1}

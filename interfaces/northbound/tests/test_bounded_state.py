@@ -194,16 +194,16 @@ def test_open_event_streams_are_capped(make_service, make_chain) -> None:
         r = c.http.get(f"/requests/{rid}/events")
         assert r.status_code == 503 and r.headers["retry-after"] == "1"
         assert "2 event streams are open (at most 2)" in r.json()["detail"]
-        assert c.metrics()["api"]["streams_open"] == 2
+        assert c.stats()["api"]["streams_open"] == 2
         first.close()  # the client goes away: its slot is freed
         deadline = time.monotonic() + 10
-        while c.metrics()["api"]["streams_open"] > 1 and time.monotonic() < deadline:
+        while c.stats()["api"]["streams_open"] > 1 and time.monotonic() < deadline:
             time.sleep(0.05)
-        assert c.metrics()["api"]["streams_open"] == 1
+        assert c.stats()["api"]["streams_open"] == 1
         c.cancel(rid)  # the other stream ends with the request
         assert [e for e in s2.iter_lines() if e.startswith("event: ")][-1] == "event: status"
         second.close()
         assert _raw_events(c.http, rid, read_timeout=5.0)[-1][2]["status"] == "cancelled"
-        while c.metrics()["api"]["streams_open"] > 0 and time.monotonic() < deadline:
+        while c.stats()["api"]["streams_open"] > 0 and time.monotonic() < deadline:
             time.sleep(0.05)
-        assert c.metrics()["api"]["streams_open"] == 0
+        assert c.stats()["api"]["streams_open"] == 0

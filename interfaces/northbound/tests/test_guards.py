@@ -30,7 +30,7 @@ def test_a_foreign_host_header_gets_400_and_changes_nothing(make_service) -> Non
     port = svc.port
     with Client(svc.url) as c:
         rid = c.submit(src="n0", dst="n4", rate=5.0, end=1000.0)["id"]
-        before = c.metrics()["api"]["accepted"]
+        before = c.stats()["api"]["accepted"]
         for host in ("evil.example", f"evil.example:{port}", "127.0.0.1:1", "127.0.0.1", f"127.0.0.2:{port}",
                      f"localhost.evil.example:{port}", "", f"user@127.0.0.1:{port}"):
             r = c.http.post("/requests", json=GOOD, headers={"Host": host})
@@ -38,7 +38,7 @@ def test_a_foreign_host_header_gets_400_and_changes_nothing(make_service) -> Non
             assert "is not a name of this service" in r.json()["detail"] and "--allow-host" in r.json()["detail"]
             assert c.http.delete(f"/requests/{rid}", headers={"Host": host}).status_code == 400
             assert c.http.get("/topology", headers={"Host": host}).status_code == 400
-        assert c.metrics()["api"]["accepted"] == before and c.get(rid)["status"] != "cancelled"
+        assert c.stats()["api"]["accepted"] == before and c.get(rid)["status"] != "cancelled"
         for host in (f"127.0.0.1:{port}", f"localhost:{port}", f"LocalHost:{port}", f"[::1]:{port}"):
             assert c.http.get("/health", headers={"Host": host}).status_code == 200, host
         assert c.http.post("/requests", json=GOOD, headers={"Host": f"localhost:{port}"}).status_code == 201
@@ -154,7 +154,7 @@ def test_non_finite_numbers_are_refused_with_their_field(client: Client, fields:
 
 
 def test_deep_nesting_is_a_422_naming_the_problem(client: Client) -> None:
-    before = client.metrics()["api"]["rejected"]
+    before = client.stats()["api"]["rejected"]
     deep = b"[" * 5000 + b"]" * 5000
     for body in (b'{"src": "n0", "dst": "n4", "pairs": 1, "protocols": {"routing": {"name": "x", "p": ' + deep + b"}}}",
                  b"[" * 8000 + b"]" * 8000, b"{" * 3000):
@@ -163,7 +163,7 @@ def test_deep_nesting_is_a_422_naming_the_problem(client: Client) -> None:
         (err,) = r.json()["detail"]
         assert err["type"] == "json_too_deep" and err["loc"] == ["body"]
         assert "levels deep; at most 32 levels of arrays and objects are accepted" in err["msg"]
-    assert client.metrics()["api"]["rejected"] == before + 3
+    assert client.stats()["api"]["rejected"] == before + 3
     # brackets inside strings do not count; 32 levels pass the guard
     r = _post(client.http, b'{"src": "' + b"[" * 100 + b'", "dst": "n4", "pairs": 1}')
     assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["body", "src"]

@@ -201,7 +201,7 @@ def test_topology_links_metrics_and_health(client: Client) -> None:
     assert {(l["a"], l["b"]) for l in links} == {("n0", "n1"), ("n1", "n2"), ("n2", "n3"), ("n3", "n4")}
     assert all(0 < l["success_probability"] < 1 and l["up"] for l in links)
     client.wait(client.submit(src="n0", dst="n1", pairs=2)["id"], timeout=20)
-    m = client.metrics()
+    m = client.stats()
     assert m["speed"] == 1.0 and m["sim_time_s"] > 0 and m["events"] > 0
     assert m["pairs_delivered"] >= 2 and m["api"]["accepted"] >= 1
     assert m["requests"]["total"] >= 1
@@ -232,7 +232,7 @@ def test_unpaced_twin_serves_as_fast_as_possible(make_service, make_chain) -> No
     with Client(svc.url) as c:
         state = c.wait(c.submit(src="n0", dst="n2", pairs=50)["id"], timeout=20)
         assert state["status"] == "completed" and state["delivered"] == 50
-        assert c.metrics()["speed"] is None
+        assert c.stats()["speed"] is None
 
 
 class _Explode:

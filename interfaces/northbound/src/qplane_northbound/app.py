@@ -3,7 +3,9 @@
 Routes: ``POST /requests``, ``GET /requests``, ``GET /requests/{id}``,
 ``GET /requests/{id}/pairs`` (the recent pairs, paged), ``GET /requests/{id}/events``
 (server-sent events), ``DELETE /requests/{id}``, ``GET /topology``, ``GET /links``,
-``GET /metrics``, ``GET /agents``, ``GET /health``.
+``GET /metrics`` (Prometheus text, :mod:`.prometheus`), ``GET /stats`` (the same counters as JSON),
+``GET /agents``, ``GET /health``. With OpenTelemetry installed, a span per request life cycle
+(:mod:`.tracing`).
 
 * every body is validated by :mod:`.models`; an error answers 422 with the field in ``loc``
   (``["body", "min_fidelity"]``), including a node that is not in the topology and the
@@ -60,6 +62,7 @@ from .models import (
     Topology,
 )
 from .guards import AllowedHosts, BodyLimit, HostCheck
+from . import prometheus, tracing
 from .stats import pair_data
 from .twin import Conflict, DigitalTwin, Overloaded, RequestRecord, RequestRejected, ServiceUnavailable
 
@@ -362,11 +365,28 @@ def create_app(twin: DigitalTwin, *, token: str | None = None, max_body: int = M
     async def links() -> Any:
         return await wait(twin.query(twin.links_snapshot))
 
-    @app.get("/metrics", response_model=Metrics, summary="the twin's and the API's counters",
+    @app.get("/stats", response_model=Metrics, summary="the twin's and the API's counters (JSON)",
              responses={503: _ERRORS[503]})
-    async def metrics() -> Any:
+    async def stats() -> Any:
         snap = await wait(twin.query(twin.metrics_snapshot))
         return {**snap, "api": dict(counts)}
+
+    # Prometheus: a registry of this service's own; a scrape takes the twin's snapshot on the
+    # simulation thread (in a worker thread, so the event loop never blocks); OpenTelemetry
+    # spans per request when it is installed
+    registry = prometheus.make_registry(twin, counts, timeout)
+    app.state.prometheus = registry
+    tracing.instrument(twin)
+
+    @app.get("/metrics", summary="the twin's and the API's metrics in the Prometheus text format",
+             response_class=Response,
+             responses={200: {"content": {prometheus.CONTENT_TYPE: {"schema": {"type": "string"}}},
+                              "description": "the Prometheus text exposition format (version 0.0.4): "
+                                             "qplane_-prefixed counters, gauges and a histogram"},
+                        503: _ERRORS[503]})
+    async def metrics() -> Response:
+        text = await wait(asyncio.get_running_loop().run_in_executor(None, prometheus.render, registry))
+        return Response(text, media_type=prometheus.CONTENT_TYPE)
 
     @app.get("/agents", response_model=list[AgentState], summary="the node agents (empty without agents)")
     async def agents() -> Any:

@@ -71,8 +71,21 @@ class Client:
     def links(self) -> list[dict[str, Any]]:
         return self._json(self.http.get("/links"))
 
+    def stats(self) -> dict[str, Any]:
+        """The twin's and the API's counters as JSON (``GET /stats``)."""
+        return self._json(self.http.get("/stats"))
+
     def metrics(self) -> dict[str, Any]:
-        return self._json(self.http.get("/metrics"))
+        """The same as :meth:`stats` (the JSON counters were served at ``/metrics`` before it
+        became the Prometheus text; kept so that callers of ``metrics()`` go on working)."""
+        return self.stats()
+
+    def prometheus(self) -> str:
+        """The Prometheus text exposition of ``GET /metrics``."""
+        response = self.http.get("/metrics")
+        if response.status_code >= 400:
+            self._json(response)
+        return response.text
 
     def agents(self) -> list[dict[str, Any]]:
         return self._json(self.http.get("/agents"))
