@@ -1,4 +1,4 @@
-"""The ``qplane compare`` and ``qplane sweep`` commands (registered by :mod:`.plugin`).
+"""The ``qplane compare``, ``qplane sweep`` and ``qplane draw`` commands (registered by :mod:`.plugin`).
 
 Bad input raises :class:`~qplane.errors.QPlaneError` before any run starts, which the core CLI
 prints as one line, ``qplane: error: ...``, exiting 2; failed runs exit 1, Ctrl-C 130."""
@@ -67,6 +67,23 @@ def add_sweep(sub: Any) -> None:
     p = sub.add_parser("sweep", help="run a parameter study: every list-valued field's values x the seeds")
     _experiment_options(p)
     p.set_defaults(func=lambda args: cmd_experiment(args, "sweep"))
+
+
+def add_draw(sub: Any) -> None:
+    p = sub.add_parser("draw", help="draw a scenario's topology (link lengths), or a results file's link use and "
+                                    "memory occupancy, as PNG or SVG")
+    p.add_argument("source", metavar="SCENARIO|RESULTS", help="a scenario file, or a results file (qplane.results/2)")
+    p.add_argument("-o", "--out", required=True, metavar="FILE.png|FILE.svg", help="the picture to write")
+    p.add_argument("--request", type=int, metavar="N", help="highlight request N's paths (results files only)")
+    p.set_defaults(func=cmd_draw)
+
+
+def cmd_draw(args: argparse.Namespace) -> int:
+    from .draw import draw
+
+    out = draw(args.source, args.out, request=args.request, registry=getattr(args, "registry", None))
+    print(f"drawn: {out}")
+    return EXIT_OK
 
 
 def cmd_experiment(args: argparse.Namespace, kind: str) -> int:
