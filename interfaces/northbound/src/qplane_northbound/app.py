@@ -3,7 +3,9 @@
 Routes: ``POST /requests``, ``GET /requests``, ``GET /requests/{id}``,
 ``GET /requests/{id}/pairs`` (the recent pairs, paged), ``GET /requests/{id}/events``
 (server-sent events), ``DELETE /requests/{id}``, ``GET /topology``, ``GET /links``,
-``GET /metrics``, ``GET /agents``, ``GET /health``.
+``GET /metrics``, ``GET /agents``, ``GET /health``; the web dashboard at ``/`` and its calls
+(``GET /topology/layout``, ``POST /links/{a}/{b}/down|up``, ``POST /nodes/{name}/down|up``) are in
+:mod:`.dashboard`.
 
 * every body is validated by :mod:`.models`; an error answers 422 with the field in ``loc``
   (``["body", "min_fidelity"]``), including a node that is not in the topology and the
@@ -59,6 +61,7 @@ from .models import (
     RequestSummary,
     Topology,
 )
+from .dashboard import add_dashboard_routes
 from .guards import AllowedHosts, BodyLimit, HostCheck
 from .stats import pair_data
 from .twin import Conflict, DigitalTwin, Overloaded, RequestRecord, RequestRejected, ServiceUnavailable
@@ -379,4 +382,5 @@ def create_app(twin: DigitalTwin, *, token: str | None = None, max_body: int = M
         body = Health(state=twin.state, sim_time_s=twin.kernel.now, speed=twin.speed, error=error)
         return JSONResponse(body.model_dump(), status_code=200 if twin.state == "running" else 503)
 
+    add_dashboard_routes(app, twin, token=token, authorize=authorize, wait=wait)
     return app
