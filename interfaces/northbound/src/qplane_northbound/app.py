@@ -5,7 +5,8 @@ Routes: ``POST /requests``, ``GET /requests``, ``GET /requests/{id}``,
 (server-sent events), ``DELETE /requests/{id}``, ``GET /topology``, ``GET /links``,
 ``GET /metrics`` (Prometheus text, :mod:`.prometheus`), ``GET /stats`` (the same counters as JSON),
 ``GET /agents``, ``GET /health``. With OpenTelemetry installed, a span per request life cycle
-(:mod:`.tracing`).
+(:mod:`.tracing`). The web dashboard at ``/`` and its calls (``GET /topology/layout``,
+``POST /links/{a}/{b}/down|up``, ``POST /nodes/{name}/down|up``) are in :mod:`.dashboard`.
 
 * every body is validated by :mod:`.models`; an error answers 422 with the field in ``loc``
   (``["body", "min_fidelity"]``), including a node that is not in the topology and the
@@ -61,6 +62,7 @@ from .models import (
     RequestSummary,
     Topology,
 )
+from .dashboard import add_dashboard_routes
 from .guards import AllowedHosts, BodyLimit, HostCheck
 from . import prometheus, tracing
 from .stats import pair_data
@@ -399,4 +401,5 @@ def create_app(twin: DigitalTwin, *, token: str | None = None, max_body: int = M
         body = Health(state=twin.state, sim_time_s=twin.kernel.now, speed=twin.speed, error=error)
         return JSONResponse(body.model_dump(), status_code=200 if twin.state == "running" else 503)
 
+    add_dashboard_routes(app, twin, token=token, authorize=authorize, wait=wait)
     return app
