@@ -130,3 +130,38 @@ def test_qplane_trace_bad_input(tmp_path: Path, capsys: pytest.CaptureFixture[st
         assert says in err and len(err.strip().splitlines()) == 1
     assert main(["run", str(FAILURES), "--trace", str(tmp_path / "no" / "dir.jsonl"), "--no-progress"]) == 2
     assert "--trace" in capsys.readouterr().err
+
+
+def test_lines_are_json() -> None:
+    """The tracer's hand-written JSON reads back as the fields it was given (nan and inf: null)."""
+    from qplane_engine.trace import _line
+
+    fields = {"request": 3, "pair": 10**20, "nodes": ["n0", 'a"b\\c\u00e9'], "fidelity": 0.1 + 0.2, "ok": True,
+              "path": None, "old_path": ["x", "y", "z"], "consumed": [1, 2], "nested": {"a": [1.5, "s"]},
+              "bad": float("nan"), "big": float("-inf"), "flag": False, "few": [], "np": 1e-300}
+    event = json.loads(_line(0.25, "swap", fields))
+    assert event == {"t": 0.25, "kind": "swap", **fields, "bad": None, "big": None}
+
+
+def test_fast_templates_match_the_general_lines(tmp_path: Path) -> None:
+    """Herald, swap and delivery events go through fixed templates: the same JSON as the general path;
+    other fields or types fall back to it."""
+    from qplane_engine.trace import Tracer, _line
+
+    class Clock:
+        now = 0.125
+
+    tracer = Tracer(tmp_path / "t.jsonl", Clock())
+    given = [("herald", {"request": 1, "pair": 2, "nodes": ["a", 'b"'], "fidelity_estimated": 0.9, "emitted": 0.1}),
+             ("swap", {"request": 1, "pair": 3, "node": "b", "consumed": [2, 1], "nodes": ["a", "c"], "outcome": 3,
+                       "ok": False, "fidelity_estimated": float("nan")}),
+             ("swap", {"request": 1, "pair": 3, "node": "b", "consumed": [2, 1], "nodes": ["a", "c"], "outcome": 3,
+                       "ok": True, "fidelity_estimated": 0.5}),
+             ("delivery", {"request": 0, "pair": 9, "nodes": ["a", "c"], "fidelity": 0.8, "fidelity_estimated": 0.81,
+                           "latency": 1e-3}),
+             ("herald", {"request": 1.5, "pair": 2, "nodes": ["a", "b"], "fidelity_estimated": 0.9, "emitted": 0.1}),
+             ("herald", {"request": 1, "pair": 2, "nodes": ["a", "b"], "fidelity_estimated": 0.9, "other": 0.1})]
+    for kind, fields in given:
+        tracer(kind, **fields)
+    tracer.close()
+    assert (tmp_path / "t.jsonl").read_text() == "".join(_line(0.125, k, f) for k, f in given)

@@ -388,15 +388,17 @@ class _PathState:
         est = self._fidelity_now(rec)
         rec.alive = False
         left.record = right.record = None
-        if self.trace is not None:
-            self.trace("discard" if est < self.min_fidelity else "delivery", request=self.handle.id, pair=rec.id,
-                       nodes=[left.node, right.node], fidelity=fidelity, fidelity_estimated=est,
-                       latency=now - rec.t_attempt, **({"reason": "below_min_fidelity"} if est < self.min_fidelity else {}))
         if est < self.min_fidelity:
+            if self.trace is not None:
+                self.trace("discard", request=self.handle.id, pair=rec.id, nodes=[left.node, right.node],
+                           reason="below_min_fidelity", fidelity=fidelity, fidelity_estimated=est)
             self.handle.discarded += 1
             self.ctx.inventory.free(left)
             self.ctx.inventory.free(right)
             return
+        if self.trace is not None:
+            self.trace("delivery", request=self.handle.id, pair=rec.id, nodes=[left.node, right.node],
+                       fidelity=fidelity, fidelity_estimated=est, latency=now - rec.t_attempt)
         self.ctx.sessions.deliver(self.session, DeliveredPair(now, fidelity, est, now - rec.t_attempt, now - rec.born, left, right))
 
     # losses --------------------------------------------------------------------------------
