@@ -4,7 +4,10 @@ Prints JSON lines on stdout: first the bare-SimPy floor (trivial timeouts per wa
 measured in this process), then one line per chain length with wall time, events, events
 per second and delivered pairs per wall second.  See bench/README.md for the fields.
 
-    .venv/bin/python bench/chain.py [--nodes 2,3,5] [--pairs 2000] [--repeat 3]
+    .venv/bin/python bench/chain.py [--nodes 2,3,5] [--pairs 2000] [--repeat 3] [--trace]
+
+``--trace`` runs each chain with its protocol-event trace written (``qplane run --trace``) to a
+temporary file, deleted afterwards; its lines add ``trace_events`` (the lines written).
 
 It prints figures; it is not a timed test.  Each run asserts that its request completed
 with every pair delivered (min_fidelity 0, so nothing is discarded).
@@ -16,6 +19,7 @@ import argparse
 import json
 import platform
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -64,12 +68,16 @@ def overrides(nodes: int, pairs: int) -> list[str]:
     ]
 
 
-def run_chain(nodes: int, pairs: int) -> dict:
-    """One timed build+run of the chain; asserts that the request completed in full."""
+def run_chain(nodes: int, pairs: int, trace: bool = False) -> dict:
+    """One timed build+run of the chain (traced: the trace written to a temporary file, timed
+    with the run); asserts that the request completed in full."""
     scenario = qplane.load_scenario(SCENARIO, overrides=overrides(nodes, pairs))
-    t0 = time.perf_counter()
-    results = qplane.build(scenario).run()
-    wall = time.perf_counter() - t0
+    with tempfile.TemporaryDirectory(prefix="qplane-bench-") as tmp:
+        path = Path(tmp) / "trace.jsonl" if trace else None
+        t0 = time.perf_counter()
+        results = qplane.build(scenario, trace=path).run()
+        wall = time.perf_counter() - t0
+        trace_events = sum(1 for _ in path.open()) if path is not None else None
 
     reqs = results["requests"]
     assert reqs, f"{nodes} nodes: no request in the results"
@@ -92,6 +100,7 @@ def run_chain(nodes: int, pairs: int) -> dict:
         "pairs_per_wall_s": round(delivered / wall, 1),
         "wall_s_per_pair": float(f"{wall / delivered:.3g}"),
         "fidelity_mean": round(reqs[0]["fidelity_mean"], 4),
+        **({"trace_events": trace_events} if trace else {}),
     }
 
 
@@ -105,6 +114,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="runs per length; the line shown is the fastest (default: %(default)s)")
     ap.add_argument("--floor-timeouts", type=int, default=FLOOR_TIMEOUTS,
                     help="timeouts in the bare-SimPy floor (default: %(default)s; 0 skips it)")
+    ap.add_argument("--trace", action="store_true",
+                    help="write each run's protocol-event trace (to a temporary file) and time it with the run")
     args = ap.parse_args(argv)
     try:
         lengths = [int(x) for x in args.nodes.split(",") if x.strip()]
@@ -124,7 +135,7 @@ def main(argv: list[str] | None = None) -> int:
     run_chain(2, 10)
 
     for n in lengths:
-        best = min((run_chain(n, args.pairs) for _ in range(args.repeat)), key=lambda d: d["wall_s"])
+        best = min((run_chain(n, args.pairs, args.trace) for _ in range(args.repeat)), key=lambda d: d["wall_s"])
         print(json.dumps(best), flush=True)
     return 0
 

@@ -50,11 +50,12 @@ def _engine() -> Any:
     return qplane_engine
 
 
-def build(scenario: Scenario, registry: Registry | None = None, env: "Kernel | None" = None) -> Operator:
+def build(scenario: Scenario, registry: Registry | None = None, env: "Kernel | None" = None, trace: Any = None) -> Operator:
     """Resolve and validate every component of ``scenario`` with the engine; nothing runs yet.
     ``env``: bring your own :class:`qplane.kernel.Kernel` (subclass), seeded with the scenario's
-    seed. Returns the built simulation (:class:`qplane.context.Operator`)."""
-    return _engine().build(scenario, registry, env)
+    seed. ``trace``: a file the run writes its protocol events to, one JSON line each (``--trace``).
+    Returns the built simulation (:class:`qplane.context.Operator`)."""
+    return _engine().build(scenario, registry, env, trace)
 
 
 def run(scenario: Scenario | str | Path | dict[str, Any], registry: Registry | None = None,

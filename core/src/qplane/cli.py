@@ -53,6 +53,7 @@ def _add_run(sub: Any) -> None:
                         "made a safe file name)")
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                    help="progress bar on stderr (default: when stderr is a terminal; needs tqdm)")
+    p.add_argument("--trace", metavar="FILE", help="write every protocol event to FILE, one JSON line each (`qplane trace FILE`)")
     add_allow_large(p)
     p.set_defaults(func=cmd_run)
 
@@ -190,7 +191,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     scenario.name = run_label(args, scenario.name)
     registry = args.registry
     warn_load_errors(registry)
-    sim = build(scenario, registry)
+    sim = build(scenario, registry, trace=args.trace)
     bar, code = _progress_bar(args, scenario.duration), EXIT_OK
     asked = sum(h.request.pairs or 0 for h in sim.handles)
     of = f"/{asked}" if asked and all(h.request.pairs for h in sim.handles) else ""

@@ -230,6 +230,10 @@ class Services(Protocol):
         ...
 
 
+#: a traced run's protocol-event tracer, ``trace(kind, **fields)`` (absent when off; docs/design.md, "Traces")
+TRACE: ServiceKey[Callable[..., None]] = ServiceKey("qplane.trace", Callable)  # type: ignore[arg-type]
+
+
 @dataclass(frozen=True)
 class RunSettings:
     """Scenario settings a plugin may read."""

@@ -21,6 +21,9 @@ if TYPE_CHECKING:
 class Failures:
     """Ground-truth state changes of one run."""
 
+    #: the run's protocol-event tracer (:mod:`qplane_engine.trace`) when traced
+    trace: Callable[..., None] | None = None
+
     def __init__(self, clock: Any, network: "Network", on_link: Callable[[Any, bool], None],
                  on_node: Callable[[Any, bool], None]):
         self._clock = clock
@@ -38,6 +41,8 @@ class Failures:
             return
         link.up = up
         self.injected += 0 if up else 1
+        if self.trace is not None:
+            self.trace("failure", element="link", nodes=[link.a, link.b], up=up)
         self._network.topology_changed()
         self._refresh(link)
         self._on_link(link, up)
@@ -49,6 +54,8 @@ class Failures:
         if node.up == up:
             return
         node.up = up
+        if self.trace is not None:
+            self.trace("failure", element="node", nodes=[name], up=up)
         self._network.topology_changed()
         now = self._clock.now
         if not up:

@@ -22,6 +22,9 @@ if TYPE_CHECKING:
 class RequestLifecycle:
     """Requests of one run and the controller that routes them (see the module)."""
 
+    #: the run's protocol-event tracer (:mod:`qplane_engine.trace`) when traced
+    trace: Callable[..., None] | None = None
+
     def __init__(self, clock: Any, network: "Network", inventory: "MemoryInventory",
                  estimate: Callable[..., float], on_finished: Callable[[RequestHandle], None],
                  on_pair: Callable[[RequestHandle, DeliveredPair], None] | None):
@@ -99,6 +102,9 @@ class RequestLifecycle:
         handle.status = status
         handle.reason = reason
         handle.finished_at = now
+        if self.trace is not None:
+            self.trace("finish", request=handle.id, status=status.value, reason=reason,
+                       delivered=handle.delivered_count)
         if handle.waiting_since is not None:
             handle.queued_s += now - handle.waiting_since
             handle.waiting_since = None
@@ -270,7 +276,12 @@ class RequestLifecycle:
             self._stop_sessions(handle)
             handle.sessions = []
             handle.session = None
-        if not self.route(handle, RequestStatus.FAILED, RequestStatus.FAILED, f"{reason}; "):
+        old = handle.paths or ([handle.path] if handle.path else [])
+        ok = self.route(handle, RequestStatus.FAILED, RequestStatus.FAILED, f"{reason}; ")
+        if self.trace is not None:
+            self.trace("reroute", request=handle.id, reason=reason, ok=ok, old_path=old[0] if old else None,
+                       path=handle.path if ok else None)
+        if not ok:
             return
         handle.reroutes += 1
         if was_active:

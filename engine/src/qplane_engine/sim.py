@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
 
 from qplane.components import BY_PATH, FIELDS
-from qplane.context import RunSettings, ServiceKey
+from qplane.context import TRACE, RunSettings, ServiceKey
 from qplane.errors import PluginError, QPlaneError, RunInterrupted, ScenarioError
 from qplane.kernel import Kernel
 from qplane.registry import Registry
@@ -35,6 +35,7 @@ from .inventory import MemoryInventory
 from .lifecycle import RequestLifecycle
 from .multipartite import Multipartite
 from .results import assemble
+from .trace import Tracer
 
 
 class Services:
@@ -77,8 +78,10 @@ class Simulation:
     ``env`` is the event loop; a caller may bring its own :class:`Kernel` subclass (the
     northbound service runs on a real-time one), seeded with the scenario's seed."""
 
-    def __init__(self, scenario: Scenario, registry: Registry, env: Kernel | None = None):
+    def __init__(self, scenario: Scenario, registry: Registry, env: Kernel | None = None, trace: Any = None):
         self.scenario = scenario
+        self.trace_path = trace  # a file for the protocol-event trace (None: untraced)
+        self.tracer: Tracer | None = None
         self.registry = registry
         self.source = scenario_source(scenario)
         self.env = env if env is not None else Kernel(scenario.seed)
@@ -107,6 +110,9 @@ class Simulation:
                                           self._finished, self._pair_delivered if pair_hook else None)
         self.failures = Failures(self.clock, self.network, self._link_changed, self._node_changed)
         self.multipartite = self.lifecycle.multipartite = Multipartite(self)
+        if self.trace_path is not None:  # before any component is built: they fetch it once
+            self.tracer = self.lifecycle.trace = self.failures.trace = Tracer(self.trace_path, self.clock)
+            self.services.set(TRACE, self.tracer)
         self.lifecycle.requests.extend(asm.requests(self.network))
         self.context = self.make_context("run")
         for path in RUN_COMPONENTS:
@@ -314,10 +320,14 @@ class Simulation:
                 interrupted = e
             finally:
                 self.env.__dict__.pop("step", None)
-        if interrupted is None:
-            self.lifecycle.end_of_run()
-        else:
-            self.lifecycle.interrupt()
+        try:
+            if interrupted is None:
+                self.lifecycle.end_of_run()
+            else:
+                self.lifecycle.interrupt()
+        finally:
+            if self.tracer is not None:  # the requests' ends are in it: complete
+                self.tracer.close()
         self._running = False
         self.hook.qplane_simulation_end(context=self.context)
         self.wall_time = time.perf_counter() - t0
@@ -369,10 +379,12 @@ def _quiet_gc() -> Iterator[None]:
                 gc.unfreeze()
 
 
-def build(scenario: Scenario, registry: Registry | None = None, env: Kernel | None = None) -> Simulation:
+def build(scenario: Scenario, registry: Registry | None = None, env: Kernel | None = None,
+          trace: Any = None) -> Simulation:
     """Resolve and validate every component of ``scenario``; nothing runs yet. ``env``: bring
-    your own :class:`Kernel` (subclass), seeded with the scenario's seed."""
-    return Simulation(scenario, registry if registry is not None else Registry(), env).build()
+    your own :class:`Kernel` (subclass), seeded with the scenario's seed. ``trace``: a file to
+    write the run's protocol events to (:mod:`qplane_engine.trace`)."""
+    return Simulation(scenario, registry if registry is not None else Registry(), env, trace).build()
 
 
 def run(scenario: Scenario | str | Path | dict[str, Any], registry: Registry | None = None,

@@ -23,13 +23,14 @@ result, decohering meanwhile, and is freed on failure.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 import qplane_physics as physics
-from qplane.backend import Capability
+from qplane.backend import Capability, StateBackend
 from qplane.context import Context
+from qplane.hal import Device, Memory
 
 
 class NoParams(BaseModel):
@@ -117,3 +118,42 @@ class Pumping(_Purification):
     def __init__(self, params: PumpingParams, context: Context):
         super().__init__(params, context)
         self.protocol = params.protocol
+
+
+def purify_pairs(
+    backend: StateBackend,
+    dev_a: Device,
+    dev_b: Device,
+    keep: tuple[Memory, Memory],
+    sacrifice: tuple[Memory, Memory],
+    now: float,
+    protocol: str,
+) -> bool:
+    """One purification round between the devices of nodes A and B, each side with its own
+    gate and measurement errors. The sacrificed memories are emptied; returns success."""
+    ka, kb = keep
+    sa, sb = sacrifice
+    oa, ob = dev_a.operations, dev_b.operations
+    ok = backend.purify(
+        (ka.qubit, kb.qubit),
+        (sa.qubit, sb.qubit),
+        now,
+        protocol,
+        (oa.gate_error, ob.gate_error),
+        (oa.measurement_error, ob.measurement_error),
+    )
+    sa.qubit = sb.qubit = None
+    sa.record = sb.record = None
+    return ok
+
+
+def _age_estimate(est: list[float], noise: Any, dt: float) -> list[float]:
+    """The estimate ``est`` (Pauli order) after ``dt`` seconds in a memory with ``noise`` (the
+    swapping policies' bookkeeping; here beside the rounds that use it too)."""
+    if dt <= 0.0 or noise is None:
+        return est
+    t = getattr(noise, "depolarizing_time", None)
+    if t is not None:
+        return physics.depolarize(est, physics.depolarizing_lambda(dt, t))
+    probs = noise.pauli_probs(dt)
+    return est if probs[0] == 1.0 else physics.pauli_channel(est, probs)  # noiseless memories

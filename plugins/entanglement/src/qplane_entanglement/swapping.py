@@ -39,38 +39,13 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 import qplane_physics as physics
-from qplane.context import Context
+from qplane.context import TRACE, Context
 from qplane.requests import DeliveredPair, RequestStatus, Session
-from qplane.backend import StateBackend
-from qplane.hal import Device, Memory
+from qplane.hal import Memory
 
+from .purification import _age_estimate, purify_pairs  # noqa: F401 - purify_pairs: importable from here too
+from .tracing import pair_ids
 
-
-def purify_pairs(
-    backend: StateBackend,
-    dev_a: Device,
-    dev_b: Device,
-    keep: tuple[Memory, Memory],
-    sacrifice: tuple[Memory, Memory],
-    now: float,
-    protocol: str,
-) -> bool:
-    """One purification round between the devices of nodes A and B, each side with its own
-    gate and measurement errors. The sacrificed memories are emptied; returns success."""
-    ka, kb = keep
-    sa, sb = sacrifice
-    oa, ob = dev_a.operations, dev_b.operations
-    ok = backend.purify(
-        (ka.qubit, kb.qubit),
-        (sa.qubit, sb.qubit),
-        now,
-        protocol,
-        (oa.gate_error, ob.gate_error),
-        (oa.measurement_error, ob.measurement_error),
-    )
-    sa.qubit = sb.qubit = None
-    sa.record = sb.record = None
-    return ok
 
 
 class SwapParams(BaseModel):
@@ -84,7 +59,7 @@ class PairRecord:
     """What the control plane knows of one stored pair."""
 
     __slots__ = ("left", "right", "lo", "hi", "est", "t_left", "t_right", "t_attempt", "born",
-                 "src_at", "dst_at", "frame", "merged_into", "level", "alive", "failed")
+                 "src_at", "dst_at", "frame", "merged_into", "level", "alive", "failed", "id")
 
     def __init__(self, left: Memory, right: Memory, lo: int, hi: int, est: list[float],
                  t_left: float, t_right: float, t_attempt: float, born: float):
@@ -104,6 +79,7 @@ class PairRecord:
         self.level = 0  # purification rounds survived
         self.alive = True  # False once merged, delivered or discarded
         self.failed = False  # a Bell-state measurement that built it failed
+        # ``id``: set in traced runs only (the trace's ``pair``; unset otherwise, for speed)
 
     def root(self) -> "PairRecord":
         r = self
@@ -113,16 +89,6 @@ class PairRecord:
         while node.merged_into is not None and node.merged_into is not r:  # path compression
             node.merged_into, node = r, node.merged_into
         return r
-
-
-def _age_estimate(est: list[float], noise: Any, dt: float) -> list[float]:
-    if dt <= 0.0 or noise is None:
-        return est
-    t = getattr(noise, "depolarizing_time", None)
-    if t is not None:
-        return physics.depolarize(est, physics.depolarizing_lambda(dt, t))
-    probs = noise.pauli_probs(dt)
-    return est if probs[0] == 1.0 else physics.pauli_channel(est, probs)  # noiseless memories
 
 
 class _PathState:
@@ -152,6 +118,8 @@ class _PathState:
         self.min_fidelity = session.handle.request.min_fidelity
         self.instant = ctx.settings.classical_instant
         self.bsm_rng = [self.clock.stream(f"bsm:{n}") for n in path]
+        self.trace = policy.trace  # the protocol-event tracer (None: untraced); pair ids when traced
+        self.ids = pair_ids(ctx.services) if self.trace is not None else None
         protocols = session.handle.protocols
         self.max_age = getattr(protocols["cutoff"], "max_age", None)
         pur = protocols["purification"]
@@ -198,6 +166,10 @@ class _PathState:
         t_emit = self.clock.now - model.herald_delay
         rec = PairRecord(ma, mb, h, h + 1, physics.to_pauli_order(model.pair_state), t_emit, t_emit, t_attempt, t_emit)
         ma.record = mb.record = rec
+        if self.trace is not None:
+            rec.id = next(self.ids)
+            self.trace("herald", request=self.handle.id, pair=rec.id, nodes=[ma.node, mb.node],
+                       fidelity_estimated=rec.est[0], emitted=t_emit)
         if self.max_age is not None:
             self.clock.call_at(t_emit + self.max_age - self.clock.now, self._cutoff, rec)
         if self.pur_link:
@@ -272,6 +244,10 @@ class _PathState:
         keep.born = min(keep.born, sac.born)
         ok = purify_pairs(self.ctx.backend, dev_a, dev_b, (keep.left, keep.right), (sac.left, sac.right), now, self.pur.protocol)
         sac.alive = False
+        if self.trace is not None:
+            self.trace("purification", request=self.handle.id, pair=keep.id, sacrificed=sac.id,
+                       nodes=[keep.left.node, keep.right.node], round=keep.level + 1, ok=ok,
+                       scope="end-to-end" if key == "e2e" else "link", fidelity_estimated=keep.est[0])
         self.memory_freed(sac.left)
         self.memory_freed(sac.right)
         self.pur_busy[key] = self.pur_busy.get(key, 0) + 1
@@ -355,6 +331,11 @@ class _PathState:
         rec.failed = L.failed or R.failed or (
             ops.bsm_success < 1.0 and self.bsm_rng[i].random() >= ops.bsm_success)
         L.merged_into = R.merged_into = rec
+        if self.trace is not None:  # ok: False when this or an earlier measurement in it failed
+            rec.id = next(self.ids)
+            self.trace("swap", request=self.handle.id, pair=rec.id, node=self.path[i], consumed=[L.id, R.id],
+                       nodes=[rec.left.node, rec.right.node], outcome=outcome, ok=not rec.failed,
+                       fidelity_estimated=est[0])
         L.alive = R.alive = False
         rec.left.record = rec.right.record = rec
         if ops.bsm_duration > 0.0:
@@ -408,10 +389,16 @@ class _PathState:
         rec.alive = False
         left.record = right.record = None
         if est < self.min_fidelity:
+            if self.trace is not None:
+                self.trace("discard", request=self.handle.id, pair=rec.id, nodes=[left.node, right.node],
+                           reason="below_min_fidelity", fidelity=fidelity, fidelity_estimated=est)
             self.handle.discarded += 1
             self.ctx.inventory.free(left)
             self.ctx.inventory.free(right)
             return
+        if self.trace is not None:
+            self.trace("delivery", request=self.handle.id, pair=rec.id, nodes=[left.node, right.node],
+                       fidelity=fidelity, fidelity_estimated=est, latency=now - rec.t_attempt)
         self.ctx.sessions.deliver(self.session, DeliveredPair(now, fidelity, est, now - rec.t_attempt, now - rec.born, left, right))
 
     # losses --------------------------------------------------------------------------------
@@ -427,11 +414,17 @@ class _PathState:
             return
         root = rec.root()
         if root.alive and self.clock.now - root.born >= self.max_age - 1e-12:
+            if self.trace is not None:
+                self.trace("cutoff", request=self.handle.id, pair=root.id, nodes=[root.left.node, root.right.node],
+                           age=self.clock.now - root.born, max_age=self.max_age)
             self._lose(root, "cutoff")
 
     def _lose(self, rec: PairRecord, why: str) -> None:
         """Discard a stored pair: both end memories are freed and the loss is counted."""
         rec.alive = False
+        if self.trace is not None:
+            self.trace("discard", request=self.handle.id, pair=rec.id, nodes=[rec.left.node, rec.right.node],
+                       reason=why)
         losses = self.handle.losses
         losses[why] = losses.get(why, 0) + 1
         for m, queues in ((rec.left, self.toward_dst), (rec.right, self.toward_src)):
@@ -459,6 +452,7 @@ class SwapPolicy:
         self.params = params
         self.ctx = context
         self.generator = context.link_generation
+        self.trace = context.services.get(TRACE)  # the protocol-event tracer, None when off
 
     def wants_toward_dst(self, state: _PathState, i: int, hi: int) -> bool:
         """May node ``i`` swap a qubit whose pair spans ``[i, hi]``?"""

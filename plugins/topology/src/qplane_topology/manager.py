@@ -39,7 +39,7 @@ import networkx as nx
 from pydantic import BaseModel, ConfigDict, Field
 
 import qplane_physics as physics
-from qplane.context import Context
+from qplane.context import TRACE, Context
 
 
 class NoParams(BaseModel):
@@ -75,6 +75,7 @@ class OracleManager:
     def __init__(self, params: NoParams, context: Context):
         self.ctx = context
         self.lat = _Latencies()
+        self.trace = context.services.get(TRACE)  # the protocol-event tracer, None when off
 
     def start(self) -> None:
         pass
@@ -89,6 +90,8 @@ class OracleManager:
         entry = {"kind": kind, "name": list(name) if kind == "link" else name, "up": up,
                  "at_s": self.ctx.clock.now, "learned_s": self.ctx.clock.now, "latency_s": 0.0}
         (self.lat.recoveries if up else self.lat.detections).append(entry)
+        if self.trace is not None:
+            self.trace("detection", element=kind, nodes=list(name) if kind == "link" else [name], up=up, latency=0.0)
         self.ctx.controller.learned(kind, name, up)
 
     def metrics(self) -> dict[str, Any]:
@@ -137,6 +140,7 @@ class LldpManager:
         self._ready = False
         self.converged_at: float | None = None
         self.lat = _Latencies()
+        self.trace = context.services.get(TRACE)  # the protocol-event tracer, None when off
         self.believed_down: set[Any] = set()  # links (frozenset) the controller thinks are down
         self.node_believed_down: set[str] = set()
         self._pending: dict[Any, int] = {}  # element -> failure token (detection still valid?)
@@ -289,11 +293,15 @@ class LldpManager:
         now = self.ctx.clock.now
         self.believed_down.add(key)
         self.lat.detections.append({**what, "link": sorted(key), "learned_s": now, "latency_s": now - what["at_s"]})
+        if self.trace is not None:
+            self.trace("detection", element="link", nodes=[link.a, link.b], up=False, latency=now - what["at_s"])
         self.ctx.controller.learned("link", (link.a, link.b), False)
         for end in (link.a, link.b):  # all of a node's links down: the node is down
             nbrs = list(self.ctx.network.graph[end])
             if end not in self.node_believed_down and all(frozenset((end, n)) in self.believed_down for n in nbrs):
                 self.node_believed_down.add(end)
+                if self.trace is not None:
+                    self.trace("detection", element="node", nodes=[end], up=False, latency=now - what["at_s"])
                 self.ctx.controller.learned("node", end, False)
 
     def _schedule_recovery(self, link: Any, key: frozenset[str]) -> None:
@@ -313,7 +321,11 @@ class LldpManager:
         for end in (link.a, link.b):
             if end in self.node_believed_down:
                 self.node_believed_down.discard(end)
+                if self.trace is not None:
+                    self.trace("detection", element="node", nodes=[end], up=True, latency=now - at)
                 self.ctx.controller.learned("node", end, True)
+        if self.trace is not None:
+            self.trace("detection", element="link", nodes=[link.a, link.b], up=True, latency=now - at)
         self.ctx.controller.learned("link", (link.a, link.b), True)
 
     def metrics(self) -> dict[str, Any]:
