@@ -337,6 +337,9 @@ class AgentState(BaseModel):
     refused: int | None = None
     rpc_mean_ms: float | None = None
     lost_reason: str | None = None
+    protocol_version: str | None = Field(None, description="the southbound protocol the agent speaks, MAJOR.MINOR")
+    qplane_version: str | None = Field(None, description="the agent's qplane (None: a protocol 1.0 agent)")
+    plugin_versions: dict[str, str] | None = Field(None, description="the agent's qplane plugins -> versions")
 
 
 class Health(BaseModel):

@@ -198,6 +198,7 @@ class DigitalTwin:
     def _attach_agents(self, options: AgentOptions) -> None:
         from qplane_southbound import AgentHub, NodeSpec, RemoteDevice
         from qplane_southbound.messages import OperationQuality
+        from qplane_southbound.versions import local_versions, plugins_used
 
         nodes = self.sim.context.network.nodes
         unknown = [n for n in options.nodes if n not in nodes]
@@ -218,7 +219,8 @@ class DigitalTwin:
                             misses=options.misses, token=options.token,
                             handshake_timeout=options.handshake_timeout,
                             max_pending_per_address=options.max_pending_per_address, max_pending=options.max_pending,
-                            on_lost=self._agent_lost, on_joined=self._agent_joined)
+                            on_lost=self._agent_lost, on_joined=self._agent_joined,
+                            versions=local_versions(plugins=plugins_used(self.sim, self.registry)))
         for name in options.nodes:
             nodes[name].device = RemoteDevice(nodes[name].device, self.hub)
         self.agent_nodes = list(options.nodes)

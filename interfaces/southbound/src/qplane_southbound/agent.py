@@ -7,7 +7,9 @@ receives (Bell-state measurement, Pauli correction, release) on its inventory: e
 is asked to use must exist there, or the operation is refused with a reason. ``--memory
 NEIGHBOR=COUNT`` declares the node's own inventory, which the controller checks against its
 digital twin; without it the agent takes the twin's. ``--op-latency`` makes every operation take
-that many wall seconds (a slow device).
+that many wall seconds (a slow device). The hello reports the agent's software versions
+(protocol, qplane, installed qplane plugins: :mod:`.versions`); a controller for which they are
+incompatible rejects the agent, which prints the reason in one line and exits with 2.
 
 Exit codes: 0 after the controller's ``bye`` or a SIGTERM/SIGINT (the agent says ``bye``);
 1 when the connection is lost; 2 when the controller rejects the agent or cannot be reached.
@@ -40,10 +42,12 @@ from .messages import (
     Reject,
     Release,
     Result,
+    Versions,
     Welcome,
     decode,
     encode,
 )
+from .versions import local_versions
 
 EXIT_BYE, EXIT_LOST, EXIT_REJECTED = 0, 1, 2
 
@@ -73,6 +77,7 @@ class NodeAgent:
         connect_timeout: float = 10.0,
         op_latency: float = 0.0,
         log: TextIO | None = None,
+        versions: Versions | None = None,
     ):
         self.node = node
         self.address = address
@@ -82,6 +87,8 @@ class NodeAgent:
         self.connect_timeout = connect_timeout
         self.op_latency = op_latency
         self.log = log if log is not None else sys.stderr
+        #: reported in the hello (default: this process's protocol, qplane and plugin versions)
+        self.versions = versions if versions is not None else local_versions()
         self.inventory: dict[str, list[MemorySlot]] = {}
         self.welcome: Welcome | None = None
         self.executed = 0
@@ -144,7 +151,8 @@ class NodeAgent:
 
     def _converse(self, sock: socket.socket) -> int:
         f = sock.makefile("rb")
-        self._send(Hello(node=self.node, agent=self.name, pid=os.getpid(), memories=self.memories, token=self.token))
+        self._send(Hello(node=self.node, agent=self.name, pid=os.getpid(), memories=self.memories, token=self.token,
+                         versions=self.versions))
         sock.settimeout(30.0)
         try:
             first = self._read(f)

@@ -1,8 +1,8 @@
 """The controller's end of the southbound protocol: a listener that node agents connect to.
 
 :class:`AgentHub` accepts agents, checks each ``hello`` (protocol version, then the token, then
-known node, operations, inventory equal to the twin's model, no live agent already serving the
-node), answers ``welcome`` or ``reject``, and keeps one :class:`AgentConnection` per node.
+known node, compatible qplane and plugin versions (:mod:`.versions`), operations, inventory equal
+to the twin's model, no live agent already serving the node), answers ``welcome`` or ``reject``, and keeps one :class:`AgentConnection` per node.
 Operations go out through :meth:`AgentConnection.call` (send, then wait for the ``result`` with
 the same id).
 
@@ -26,7 +26,8 @@ never become agents cannot keep an agent out:
 * **nothing before the token**: when a token is set, a hello without the right one is
   rejected before anything else is checked, and its reject names no node, inventory or agent;
   the only thing said earlier is which protocol version this end speaks (and, to a hello that
-  does not validate, which of its own fields is wrong).
+  does not validate, which of its own fields is wrong). The controller's qplane and plugin
+  versions are told only to a peer with the token.
 
 Liveness: an agent is *lost* when its socket closes (a killed process: the kernel closes it),
 when it says ``bye``, when it sends an invalid message, when it stays silent longer than
@@ -69,10 +70,12 @@ from .messages import (
     MessageError,
     OperationQuality,
     Result,
+    Versions,
     Welcome,
     decode,
     encode,
 )
+from .versions import incompatibility, local_versions, protocol_incompatibility
 
 log = logging.getLogger("qplane.southbound")
 
@@ -272,6 +275,7 @@ class AgentConnection:
 
     def status(self) -> dict[str, Any]:
         h = self.hello
+        v = h.versions if h else None
         return {
             "node": self.node,
             "state": "connected" if self.alive else "lost",
@@ -285,6 +289,10 @@ class AgentConnection:
             "refused": self.refused,
             "rpc_mean_ms": (1e3 * self.rpc_seconds / self.operations) if self.operations else None,
             "lost_reason": self.lost_reason,
+            # what the agent reported in its hello (None: a protocol 1.0 agent reports nothing)
+            "protocol_version": v.protocol if v else ("1.0" if h else None),
+            "qplane_version": v.qplane if v else None,
+            "plugin_versions": dict(v.plugins) if v else None,
         }
 
 
@@ -299,7 +307,10 @@ class AgentHub:
     """Accepts node agents for the nodes in ``nodes`` and watches their heartbeats.
 
     ``handshake_timeout``, ``max_pending_per_address`` and ``max_pending`` bound the connections
-    that have not been welcomed yet (see the module's docstring)."""
+    that have not been welcomed yet (see the module's docstring). ``versions`` are the
+    controller's: its qplane and the plugins it uses for the agents' nodes (default: this
+    process's qplane, no plugins); an agent reporting incompatible ones is rejected
+    (:func:`.versions.incompatibility`)."""
 
     def __init__(
         self,
@@ -316,6 +327,7 @@ class AgentHub:
         max_pending: int = MAX_PENDING,
         on_lost: Callable[[str, str], None] | None = None,
         on_joined: Callable[[str], None] | None = None,
+        versions: Versions | None = None,
     ):
         if heartbeat_interval <= 0 or misses < 1:
             raise SouthboundError("the heartbeat interval must be > 0 and misses >= 1")
@@ -332,6 +344,7 @@ class AgentHub:
         self.max_pending = max_pending
         self.on_lost = on_lost
         self.on_joined = on_joined
+        self.versions = versions if versions is not None else local_versions(plugins={})
         self._lock = threading.RLock()
         self._live: dict[str, AgentConnection] = {}
         self._last: dict[str, AgentConnection] = {}  # the latest connection of each node, live or not
@@ -468,13 +481,21 @@ class AgentHub:
 
     def _check(self, hello: Hello) -> str | None:
         """Why ``hello`` cannot be welcomed, whatever else is connected (None: it can). The
-        token comes first: a peer without it learns nothing about the nodes."""
+        token comes first: a peer without it learns nothing about the nodes (only the protocol
+        version, which the framing tells anyway)."""
+        if hello.versions is not None:
+            protocol = protocol_incompatibility(hello.versions.protocol, self.versions.protocol)
+            if protocol is not None:
+                return protocol
         if self.token is not None and not _same_secret(hello.token, self.token):
             return "a valid token is required (qplane agent --token)"
         node = hello.node
         spec = self.nodes.get(node)
         if spec is None:
             return f"node {node!r} is not served by agents here (agent nodes: {', '.join(self.nodes) or 'none'})"
+        software = incompatibility(hello.versions, self.versions)
+        if software is not None:
+            return software
         missing = [op for op in ("bell_measurement", "apply_pauli", "release") if op not in hello.operations]
         if missing:
             return f"the agent must execute {', '.join(missing)}"

@@ -5,18 +5,22 @@ Framing: one JSON object per line (UTF-8, ``\\n``-terminated), at most
 :data:`MAX_MESSAGE_BYTES` bytes and :data:`MAX_DEPTH` levels of nested objects and arrays (a
 message of this version nests 3 deep; deeper lines are refused before they are parsed, so a
 hostile line cannot exhaust the parser's recursion). Every message carries ``v`` (the protocol
-version, 1) and ``type`` (which message it is); unknown fields are refused. Both ends validate what they receive
+version, 1) and ``type`` (which message it is); unknown fields are refused. The protocol's
+full version is :data:`PROTOCOL_VERSION`, ``MAJOR.MINOR``: ``v`` is the major (a change that
+old ends cannot read), the minor counts additions that leave every older message valid (1.1
+added the hello's optional ``versions``; a 1.0 hello, without it, is still accepted). Both ends validate what they receive
 with these models; ``interfaces/southbound/messages.schema.json`` is the language-neutral copy
 of the same definitions (:func:`json_schema`, written by ``python -m qplane_southbound.spec``), and a test
 keeps the two equal.
 
 The conversation (agent A for node n, controller C)::
 
-    A -> C  hello        node, agent name, pid, operations it executes, optional inventory, token
+    A -> C  hello        node, agent name, pid, operations it executes, optional inventory, token,
+                         versions (protocol MAJOR.MINOR, qplane, plugins; protocol 1.1 on)
     C -> A  welcome      heartbeat interval and timeout, the node's inventory, its operation quality
-        or  reject       why (wrong version, then a missing or wrong token -- saying nothing about
-                         the nodes --, then unknown node, inventory mismatch, a live agent already
-                         serves it; or a line too long or too deep, no hello in time); the
+        or  reject       why (wrong protocol version, then a missing or wrong token -- saying
+                         nothing about the nodes --, then unknown node, incompatible qplane or
+                         plugin versions, inventory mismatch, a live agent already serves it; or a line too long or too deep, no hello in time); the
                          connection then closes
     A -> C  heartbeat    every heartbeat_interval_s
     C -> A  bell_measurement | apply_pauli | release   (an ``id``, memories by neighbour and index)
@@ -37,6 +41,9 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 PROTOCOL = "qplane.southbound"
 VERSION = 1
+#: the protocol's version, ``MAJOR.MINOR`` (the major is :data:`VERSION`, the ``v`` of every
+#: message): minor 1 added the hello's optional ``versions``
+PROTOCOL_VERSION = f"{VERSION}.1"
 SCHEMA_ID = f"urn:qplane:southbound:{VERSION}"
 #: the longest line either end accepts (a message is far smaller)
 MAX_MESSAGE_BYTES = 65536
@@ -76,6 +83,21 @@ class OperationQuality(BaseModel):
     bsm_success: float = Field(gt=0.0, le=1.0)
 
 
+VersionText = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[0-9A-Za-z.+!_-]+$",
+                                    description="a version, e.g. 0.1.0")]
+
+
+class Versions(BaseModel):
+    """The software an agent runs: checked by the controller, shown by ``GET /agents``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    protocol: str = Field(pattern=r"^[0-9]{1,6}\.[0-9]{1,6}$", description="the protocol version spoken, MAJOR.MINOR")
+    qplane: VersionText = Field(description="the qplane core's version")
+    plugins: dict[Annotated[str, Field(min_length=1, max_length=128)], VersionText] = Field(
+        default_factory=dict, max_length=500, description="installed qplane plugins: entry-point name -> version")
+
+
 # ------------------------------------------------------------------------- agent -> controller
 
 
@@ -91,6 +113,8 @@ class Hello(_Message):
     memories: dict[Name, Annotated[int, Field(ge=1, le=1_000_000)]] | None = Field(
         None, description="the agent's own inventory: memories per neighbour (omitted: take the twin's)")
     token: str | None = Field(None, max_length=1024, description="shared secret, when the controller requires one")
+    versions: Versions | None = Field(
+        None, description="the agent's software (protocol 1.1 on; omitted by a 1.0 agent: not checked)")
 
 
 class Heartbeat(_Message):
