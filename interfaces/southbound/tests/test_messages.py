@@ -25,6 +25,7 @@ from qplane_southbound.messages import (
     Reject,
     Release,
     Result,
+    Versions,
     Welcome,
     decode,
     encode,
@@ -37,6 +38,7 @@ COMMITTED = Path(__file__).resolve().parents[1] / "messages.schema.json"
 M = MemoryRef(neighbor="n0", index=2)
 FROM_AGENT_EXAMPLES = [
     Hello(node="n1", pid=42, memories={"n0": 4, "n2": 4}, token="t"),
+    Hello(node="n1", versions=Versions(protocol="1.1", qplane="0.1.0", plugins={"routing": "0.1.0"})),
     Heartbeat(seq=7),
     Result(id=3, ok=True, duration_s=1e-5),
     Result(id=4, ok=False, error="no memories toward 'n9'"),
@@ -91,6 +93,8 @@ def test_the_schema_refuses_what_the_models_refuse() -> None:
     (b'{"v":1,"type":"welcome"}', FROM_AGENT, "type", "is not accepted here"),
     (b'{"v":1,"type":"hello","node":"n1"}', FROM_CONTROLLER, "type", "is not accepted here"),
     (b'{"v":1}', FROM_AGENT, "type", "missing"),
+    (b'{"v":1,"type":"hello","node":"n1","versions":{"protocol":"one","qplane":"0.1"}}', FROM_AGENT,
+     "versions.protocol", "should match pattern"),
     (b'{"v":1,"type":"apply_pauli","id":1,"memory":{"neighbor":"n0","index":0},"pauli":0,"sim_time_s":0}',
      FROM_CONTROLLER, "pauli", "greater than or equal to 1"),
     (b'{"v":1,"type":"bell_measurement","id":1,"memories":[{"neighbor":"n0","index":0}],"sim_time_s":0}',
