@@ -6,7 +6,9 @@ Routes: ``POST /requests``, ``GET /requests``, ``GET /requests/{id}``,
 ``GET /metrics`` (Prometheus text, :mod:`.prometheus`), ``GET /stats`` (the same counters as JSON),
 ``GET /agents``, ``GET /health``. With OpenTelemetry installed, a span per request life cycle
 (:mod:`.tracing`). The web dashboard at ``/`` and its calls (``GET /topology/layout``,
-``POST /links/{a}/{b}/down|up``, ``POST /nodes/{name}/down|up``) are in :mod:`.dashboard`.
+``POST /links/{a}/{b}/down|up``, ``POST /nodes/{name}/down|up``) are in :mod:`.dashboard`; the
+configuration routes (``PATCH /links/{a}/{b}``, ``GET /config``, ``GET /config/history``,
+``POST /config/rollback``) in :mod:`.config`.
 
 * every body is validated by :mod:`.models`; an error answers 422 with the field in ``loc``
   (``["body", "min_fidelity"]``), including a node that is not in the topology and the
@@ -19,7 +21,7 @@ Routes: ``POST /requests``, ``GET /requests``, ``GET /requests/{id}``,
 * a request's state has a fixed size whatever the pairs delivered (running aggregates; the
   recent pairs are paged by ``GET /requests/{id}/pairs``); at most ``max_streams`` event
   streams are open at once (503 beyond);
-* with a ``token`` every mutating call (POST, DELETE) needs ``Authorization: Bearer <token>``
+* with a ``token`` every mutating call (POST, PATCH, DELETE) needs ``Authorization: Bearer <token>``
   (401 otherwise); reads stay open. The OpenAPI document always declares the bearer scheme on
   them, so it does not depend on how the service was started;
 * the handlers run on the event loop and never touch simulation state: they hand work to the
@@ -62,6 +64,7 @@ from .models import (
     RequestSummary,
     Topology,
 )
+from .config import add_config_routes
 from .dashboard import add_dashboard_routes
 from .guards import AllowedHosts, BodyLimit, HostCheck
 from . import prometheus, tracing
@@ -151,7 +154,7 @@ def create_app(twin: DigitalTwin, *, token: str | None = None, max_body: int = M
     app.add_middleware(BodyLimit, max_bytes=max_body, on_reject=body_rejected)
     origins = list(cors_origins)
     if origins:
-        app.add_middleware(CORSMiddleware, allow_origins=origins, allow_methods=["GET", "POST", "DELETE"],
+        app.add_middleware(CORSMiddleware, allow_origins=origins, allow_methods=["GET", "POST", "PATCH", "DELETE"],
                            allow_headers=["Authorization", "Content-Type", "Last-Event-ID"],
                            expose_headers=["Location"], max_age=600)
     if hosts is not None:
@@ -167,7 +170,7 @@ def create_app(twin: DigitalTwin, *, token: str | None = None, max_body: int = M
     app.state.counts = counts
     nodes = set(twin.sim.context.network.nodes)
     shown = ", ".join(list(twin.sim.context.network.nodes)[:8]) + (", ..." if len(nodes) > 8 else "")
-    bearer = HTTPBearer(auto_error=False, description="required on POST and DELETE when the service has a token")
+    bearer = HTTPBearer(auto_error=False, description="required on POST, PATCH and DELETE when the service has a token")
 
     def authorize(credentials: HTTPAuthorizationCredentials | None = Security(bearer)) -> None:
         if token is None:
@@ -402,4 +405,5 @@ def create_app(twin: DigitalTwin, *, token: str | None = None, max_body: int = M
         return JSONResponse(body.model_dump(), status_code=200 if twin.state == "running" else 503)
 
     add_dashboard_routes(app, twin, token=token, authorize=authorize, wait=wait)
+    add_config_routes(app, twin, authorize=authorize, wait=wait)
     return app

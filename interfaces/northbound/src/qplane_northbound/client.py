@@ -87,6 +87,22 @@ class Client:
             self._json(response)
         return response.text
 
+    def patch_link(self, a: str, b: str, **params: Any) -> dict[str, Any]:
+        """Change link ``a``-``b``'s model parameters live (``PATCH /links/{a}/{b}``; None
+        removes an override); the new configuration version."""
+        return self._json(self.http.patch(f"/links/{a}/{b}", json=params))
+
+    def config(self) -> dict[str, Any]:
+        """The current configuration version and the per-link overrides (``GET /config``)."""
+        return self._json(self.http.get("/config"))
+
+    def config_history(self) -> list[dict[str, Any]]:
+        return self._json(self.http.get("/config/history"))
+
+    def rollback(self, version: int) -> dict[str, Any]:
+        """Restore configuration ``version`` (``POST /config/rollback``); the new version."""
+        return self._json(self.http.post("/config/rollback", json={"version": version}))
+
     def agents(self) -> list[dict[str, Any]]:
         return self._json(self.http.get("/agents"))
 

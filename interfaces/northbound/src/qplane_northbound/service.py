@@ -200,7 +200,7 @@ def add_serve_command(subparsers: Any) -> None:
     p.add_argument("--speed", type=_speed, default=1.0, metavar="X|max",
                    help="simulated seconds per wall second (default 1.0), or max: as fast as possible")
     p.add_argument("--token", default=os.environ.get("QPLANE_TOKEN"),
-                   help="bearer token required on POST and DELETE (default: $QPLANE_TOKEN)")
+                   help="bearer token required on POST, PATCH and DELETE (default: $QPLANE_TOKEN)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="PATH=VALUE",
                    help="override a scenario field by dotted path (repeatable)")
     p.add_argument("--seed", type=int, help="replace the scenario's seed")
@@ -305,7 +305,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         raise
     net = twin.sim.context.network
     pace = "as fast as possible" if args.speed is None else f"speed {args.speed:g} simulated s per wall s"
-    guard = "; token required for POST and DELETE" if args.token else ""
+    guard = "; token required for POST, PATCH and DELETE" if args.token else ""
     print(f"qplane serve: {scenario.name} ({len(net.nodes)} node{'s' * (len(net.nodes) != 1)}, {len(net.links)} link{'s' * (len(net.links) != 1)}, {pace}) "
           f"on {service.url}{guard}", flush=True)
     # the simulation thread is CPU-bound while it serves; hand the GIL to the HTTP thread more often
