@@ -14,7 +14,7 @@ holds a pair, the hub fuses them (:func:`qplane_engine.ghz.fuse_ghz`: a GHZ meas
 qubits), the outcomes travel to the parties over the classical channel, each party applies its
 Pauli correction when its message arrives, and the state is delivered when the last one has:
 its fidelity with the n-party GHZ state is the backend's; the estimate beside it is the closed
-form for the legs' best-case Werner parameters (:func:`ghz_estimate`). Legs are internal: they
+form for the legs' best-case Werner parameters (:func:`qplane_physics.ghz_fidelity_per_qubit`). Legs are internal: they
 appear in no list of requests and fire no request hook; a leg that fails fails its request,
 with the leg named in the reason.
 """
@@ -36,19 +36,6 @@ if TYPE_CHECKING:
 
 #: a leg asks for pairs until its request ends
 _UNENDING = 2**31 - 1
-
-
-def ghz_estimate(ws: list[float]) -> float:
-    """Fidelity with GHZ of a GHZ state whose qubit i was depolarized with Werner parameter
-    ``ws[i]`` (kept with probability w, replaced by I/2 otherwise). With D the set of
-    depolarized qubits, ``|D| = k``: k = 0 gives 1; 0 < k < n leaves the others in the
-    incoherent mixture of |0..0> and |1..1>, fidelity ``2^-(k+1)``; k = n gives ``2^-n``."""
-    n = len(ws)
-    dist = [1.0]  # dist[k]: probability that exactly k of the qubits so far are depolarized
-    for w in ws:
-        dist = [(dist[k] if k < len(dist) else 0.0) * w + (dist[k - 1] * (1.0 - w) if k else 0.0)
-                for k in range(len(dist) + 1)]
-    return dist[0] + sum(dist[k] * 0.5 ** (k + 1) for k in range(1, n)) + dist[n] * 0.5 ** n
 
 
 class Leg:
@@ -107,7 +94,7 @@ class Multipartite:
                 return self._leg_failed(leg)
         purification = handle.protocols["purification"]
         best = [self._sim.best_case_fidelity(leg.handle.path, purification) for leg in legs]
-        estimate = ghz_estimate([physics.werner_parameter(f) for f in best])
+        estimate = physics.ghz_fidelity_per_qubit([physics.werner_parameter(f) for f in best])
         if estimate < req.min_fidelity:
             return life.finish(handle, RequestStatus.FIDELITY_UNREACHABLE,
                                f"best-case GHZ fidelity {estimate:.4f} from hub {hub} is below min_fidelity "
@@ -122,10 +109,12 @@ class Multipartite:
 
     def _hub(self, view: nx.Graph, parties: list[str]) -> str | None:
         candidates = list(view.nodes) if view.number_of_nodes() <= 500 else parties
+        # one shortest-path tree per party (the view is undirected): a search from every
+        # candidate would cost a tree per node of the network
+        dist = {p: nx.single_source_dijkstra_path_length(view, p, weight="expected_pair_time") for p in parties}
         best: tuple[float, float, str] | None = None
         for node in candidates:
-            dist = nx.single_source_dijkstra_path_length(view, node, weight="expected_pair_time")
-            times = [dist.get(p, float("inf")) for p in parties if p != node]
+            times = [dist[p].get(node, float("inf")) for p in parties if p != node]
             key = (max(times), sum(times), str(node))
             if key[0] < float("inf") and (best is None or key < best):
                 best = key
@@ -163,7 +152,7 @@ class Multipartite:
                 self._free(p.src_memory)
         ws = [physics.werner_parameter(p.fidelity_estimated) for p in pairs] + ([1.0] if keep_first else [])
         pending = {"left": len(pairs), "oldest": min(p.time - p.latency for p in pairs),
-                   "stored": min(p.time - p.age for p in pairs), "estimate": ghz_estimate(ws)}
+                   "stored": min(p.time - p.age for p in pairs), "estimate": physics.ghz_fidelity_per_qubit(ws)}
         instant = sim.scenario.classical.instant
         for i, p in enumerate(pairs):  # to the partner of hub qubit i: its X flip (none for qubit 0,
             # the control), and the Z flip (to the partner of qubit 0)

@@ -237,7 +237,15 @@ def ghz_fidelity_depolarized(n: int, w: float, noisy: int | None = None) -> floa
     m = n if noisy is None else noisy
     if not 0 <= m <= n:
         raise ValueError(f"noisy must be between 0 and n={n}, got {m}")
-    return 0.5 * (w ** m + ((1.0 + w) / 2.0) ** m + (((1.0 - w) / 2.0) ** n if m == n else 0.0))
+    return ghz_fidelity_per_qubit([w] * m + [1.0] * (n - m))
+
+
+def ghz_fidelity_per_qubit(ws: Sequence[float]) -> float:
+    """:func:`ghz_fidelity_depolarized` with qubit j depolarized with its own ``ws[j]`` (1: a
+    noise-free qubit): ``F = ( prod w_j + prod (1+w_j)/2 + prod (1-w_j)/2 ) / 2`` -- the same
+    derivation, factor by factor; the last product vanishes unless every qubit is noisy. A GHZ
+    state fused from pairs of different Werner parameters is this state."""
+    return 0.5 * (math.prod(ws) + math.prod((1.0 + w) / 2.0 for w in ws) + math.prod((1.0 - w) / 2.0 for w in ws))
 
 
 def mermin_value(n: int, w: float, noisy: int | None = None) -> float:
