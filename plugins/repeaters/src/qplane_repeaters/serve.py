@@ -95,19 +95,24 @@ class SecondGeneration:
         self._means: dict[tuple[Any, ...], float] = {}  # the first batch's logical error rate: the estimate
         self.tallies: dict[int, Tally] = {}
 
-    def _frames(self, links: int, fidelity: float, gate: float, meas: float) -> tuple[bool, bool]:
-        """One delivered pair's ``(X frame wrong, Z frame wrong)``, drawn from batches sampled
-        from the stim chain of these parameters (seeded from this component's stream)."""
-        key = (links, round(fidelity, 12), gate, meas)
-        draws = self._draws.get(key)
-        if not draws:
+    def _chain(self, key: tuple[Any, ...]) -> Any:
+        """The stim chain of ``key`` = (links, pair fidelity, gate error, measurement error),
+        made once and seeded from this component's stream."""
+        chain = self._chains.get(key)
+        if chain is None:
             from .second_gen import SecondGenChain
 
-            chain = self._chains.get(key)
-            if chain is None:
-                chain = self._chains[key] = SecondGenChain(
-                    self.params.code, links, fidelity, gate, meas, seed=self.ctx.rng.getrandbits(62), ec=self.params.ec)
-            rows = chain.sample_errors(self.params.batch)
+            links, fidelity, gate, meas = key
+            chain = self._chains[key] = SecondGenChain(
+                self.params.code, links, fidelity, gate, meas, seed=self.ctx.rng.getrandbits(62), ec=self.params.ec)
+        return chain
+
+    def _frames(self, key: tuple[Any, ...]) -> tuple[bool, bool]:
+        """One delivered pair's ``(X frame wrong, Z frame wrong)``, drawn from batches sampled
+        from the chain of ``key``."""
+        draws = self._draws.get(key)
+        if not draws:
+            rows = self._chain(key).sample_errors(self.params.batch)
             self._means.setdefault(key, float(rows.any(axis=1).mean()))
             draws = self._draws[key] = [tuple(row) for row in rows.tolist()][::-1]
         return draws.pop()
@@ -129,9 +134,11 @@ class SecondGeneration:
         local = max(o.bsm_duration for o in ops)  # the teleported CNOTs, and the logical Bell measurements
         delay = 0.0 if self.ctx.settings.classical_instant else max(
             max(net.classical_delay(x, path[0]), net.classical_delay(x, path[-1])) for x in path[1:-1] or path[:1])
+        key = (len(hops), round(fidelity, 12), gate, meas)
+        chain = self._chain(key)
         tally = self.tallies.setdefault(handle.id, Tally())
-        tally.code, tally.links, tally.pairs_per_logical = self.params.code, len(hops), self.n * len(hops)
-        tally.qubits = {"end": 2 * self.n, "inner": 4 * self.n}
+        tally.code, tally.links = self.params.code, len(hops)
+        tally.pairs_per_logical, tally.qubits = chain.pairs_per_logical_pair, chain.physical_qubits_per_node
         state = {"encoded": 0}
 
         def start(hop: _Hop) -> None:
@@ -159,7 +166,7 @@ class SecondGeneration:
             if not session.active:
                 return
             now = self.ctx.clock.now
-            x, z = self._frames(len(hops), fidelity, gate, meas)
+            x, z = self._frames(key)
             oldest = min(h.first for h in hops)
             tally.delivered += 1
             tally.errors += int(x or z)
@@ -170,7 +177,7 @@ class SecondGeneration:
                 start(hop)
             self.ctx.sessions.deliver(session, DeliveredPair(
                 time=now, fidelity=0.0 if (x or z) else 1.0,
-                fidelity_estimated=1.0 - self._means[(len(hops), round(fidelity, 12), gate, meas)],
+                fidelity_estimated=1.0 - self._means[key],
                 latency=now - oldest, age=now - oldest))
 
         for hop in hops:
