@@ -177,3 +177,14 @@ def test_the_legs_use_the_request_s_own_purification() -> None:
     r = qplane.run(data)["requests"][0]
     assert r["status"] == "completed" and r["protocols"]["purification"] == "dejmps"
     assert r["fidelity_mean"] > plain["fidelity_mean"] + 0.02  # purified legs: a better GHZ state (0.90 vs 0.86)
+
+
+def test_too_few_parties_is_not_mistaken_for_a_parameter_study(capsys, tmp_path) -> None:
+    import json
+
+    data = star(["n1", "n2"], 2, "density", leaves=3)
+    path = tmp_path / "two.json"
+    path.write_text(json.dumps(data))
+    assert main(["validate", str(path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "requests.0.parties: List should have at least 3 items" in err and "parameter study" not in err, err

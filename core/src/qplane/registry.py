@@ -105,8 +105,8 @@ def scenario_error_from_validation(e: ValidationError, prefix: str = "",
             msg = msg[len("Value error, "):]
         if err.get("type") == "extra_forbidden":
             msg = _unknown_field(model, err.get("loc", ()))
-        elif isinstance(err.get("input"), list) and field:
-            # a list where one value is expected: a parameter study, not one run
+        elif isinstance(err.get("input"), list) and field and str(err.get("type")).endswith("_type"):
+            # a list where one value is expected (not a list field's own bound): a parameter study
             msg = (f"a list of values ({_shown(err['input'])}) makes this a parameter study: "
                    f"run it with `qplane sweep` (or give one value, e.g. --set {field}=...)")
         elif "input" in err and err.get("type") not in ("missing",):
