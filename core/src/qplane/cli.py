@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from .errors import PluginError, QPlaneError, RunInterrupted, ScenarioError
+from .results import counted, summary_table, table  # noqa: F401 - table: the devkit's tables too
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
 
@@ -21,11 +22,6 @@ EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # argparse's own errors: one line, exit 2
         self.exit(EXIT_USAGE, f"qplane: error: {message}\n")
-
-
-def _n(count: int, word: str, plural: str | None = None) -> str:
-    """``1 request``, ``2 requests``: a count with its noun."""
-    return f"{count} {word if count == 1 else plural or word + 's'}"
 
 
 def version_text(registry: Any) -> str:
@@ -92,71 +88,6 @@ def _add_plugins(sub: Any) -> None:
     p.set_defaults(func=cmd_plugins)
 
 
-def _fmt(v: Any, spec: str = ".4g") -> str:
-    if v is None:
-        return "-"
-    if isinstance(v, float):
-        return format(v, spec)
-    return str(v)
-
-
-def table(head: list[str], rows: list[list[str]]) -> str:
-    """Left-aligned columns under a dashed header."""
-    widths = [max(len(h), *(len(row[i]) for row in rows)) if rows else len(h) for i, h in enumerate(head)]
-    return "\n".join("  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip()
-                     for row in [head, ["-" * w for w in widths], *rows])
-
-
-#: under the summary table: what its columns are (docs/design.md, "The results file", defines them all)
-LEGEND = """\
-rate_hz: pairs delivered per simulated second served; latency_p50_s: median pair latency (simulated s)
-fidelity_mean (± fidelity_stderr): the delivered pairs' true fidelity with Phi+ (GHZ states': with GHZ)
-fidelity_estimated_mean: the controller's own estimate, from the link and memory models (what routing,
-  admission and delivery decide with; it leaves out the final wait, so it may be above the true value)"""
-
-
-def summary_table(results: dict[str, Any]) -> str:
-    lines = [
-        f"{results['name']}: backend {results['backend']}, seed {results['seed']}, "
-        f"{results['sim_time_s']:.6g} simulated s in {results['wall_time_s']:.3f} wall s, "
-        f"{_n(results['events'], 'event')}, {_n(results['classical_messages'], 'classical message')}"
-    ]
-    head = ["id", "src", "dst", "status", "hops", "delivered", "rate_hz", "fidelity_mean", "fidelity_stderr",
-            "fidelity_estimated_mean", "latency_p50_s"]
-    rows = []
-    for r in results["requests"]:
-        rows.append([
-            str(r["id"]), *((",".join(r["parties"]), "(GHZ)") if r.get("parties") else (r["src"], r["dst"])), r["status"],
-            ",".join(str(len(p) - 1) for p in r["paths"]) if r["paths"] else "-",
-            str(r["delivered"]), _fmt(r["rate_hz"]), _fmt(r["fidelity_mean"]), _fmt(r["fidelity_stderr"], ".2g"),
-            _fmt(r["fidelity_estimated_mean"]), _fmt(r["latency_p50_s"], ".3g"),
-        ])
-    lines.append(table(head, rows))
-    lines.append(LEGEND)
-    kinds = ("swapping", "purification", "cutoff", "router", "application")
-    varied = [k for k in kinds if len({r["protocols"].get(k) for r in results["requests"]}) > 1]
-    if varied:  # requests with protocols of their own: say which served each
-        lines.append("")
-        for r in results["requests"]:
-            lines.append(f"request {r['id']}: " + ", ".join(f"{k} {r['protocols'].get(k)}" for k in varied))
-    topo = results.get("topology") or {}
-    if topo.get("failures") or topo.get("manager") not in (None, "oracle"):
-        parts = [_n(topo.get("failures", 0), "failure")]
-        if topo.get("detections") is not None:
-            lat = topo.get("detection_latency_mean_s")
-            parts.append(_n(topo["detections"], "link-down detection") + (
-                f" (latency mean {lat * 1e3:.3g} ms, max {topo['detection_latency_max_s'] * 1e3:.3g} ms)" if lat is not None else ""))
-        parts.append(_n(topo.get("reroutes", 0), "re-route"))
-        parts.append(_n(topo.get("requests_failed", 0), "request") + " lost")
-        if topo.get("discovery_converged_s") is not None:
-            parts.append(f"discovery converged at {topo['discovery_converged_s'] * 1e3:.3g} ms")
-        lines.append(f"topology ({topo.get('manager')}): " + ", ".join(parts))
-    for r in results["requests"]:
-        if r["reason"] and r["status"] != "completed":
-            lines.append(f"request {r['id']}: {r['status']}: {r['reason']}")
-    return "\n".join(lines)
-
-
 def warn_load_errors(registry: Any) -> None:
     from .plugins import load_errors
 
@@ -164,26 +95,8 @@ def warn_load_errors(registry: Any) -> None:
         print(f"qplane: warning: plugin {name!r} failed to load: {err}", file=sys.stderr)
 
 
-def _progress_bar(args: argparse.Namespace, duration: float) -> Any:
-    """A tqdm bar on stderr: simulated time against the duration (the run may stop earlier, once
-    every request has finished), and pairs delivered; or None."""
-    if args.progress is False or (args.progress is None and not sys.stderr.isatty()):
-        return None
-    try:
-        from tqdm import tqdm
-    except ImportError:
-        if args.progress:
-            print("qplane: warning: --progress needs tqdm (pip install tqdm)", file=sys.stderr)
-        return None
-    import shutil  # the terminal's size, 80x24 when it reports none (tqdm draws nothing at 0)
-
-    cols, rows = shutil.get_terminal_size()
-    return tqdm(total=duration, file=sys.stderr, leave=False, ncols=cols, nrows=rows, mininterval=0.1,
-                bar_format="{percentage:3.0f}%|{bar}| {n:.4g}/{total:.4g} simulated s{postfix}, {elapsed} wall")
-
-
 def cmd_run(args: argparse.Namespace) -> int:
-    from . import build
+    from . import _engine, build
     from .scenario import file_stem, load_scenario
 
     scenario = load_scenario(args.scenario, overrides=args.overrides, seed=args.seed, backend=args.backend,
@@ -192,7 +105,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     registry = args.registry
     warn_load_errors(registry)
     sim = build(scenario, registry, trace=args.trace)
-    bar, code = _progress_bar(args, scenario.duration), EXIT_OK
+    bar, code = _engine().report.progress_bar(args.progress, scenario.duration), EXIT_OK
     asked = sum(h.request.pairs or 0 for h in sim.handles)
     of = f"/{asked}" if asked and all(h.request.pairs for h in sim.handles) else ""
 
@@ -234,8 +147,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
                             "without running any", field=e.field, source=e.source) from e
     network = sim.context.network
     print(
-        f"{args.scenario}: valid ({_n(len(network.nodes), 'node')}, {_n(len(network.links), 'link')}, "
-        f"{_n(len(sim.handles), 'request')}, backend {sim.component_name('backend')})"
+        f"{args.scenario}: valid ({counted(len(network.nodes), 'node')}, {counted(len(network.links), 'link')}, "
+        f"{counted(len(sim.handles), 'request')}, backend {sim.component_name('backend')})"
     )
     return EXIT_OK
 

@@ -95,3 +95,22 @@ class Results(BaseModel):
     topology: dict[str, Any] = Field(default_factory=dict, description="topology management: failures, detection latency, re-routes, discovery")
     plugins: dict[str, str | None]
     extra: dict[str, Any] = Field(default_factory=dict)
+
+
+def counted(count: int, word: str, plural: str | None = None) -> str:
+    """``1 request``, ``2 requests``: a count with its noun."""
+    return f"{count} {word if count == 1 else plural or word + 's'}"
+
+
+def table(head: list[str], rows: list[list[str]]) -> str:
+    """Left-aligned columns under a dashed header (the command line's tables)."""
+    widths = [max(len(h), *(len(row[i]) for row in rows)) if rows else len(h) for i, h in enumerate(head)]
+    return "\n".join("  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip()
+                     for row in [head, ["-" * w for w in widths], *rows])
+
+
+def summary_table(results: dict[str, Any]) -> str:
+    """The text ``qplane run`` prints for ``results`` (the engine writes it)."""
+    from . import _engine
+
+    return _engine().report.summary_table(results)

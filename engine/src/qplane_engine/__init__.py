@@ -10,6 +10,7 @@ controller (:mod:`.lifecycle`), failure injection (:mod:`.failures`), the run lo
 objects through the contract. ``qplane.build`` and ``qplane.run`` call it.
 """
 
+from . import report
 from .sim import Simulation, build, run
 
-__all__ = ["Simulation", "build", "run"]
+__all__ = ["Simulation", "build", "report", "run"]

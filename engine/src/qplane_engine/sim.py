@@ -21,7 +21,7 @@ from typing import Any, Callable, Iterator, Sequence
 
 from qplane.components import BY_PATH, FIELDS
 from qplane.context import TRACE, RunSettings, ServiceKey
-from qplane.errors import PluginError, QPlaneError, RunInterrupted, ScenarioError
+from qplane.errors import PluginError, QPlaneError, RunInterrupted
 from qplane.kernel import Kernel
 from qplane.registry import Registry
 from qplane.requests import DeliveredPair, EntanglementRequest, RequestHandle, RequestStatus

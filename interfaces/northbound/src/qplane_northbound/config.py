@@ -32,7 +32,7 @@ physics (attempts, heralded pairs) uses the new model at once.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Awaitable, Callable
 
 from fastapi import Body, Depends, FastAPI, HTTPException

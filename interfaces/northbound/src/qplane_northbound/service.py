@@ -247,7 +247,8 @@ def add_serve_command(subparsers: Any) -> None:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from qplane.cli import warn_load_errors, summary_table
+    from qplane.cli import warn_load_errors
+    from qplane.results import summary_table
     from qplane.registry import Registry
     from qplane.scenario import load_scenario
 
