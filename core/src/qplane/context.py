@@ -35,7 +35,7 @@ if TYPE_CHECKING:  # the types a plugin sees; imported for annotations only
     import networkx as nx
 
     from .backend import StateBackend
-    from .hal import Memory
+    from .hal import LinkModel, Memory, MemoryModel, Operations
     from .network import Node, QuantumLink
     from .requests import DeliveredPair, EntanglementRequest, RequestHandle, RequestStatus, Session
 
@@ -301,6 +301,36 @@ class Operator(Protocol):
 
     def set_node_state(self, name: str, up: bool) -> None:
         """Ground truth: node ``name`` fails (losing its qubits) or comes back."""
+        ...
+
+    def set_link_model(self, a: str, b: str, model: "LinkModel") -> None:
+        """Hardware: the link works with ``model`` from its next attempt on (a pair heralded
+        after the call has its physics); the topology manager is told and the views refreshed."""
+        ...
+
+    def set_node_model(self, name: str, memory_model: "MemoryModel | None" = None,
+                       operations: "Operations | None" = None) -> None:
+        """Hardware: the node's memories (for qubits stored from now on) or its operations change."""
+        ...
+
+    def set_link_routable(self, a: str, b: str, routable: bool) -> None:
+        """Management: take the link out of routing (requests using it re-route) or put it back."""
+        ...
+
+    def add_node(self, name: str, memory_model: "MemoryModel", operations: "Operations") -> None:
+        """A new node, with no link yet (it joins the network with its first :meth:`add_link`)."""
+        ...
+
+    def add_link(self, a: str, b: str, length_km: float, model: "LinkModel", scheme: str) -> None:
+        """A new fibre between two nodes: memories at both ends; the topology manager discovers it."""
+        ...
+
+    def remove_link(self, a: str, b: str) -> None:
+        """The fibre is removed: a failure that never ends (requests re-route or fail)."""
+        ...
+
+    def remove_node(self, name: str) -> None:
+        """The node is removed: a node failure that never ends, and its links removed."""
         ...
 
     def component_name(self, kind: str) -> str:

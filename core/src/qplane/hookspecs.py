@@ -164,7 +164,8 @@ def qplane_register_topology_managers(register: Register) -> None:
     an object with ``start()`` (called when the run starts), ``physical_change(kind: str,
     name, up: bool)`` (the ground truth changed: ``kind`` is ``"link"`` with ``name`` an
     ``(a, b)`` tuple, or ``"node"``; the manager decides when and how the controller learns it,
-    and then calls ``context.controller.learned``), ``view() -> networkx.Graph`` (the
+    and then calls ``context.controller.learned``; ``up=True`` also when a link is added at run
+    time or its hardware changes: discover or refresh it), ``view() -> networkx.Graph`` (the
     controller's view, edges with ``length_km``, ``link`` and ``expected_pair_time``),
     ``ready() -> bool`` (False while initial discovery is running: requests wait; it calls
     ``context.controller.view_ready()`` when done) and ``metrics() -> dict`` (for

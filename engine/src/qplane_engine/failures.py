@@ -32,12 +32,15 @@ class Failures:
         self._on_node = on_node
         self.link_generation: Any = None  # set by the engine once built
         self.injected = 0
+        #: elements the operator removed (:mod:`qplane_engine.management`): they never come back
+        self.removed_links: set[frozenset[str]] = set()
+        self.removed_nodes: set[str] = set()
 
     def set_link_state(self, a: str, b: str, up: bool) -> None:
         """While a link is down its photons are lost (attempts in flight are void, none start);
         stored qubits survive."""
         link = self._network.link(a, b)
-        if link.up == up:
+        if link.up == up or (up and frozenset((a, b)) in self.removed_links):
             return
         link.up = up
         self.injected += 0 if up else 1
@@ -51,7 +54,7 @@ class Failures:
         """A failed node loses the qubits in its memories (their pairs are discarded at both
         ends) and its links stop working."""
         node = self._network.nodes[name]
-        if node.up == up:
+        if node.up == up or (up and name in self.removed_nodes):
             return
         node.up = up
         if self.trace is not None:

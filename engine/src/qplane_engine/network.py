@@ -26,6 +26,7 @@ class Network:
         self.nodes: dict[str, Node] = {}
         self.links: dict[frozenset[str], QuantumLink] = {}
         self._dist_cache: dict[str, dict[str, float]] = {}
+        self.unroutable = set()
         self.messages_sent = 0
 
     def link(self, a: str, b: str) -> QuantumLink:
@@ -60,16 +61,35 @@ class Network:
 
     #: the topology manager whose view routing uses (None: the ground truth)
     controller: Any = None
+    #: links the operator took out of routing (:meth:`qplane.context.Operator.set_link_routable`)
+    unroutable: set[frozenset[str]]
+    #: (the manager's view, that view without the unroutable links)
+    _routable_cache: tuple[Any, nx.Graph] | None = None
 
     def view(self) -> nx.Graph:
         """The controller's view of the topology (routing uses it): the topology manager's
-        when one is set, otherwise the ground truth (up nodes and links) with link costs."""
-        if self.controller is not None:
-            return self.controller.view()
-        return self.truth_view()
+        when one is set, otherwise the ground truth (up nodes and links) with link costs;
+        without the links taken out of routing."""
+        g = self.controller.view() if self.controller is not None else self.truth_view()
+        if not self.unroutable:
+            return g
+        cached = self._routable_cache
+        if cached is None or cached[0] is not g:
+            h = g.copy()
+            h.remove_edges_from([tuple(k) for k in self.unroutable if h.has_edge(*k)])
+            cached = self._routable_cache = (g, h)
+        return cached[1]
+
+    def view_changed(self) -> None:
+        """The set of unroutable links changed."""
+        self._routable_cache = None
+
+    def fibre_changed(self) -> None:
+        """The fibre graph gained an edge: cached classical delays are stale."""
+        self._dist_cache.clear()
 
     def topology_changed(self) -> None:
-        """A node or link changed state: the cached ground-truth view is stale."""
+        """A node or link changed state or model: the cached ground-truth view is stale."""
         self._truth_cache = None
 
     def truth_view(self) -> nx.Graph:

@@ -33,6 +33,7 @@ from .blame import plugin_at_fault
 from .failures import Failures
 from .inventory import MemoryInventory
 from .lifecycle import RequestLifecycle
+from .management import Management
 from .multipartite import Multipartite
 from .results import assemble
 from .trace import Tracer
@@ -124,6 +125,7 @@ class Simulation:
         self.scheduler = self.lifecycle.scheduler = self.component("scheduler")
         self.topology_manager = self.lifecycle.topology_manager = self.component("topology_manager")
         self.network.controller = self.topology_manager
+        self.management = Management(self)
         for i, handle in enumerate(self.handles):
             asm.request_protocols(handle, f"requests.{i}.protocols")
         self.lifecycle.requests.extend(asm.traffic(self.network, len(self.handles)))
@@ -190,10 +192,36 @@ class Simulation:
         self.lifecycle.finish(handle, RequestStatus.CANCELLED, reason)
 
     def set_link_state(self, a: str, b: str, up: bool) -> None:
+        if up and frozenset((a, b)) in self.failures.removed_links:
+            raise QPlaneError(f"link {a}-{b} was removed: it cannot come back")
         self.failures.set_link_state(a, b, up)
 
     def set_node_state(self, name: str, up: bool) -> None:
+        if up and name in self.failures.removed_nodes:
+            raise QPlaneError(f"node {name!r} was removed: it cannot come back")
         self.failures.set_node_state(name, up)
+
+    # the operator's changes (:mod:`qplane_engine.management`)
+    def set_link_model(self, a: str, b: str, model: Any) -> None:
+        self.management.set_link_model(a, b, model)
+
+    def set_node_model(self, name: str, memory_model: Any = None, operations: Any = None) -> None:
+        self.management.set_node_model(name, memory_model, operations)
+
+    def set_link_routable(self, a: str, b: str, routable: bool) -> None:
+        self.management.set_link_routable(a, b, routable)
+
+    def add_node(self, name: str, memory_model: Any, operations: Any) -> None:
+        self.management.add_node(name, memory_model, operations)
+
+    def add_link(self, a: str, b: str, length_km: float, model: Any, scheme: str) -> None:
+        self.management.add_link(a, b, length_km, model, scheme)
+
+    def remove_link(self, a: str, b: str) -> None:
+        self.management.remove_link(a, b)
+
+    def remove_node(self, name: str) -> None:
+        self.management.remove_node(name)
 
     def topology_status(self) -> dict[str, Any]:
         return {
@@ -202,6 +230,7 @@ class Simulation:
             "failures": self.failures.injected,
             "reroutes": sum(h.reroutes for h in self.handles),
             "requests_failed": sum(h.status == RequestStatus.FAILED for h in self.handles),
+            **self.management.status(),
             **self.topology_manager.metrics(),
         }
 

@@ -9,10 +9,10 @@ Routes (added to the app by :func:`add_config_routes`):
   ``hardware.links`` entry), then the link's overrides, then the patch, are validated by the
   link component's own parameter model; an invalid value answers 422 naming the field
   (``loc: ["body", "pair_fidelity"]``) and changes nothing (no version). A valid patch builds a
-  new link model with the component's factory and swaps ``link.model`` on the simulation
-  thread: the link generator reads ``link.model`` on each attempt and at each herald, so a pair
-  heralded after the change has the new physics (attempts already scheduled keep their drawn
-  number of attempts). The scheme itself cannot change live.
+  new link model with the component's factory and swaps it in on the simulation thread: the
+  link generator reads the link's model on each attempt and at each herald, so a pair heralded
+  after the change has the new physics (attempts already scheduled keep their drawn number of
+  attempts). The scheme itself cannot change live.
 * ``GET /config`` — the current version number and the effective per-link overrides.
 * ``GET /config/history`` — the versions (oldest first): what changed, and when (simulated
   and wall time). Version 0 is the scenario as loaded; the service keeps version 0 and the
@@ -22,11 +22,9 @@ Routes (added to the app by :func:`add_config_routes`):
 
 Every mutating call needs the bearer token when the service has one.
 
-Known limit: the controller's cached views (the ground truth's and the topology manager's,
-whose edges carry the link model and ``expected_pair_time``) are refreshed only when the
-topology next changes state: the contract (:class:`qplane.context.Operator`) has no call that
-says "a link's model changed", so routing may rank paths on the old model until then. The
-physics (attempts, heralded pairs) uses the new model at once.
+The swap goes through :meth:`qplane.context.Operator.set_link_model`: the controller's views
+(the ground truth's, and the topology manager's, which ``lldp`` refreshes or re-probes) carry the
+new model at once, so routing ranks paths with it, and waiting requests are routed again.
 """
 
 from __future__ import annotations
@@ -180,7 +178,7 @@ class ConfigStore:
         links = self.twin.sim.context.network.links
         models = {ends: self._build(links[frozenset(ends)], params) for ends, params in changed.items()}
         for ends, model in models.items():
-            links[frozenset(ends)].model = model  # the generator reads it on each attempt and herald
+            self.twin.sim.set_link_model(*ends, model)  # the next attempt on, and the controller's views
         overrides = {k: v for k, v in {**self.overrides, **changed}.items() if v}
         number = max(self.versions) + 1
         self.versions[number] = ConfigVersion(number, kind, self.twin.sim.now, time.time(), changes, overrides,

@@ -56,6 +56,7 @@ class _Latencies:
     def __init__(self) -> None:
         self.detections: list[dict[str, Any]] = []
         self.recoveries: list[dict[str, Any]] = []
+        self.additions: list[dict[str, Any]] = []  # links added at run time, as the controller learned them
 
     def metrics(self) -> dict[str, Any]:
         det = [d["latency_s"] for d in self.detections]
@@ -66,6 +67,7 @@ class _Latencies:
             "detection_latency_max_s": max(det) if det else None,
             "recovery_latency_mean_s": (sum(rec) / len(rec)) if rec else None,
             "events": self.detections + self.recoveries,
+            **({"additions": self.additions} if self.additions else {}),
         }
 
 
@@ -76,6 +78,7 @@ class OracleManager:
         self.ctx = context
         self.lat = _Latencies()
         self.trace = context.services.get(TRACE)  # the protocol-event tracer, None when off
+        self.down: set[Any] = set()  # elements reported down (an "up" for another: added or changed)
 
     def start(self) -> None:
         pass
@@ -87,6 +90,11 @@ class OracleManager:
         return self.ctx.network.truth_view()
 
     def physical_change(self, kind: str, name: Any, up: bool) -> None:
+        key = (kind, frozenset(name) if kind == "link" else name)
+        if up and key not in self.down:  # added at run time, or its hardware changed: no recovery
+            self.ctx.controller.learned(kind, name, True)
+            return
+        (self.down.discard if up else self.down.add)(key)
         entry = {"kind": kind, "name": list(name) if kind == "link" else name, "up": up,
                  "at_s": self.ctx.clock.now, "learned_s": self.ctx.clock.now, "latency_s": 0.0}
         (self.lat.recoveries if up else self.lat.detections).append(entry)
@@ -197,17 +205,19 @@ class LldpManager:
     # probing --------------------------------------------------------------------------------
     def _probe_all(self) -> None:
         """Each link probes with sacrificial pairs, then reports to the controller."""
-        ctx, net = self.ctx, self.ctx.network
         self._probes_left = self.graph.number_of_edges()
         for a, b in list(self.graph.edges):
-            link = net.link(a, b)
-            n = self.params.probe_pairs
-            rng = ctx.clock.stream(f"probe:{link.a}-{link.b}")
-            p_est, f_est, duration = self._probe(link, n, rng)
-            self.probes[f"{link.a}-{link.b}"] = {"success_probability": p_est, "fidelity": f_est, "pairs": n}
-            delay = duration + net.classical_delay(link.a, self.controller)
-            self.messages += 1
-            net.send(delay, self._probe_arrives, link, p_est, f_est)
+            self._probe_link(self.ctx.network.link(a, b), initial=True)
+
+    def _probe_link(self, link: Any, initial: bool) -> None:
+        """Probe one link (its own stream: later probes go on drawing from it) and report."""
+        net, n = self.ctx.network, self.params.probe_pairs
+        rng = self.ctx.clock.stream(f"probe:{link.a}-{link.b}")
+        p_est, f_est, duration = self._probe(link, n, rng)
+        self.probes[f"{link.a}-{link.b}"] = {"success_probability": p_est, "fidelity": f_est, "pairs": n}
+        self.messages += 1
+        net.send(duration + net.classical_delay(link.a, self.controller), self._probe_arrives, link, p_est, f_est,
+                 initial)
 
     def _probe(self, link: Any, n: int, rng: Any) -> tuple[float, float, float]:
         """``n`` sacrificial pairs on one memory pair: attempts are geometric; each pair is
@@ -237,15 +247,62 @@ class LldpManager:
         duration = (attempts - n) * model.cycle_time + n * max(model.cycle_time, model.herald_delay)
         return n / attempts, f_est, duration
 
-    def _probe_arrives(self, link: Any, p_est: float, f_est: float) -> None:
+    def _probe_arrives(self, link: Any, p_est: float, f_est: float, initial: bool = True) -> None:
         self._view = None
         est = EstimatedLink(link.model, p_est, f_est)
         self.estimates[frozenset((link.a, link.b))] = est
         if self.graph.has_edge(link.a, link.b):
             _view_edge(self.graph, link.a, link.b, link.length_km, est)
+        if not initial:  # a link added or changed at run time: waiting requests see the new costs
+            self.ctx.controller.learned("link", (link.a, link.b), True)
+            return
         self._probes_left -= 1
         if self._probes_left == 0 and not self._ready:
             self._converged()
+
+    # run-time additions and changes ------------------------------------------------------------
+    def _added_or_changed(self, link: Any) -> None:
+        """A working link the controller does not believe down came "up": added at run time
+        (discovered by hellos over it and its ends' reports) or its hardware changed (the
+        controller, which made the change, refreshes it, re-probing when it probes)."""
+        net = self.ctx.network
+        if not self.graph.has_edge(link.a, link.b):
+            if self.ctx.clock.now < self.params.hello_wait:
+                return  # initial discovery still listening: hellos sent at start cover it
+            for src, dst in ((link.a, link.b), (link.b, link.a)):
+                self.messages += 1
+                net.send(link.length_km / net.speed, self._late_hello, src, dst, link, self.ctx.clock.now)
+        elif frozenset((link.a, link.b)) in self.estimates:
+            self._probe_link(link, initial=False)
+        else:
+            self._view = None
+            _view_edge(self.graph, link.a, link.b, link.length_km, link.model)
+            self.ctx.controller.learned("link", (link.a, link.b), True)
+
+    def _late_hello(self, src: str, dst: str, link: Any, at: float) -> None:
+        """A hello over a link added at run time: ``dst`` reports its new neighbour at once."""
+        net = self.ctx.network
+        if not link.operational:
+            return  # lost; the link is found when it works and changes again
+        self.tables.setdefault(dst, {})[src] = link
+        self.messages += 1
+        net.send(net.classical_delay(dst, self.controller), self._link_reported, link, at)
+
+    def _link_reported(self, link: Any, at: float) -> None:
+        if self.graph.has_edge(link.a, link.b) or not link.operational:
+            return  # the other end's report came first, or the link failed meanwhile
+        self._view = None
+        self.known.update((link.a, link.b))
+        self.reported.update((link.a, link.b))
+        _view_edge(self.graph, link.a, link.b, link.length_km, link.model)
+        self.lat.additions.append({"link": sorted((link.a, link.b)), "at_s": at, "learned_s": self.ctx.clock.now,
+                                   "latency_s": self.ctx.clock.now - at})
+        if self.trace is not None:
+            self.trace("detection", element="link", nodes=[link.a, link.b], up=True, latency=self.ctx.clock.now - at)
+        if self.params.probe_pairs:
+            self._probe_link(link, initial=False)  # the controller learns it with its estimate
+        else:
+            self.ctx.controller.learned("link", (link.a, link.b), True)
 
     # the view -------------------------------------------------------------------------------
     def ready(self) -> bool:
@@ -267,6 +324,9 @@ class LldpManager:
         links = [net.link(*name)] if kind == "link" else [net.link(name, nbr) for nbr in net.graph[name]]
         for link in links:
             key = frozenset((link.a, link.b))
+            if up and link.operational and key not in self.believed_down and key not in self._pending:
+                self._added_or_changed(link)
+                continue
             if not link.operational and key not in self._pending and key not in self.believed_down:
                 self._schedule_detection(link, key, kind, name)
             elif link.operational:
