@@ -60,17 +60,18 @@ def svc(make_service: Any) -> Any:
 
 def test_live_patch_changes_delivered_fidelity_and_rollback_restores_it(svc: Any) -> None:
     with Client(svc.url, token=TOKEN) as c:
-        assert c.config() == {"version": 0, "links": []}
+        assert c.config() == {"version": 0, "links": [], "nodes": []}
         rid = c.submit(src="n0", dst="n1", pairs=1_000_000)["id"]
         before = wait_pairs(c, rid, -1, 0.0)
         assert before and all(p["fidelity"] == pytest.approx(OLD, abs=1e-12) for p in before)
 
         v1 = c.patch_link("n1", "n0", pair_fidelity=NEW)  # either order names the link
         assert v1["version"] == 1 and v1["kind"] == "patch"
-        assert v1["changes"] == [{"target": "link", "a": "n0", "b": "n1", "set": {"pair_fidelity": NEW}, "unset": []}]
+        assert v1["changes"] == [{"target": "link", "action": "patch", "a": "n0", "b": "n1", "name": None,
+                                  "set": {"pair_fidelity": NEW}, "unset": []}]
         t1 = v1["sim_time_s"]
         assert c.config() == {"version": 1, "links": [{"a": "n0", "b": "n1", "scheme": "mim",
-                                                       "overrides": {"pair_fidelity": NEW}}]}
+                                                       "overrides": {"pair_fidelity": NEW}}], "nodes": []}
         assert c.links()[0]["pair_fidelity"] == pytest.approx(NEW, abs=1e-12)
         last = before[-1]["index"]
         after = wait_pairs(c, rid, last, t1 + SETTLE_S)
@@ -85,8 +86,9 @@ def test_live_patch_changes_delivered_fidelity_and_rollback_restores_it(svc: Any
 
         v2 = c.rollback(0)
         assert v2["version"] == 2 and v2["kind"] == "rollback" and v2["rollback_to"] == 0
-        assert v2["changes"] == [{"target": "link", "a": "n0", "b": "n1", "set": {}, "unset": ["pair_fidelity"]}]
-        assert c.config() == {"version": 2, "links": []}
+        assert v2["changes"] == [{"target": "link", "action": "patch", "a": "n0", "b": "n1", "name": None,
+                                  "set": {}, "unset": ["pair_fidelity"]}]
+        assert c.config() == {"version": 2, "links": [], "nodes": []}
         t2 = v2["sim_time_s"]
         again = wait_pairs(c, rid, after[-1]["index"], t2 + SETTLE_S)
         late = [p for p in again if p["sim_time_s"] > t2 + SETTLE_S]
@@ -120,7 +122,7 @@ def test_invalid_changes_answer_422_naming_the_field_and_make_no_version(svc: An
         with pytest.raises(ApiError) as e:
             c.rollback(7)
         assert e.value.status == 404
-        assert c.config() == {"version": 0, "links": []}
+        assert c.config() == {"version": 0, "links": [], "nodes": []}
         assert len(c.config_history()) == 1
         assert c.links()[0]["pair_fidelity"] == pytest.approx(OLD, abs=1e-12)
 

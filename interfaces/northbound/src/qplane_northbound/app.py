@@ -65,6 +65,7 @@ from .models import (
     Topology,
 )
 from .config import add_config_routes
+from .topology_ops import add_topology_routes
 from .dashboard import add_dashboard_routes
 from .guards import AllowedHosts, BodyLimit, HostCheck
 from . import prometheus, tracing
@@ -168,8 +169,7 @@ def create_app(twin: DigitalTwin, *, token: str | None = None, max_body: int = M
 
     app.state.twin = twin
     app.state.counts = counts
-    nodes = set(twin.sim.context.network.nodes)
-    shown = ", ".join(list(twin.sim.context.network.nodes)[:8]) + (", ..." if len(nodes) > 8 else "")
+    nodes = twin.sim.context.network.nodes  # live: nodes added at run time are valid ends (read only here)
     bearer = HTTPBearer(auto_error=False, description="required on POST, PATCH and DELETE when the service has a token")
 
     def authorize(credentials: HTTPAuthorizationCredentials | None = Security(bearer)) -> None:
@@ -204,6 +204,8 @@ def create_app(twin: DigitalTwin, *, token: str | None = None, max_body: int = M
                 else [((end,), getattr(body, end)) for end in ("src", "dst")])
         for where, name in ends:
             if name not in nodes:
+                names = list(nodes.copy())  # copy(): atomic against a node added meanwhile
+                shown = ", ".join(names[:8]) + (", ..." if len(names) > 8 else "")
                 raise RequestValidationError([{"type": "unknown_node", "loc": ("body", *where), "input": name,
                                                "msg": f"node {name!r} is not in the topology (nodes: {shown})"}])
         try:
@@ -405,5 +407,6 @@ def create_app(twin: DigitalTwin, *, token: str | None = None, max_body: int = M
         return JSONResponse(body.model_dump(), status_code=200 if twin.state == "running" else 503)
 
     add_dashboard_routes(app, twin, token=token, authorize=authorize, wait=wait)
-    add_config_routes(app, twin, authorize=authorize, wait=wait)
+    store = add_config_routes(app, twin, authorize=authorize, wait=wait)
+    add_topology_routes(app, twin, store, authorize=authorize, wait=wait)
     return app

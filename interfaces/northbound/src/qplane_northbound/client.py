@@ -92,8 +92,28 @@ class Client:
         removes an override); the new configuration version."""
         return self._json(self.http.patch(f"/links/{a}/{b}", json=params))
 
+    def patch_node(self, name: str, memory: dict[str, Any] | None = None,
+                   operations: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Change node ``name``'s memory and operation parameters live (``PATCH /nodes/{name}``)."""
+        body = {k: v for k, v in (("memory", memory), ("operations", operations)) if v is not None}
+        return self._json(self.http.patch(f"/nodes/{name}", json=body))
+
+    def add_node(self, name: str, **hardware: Any) -> dict[str, Any]:
+        """Add a node (``POST /nodes``; ``memory=``, ``operations=``); the new version."""
+        return self._json(self.http.post("/nodes", json={"name": name, **hardware}))
+
+    def add_link(self, a: str, b: str, length_km: float, **link: Any) -> dict[str, Any]:
+        """Add a link (``POST /links``; keyword arguments: its link-model parameters)."""
+        return self._json(self.http.post("/links", json={"a": a, "b": b, "length_km": length_km, "link": link}))
+
+    def remove_link(self, a: str, b: str) -> dict[str, Any]:
+        return self._json(self.http.delete(f"/links/{a}/{b}"))
+
+    def remove_node(self, name: str) -> dict[str, Any]:
+        return self._json(self.http.delete(f"/nodes/{name}"))
+
     def config(self) -> dict[str, Any]:
-        """The current configuration version and the per-link overrides (``GET /config``)."""
+        """The current configuration version and the per-link and per-node overrides (``GET /config``)."""
         return self._json(self.http.get("/config"))
 
     def config_history(self) -> list[dict[str, Any]]:

@@ -35,6 +35,7 @@ from typing import Any, Awaitable, Callable, Literal
 from fastapi import Depends, FastAPI, HTTPException
 from fastapi.responses import HTMLResponse, Response
 from pydantic import BaseModel, Field
+from qplane.errors import QPlaneError
 
 from .models import LinkInView, NodeState
 from .twin import DigitalTwin
@@ -156,6 +157,8 @@ def add_dashboard_routes(app: FastAPI, twin: DigitalTwin, *, token: str | None,
             return await wait(twin.query(lambda: fn(*args)))
         except KeyError as e:
             raise HTTPException(404, e.args[0]) from None
+        except QPlaneError as e:  # a removed link or node cannot come back
+            raise HTTPException(409, str(e)) from None
 
     responses = {401: {"description": "a bearer token is required for this call"},
                  404: {"description": "no such link or node"},

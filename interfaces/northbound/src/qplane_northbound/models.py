@@ -254,6 +254,7 @@ class NodeState(BaseModel):
     remote: bool = Field(description="driven by a node agent")
     agent: Literal["connected", "lost", "waiting"] | None
     memories: int
+    removed: bool = Field(False, description="removed at run time (DELETE /nodes/{name}): it never comes back")
 
 
 class LinkInView(BaseModel):
@@ -263,6 +264,8 @@ class LinkInView(BaseModel):
     up: bool = Field(description="the fibre (ground truth)")
     operational: bool = Field(description="the fibre and both end nodes are up")
     in_view: bool = Field(description="the controller believes it works")
+    removed: bool = Field(False, description="removed at run time (DELETE /links/{a}/{b}): it never comes back")
+    routable: bool = Field(True, description="routing may use it (false: taken out of routing by the health monitor)")
 
 
 class Topology(BaseModel):

@@ -450,6 +450,9 @@ class DigitalTwin:
         view = net.view()
         status = sim.topology_status()
         agents = {a["node"]: a for a in self.hub.status()} if self.hub is not None else {}
+        removed_nodes = set(status.get("removed_nodes", ()))
+        removed_links = {frozenset(k) for k in status.get("removed_links", ())}
+        unroutable = {frozenset(k) for k in status.get("unroutable_links", ())}
         return {
             "sim_time_s": sim.now,
             "manager": status["manager"],
@@ -457,12 +460,13 @@ class DigitalTwin:
             "nodes": [
                 {"name": name, "up": node.up, "in_view": name in view, "remote": name in agents,
                  "agent": agents[name]["state"] if name in agents else None,
-                 "memories": len(node.device.all_memories())}
+                 "memories": len(node.device.all_memories()), "removed": name in removed_nodes}
                 for name, node in net.nodes.items()
             ],
             "links": [
                 {"a": l.a, "b": l.b, "length_km": l.length_km, "up": l.up, "operational": l.operational,
-                 "in_view": view.has_edge(l.a, l.b)}
+                 "in_view": view.has_edge(l.a, l.b), "removed": frozenset((l.a, l.b)) in removed_links,
+                 "routable": frozenset((l.a, l.b)) not in unroutable}
                 for l in net.links.values()
             ],
         }
