@@ -173,7 +173,11 @@ class Router(Protocol):
     * ``fixed_path = False`` — a path-free router (entanglement-graph routing): ``route`` only
       proves that a path exists and bounds the fidelity; the request is served by a swapping
       policy with ``path_free = True`` that finds its paths as link-level pairs appear;
-      ``swapping`` names that policy (used when the scenario does not choose one).
+      ``swapping`` names that policy (used when the scenario does not choose one);
+    * ``virtual_links`` — a hybrid router's virtual links (each with ``a``, ``b``, ``stock``,
+      ``max_age``, ``refill``): the engine keeps stocks of end-to-end pairs on them and routes the
+      router's requests on the view plus one edge per virtual link, whose ``virtual`` (the stock:
+      ``available``, ``expected_wait()``) tells it apart.
     """
 
     def route(self, graph: nx.Graph, src: str, dst: str, request: EntanglementRequest) -> list[str] | None:

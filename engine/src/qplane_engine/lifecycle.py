@@ -38,6 +38,7 @@ class RequestLifecycle:
         self.scheduler: Any = None  # set by the engine once built
         self.topology_manager: Any = None
         self.multipartite: Any = None  # set by the engine: serves requests with ``parties``
+        self.virtual: Any = None  # set by the engine: serves requests over virtual links
         #: the legs of multipartite requests (routed and re-routed like requests, listed nowhere)
         self.internal: list[RequestHandle] = []
         self._awaiting_view: list[RequestHandle] = []
@@ -136,6 +137,8 @@ class RequestLifecycle:
     def _route_and_submit(self, handle: RequestHandle) -> None:
         if handle.request.parties and not handle.done:
             return self.multipartite.start(handle)
+        if not handle.done and self.virtual.declared(handle) and self.virtual.route(handle):
+            return  # served over virtual links (or ended): see qplane_engine.virtual
         if handle.done or not self.route(handle, RequestStatus.NO_PATH, RequestStatus.FIDELITY_UNREACHABLE, ""):
             return
         handle.status = RequestStatus.WAITING

@@ -130,7 +130,7 @@ def assemble(sim: Any) -> dict[str, Any]:
         wall_time_s=sim.wall_time,
         events=sim.env.events_processed,
         classical_messages=sim.network.messages_sent,
-        requests=[summarize(h, sim.env.now, sim.multipartite.paths(h)) for h in sim.handles],
+        requests=[summarize(h, sim.env.now, sim.multipartite.paths(h) or sim.virtual.paths(h)) for h in sim.handles],
         links=links,
         nodes=sim.inventory.utilisation(),
         memory_timeline=occupancy.timeline if occupancy else [],

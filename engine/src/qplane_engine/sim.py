@@ -35,6 +35,7 @@ from .inventory import MemoryInventory
 from .lifecycle import RequestLifecycle
 from .management import Management
 from .multipartite import Multipartite
+from .virtual import VirtualLinks
 from .results import assemble
 from .trace import Tracer
 
@@ -111,6 +112,7 @@ class Simulation:
                                           self._finished, self._pair_delivered if pair_hook else None)
         self.failures = Failures(self.clock, self.network, self._link_changed, self._node_changed)
         self.multipartite = self.lifecycle.multipartite = Multipartite(self)
+        self.virtual = self.lifecycle.virtual = VirtualLinks(self)
         if self.trace_path is not None:  # before any component is built: they fetch it once
             self.tracer = self.lifecycle.trace = self.failures.trace = Tracer(self.trace_path, self.clock)
             self.services.set(TRACE, self.tracer)
@@ -130,6 +132,7 @@ class Simulation:
             asm.request_protocols(handle, f"requests.{i}.protocols")
         self.lifecycle.requests.extend(asm.traffic(self.network, len(self.handles)))
         asm.check_events(self.network)
+        self.virtual.check()
         asm.check_capabilities(self.backend)
         return self
 
@@ -276,8 +279,8 @@ class Simulation:
     # ---------------------------------------------------------------- hooks
 
     def _finished(self, handle: RequestHandle) -> None:
-        if self.multipartite.finished(handle):  # a leg of a GHZ request: the engine's own
-            return
+        if self.multipartite.finished(handle) or self.virtual.finished(handle):  # the engine's own
+            return  # (a leg of a GHZ request, a virtual link's keeper or a leg over virtual links)
         self.hook.qplane_request_finished(context=self.context, request=handle)
         self._done += 1
         if self._done == len(self.handles) and not self._all_done.triggered:
@@ -337,6 +340,8 @@ class Simulation:
         self._running = True
         self.failures.schedule(self.scenario)
         self.topology_manager.start()
+        if self.topology_manager.ready():  # otherwise virtual links start with their first request
+            self.virtual.start_from_scenario()
         for handle in self.handles:
             self.env.call_at(handle.request.start, self._arrive, handle)
         interrupted = None
@@ -354,6 +359,7 @@ class Simulation:
                 self.lifecycle.end_of_run()
             else:
                 self.lifecycle.interrupt()
+            self.virtual.stop()
         finally:
             if self.tracer is not None:  # the requests' ends are in it: complete
                 self.tracer.close()
@@ -361,6 +367,8 @@ class Simulation:
         self.hook.qplane_simulation_end(context=self.context)
         self.wall_time = time.perf_counter() - t0
         results = assemble(self)
+        if self.virtual.stocks:
+            results["extra"]["virtual_links"] = self.virtual.summary()
         self.hook.qplane_results_assembled(context=self.context, results=results)
         if interrupted is not None:
             raise RunInterrupted(results) from interrupted

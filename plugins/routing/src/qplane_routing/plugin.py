@@ -5,6 +5,7 @@ from __future__ import annotations
 from qplane.context import RunContext
 from qplane.hookspecs import hookimpl
 
+from .hybrid import HybridParams, HybridRouter
 from .reactive import POOL, STATS, ReactiveParams, ReactiveRouter, ReactiveSwapping
 from .routers import (
     KShortestParams,
@@ -28,6 +29,8 @@ def qplane_register_routers(register):
              description="multipath: up to k link-disjoint shortest paths, pairs spread over them")
     register("reactive", ReactiveRouter, params=MaxFidelityParams,
              description="entanglement-graph routing: swap over the link pairs that exist at the moment")
+    register("hybrid", HybridRouter, params=HybridParams,
+             description="virtual links: stocks of end-to-end pairs between chosen nodes, used as links of the logical topology")
 
 
 @hookimpl
