@@ -162,3 +162,22 @@ def test_compare_runs_the_three_routings_on_a_grid():
     assert not study.failures and len(study.runs) == 3
     assert [r["results"]["requests"][0]["status"] for r in study.runs] == ["completed"] * 3
     assert "opportunistic" in study.runs[2]["results"]["extra"]
+
+
+def test_per_request_choice_shares_the_network_with_path_based_requests():
+    # the path-based request holds the bottom row's memories when the pool starts (the pool
+    # takes the memories free at that moment): the opportunistic ones stay in the rows above
+    sc = grid(pairs=50, count=3, coherence_time=0.02, cutoff={"max_age": 2e-3}, routing="shortest-path")
+    sc["requests"] = [
+        {"src": "n2_0", "dst": "n2_2", "pairs": 50},
+        {"src": "n0_0", "dst": "n1_2", "pairs": 50, "protocols": {"routing": "opportunistic"}},
+        {"src": "n0_2", "dst": "n1_0", "pairs": 50, "start": 0.001, "protocols": {"routing": "opportunistic"}},
+    ]
+    sim, res = run_checked(sc)
+    assert [r["status"] for r in res["requests"]] == ["completed"] * 3
+    assert [r["protocols"]["swapping"] for r in res["requests"]] == ["asap", "opportunistic", "opportunistic"]
+    view = sim.context.network.graph
+    paths = res["extra"]["opportunistic"]["paths"]
+    assert all(monotone(p.split("-"), view, "n1_2") for p in paths["1"])
+    assert all(monotone(p.split("-"), view, "n1_0") for p in paths["2"])
+    assert sim.context.services.get(OPP_POOL) is None
