@@ -85,6 +85,7 @@ def test_without_noise_every_pair_has_the_exact_chain_fidelity():
     f = 0.97
     sim, res = run_checked(grid(rows=2, cols=4, pairs=100, f=f))
     assert res["extra"]["opportunistic"]["swaps"] == {"0": {"3": 100}}
+    assert res["classical_messages"] == 2 * 3 * 100  # each swap's outcome: to the next node and to the source
     expected = physics.werner_fidelity(physics.werner_parameter(f) ** 4)
     for pair in sim.handles[0].delivered:
         assert pair.fidelity == pytest.approx(expected, abs=1e-12)
@@ -181,3 +182,17 @@ def test_per_request_choice_shares_the_network_with_path_based_requests():
     assert all(monotone(p.split("-"), view, "n1_2") for p in paths["1"])
     assert all(monotone(p.split("-"), view, "n1_0") for p in paths["2"])
     assert sim.context.services.get(OPP_POOL) is None
+
+
+def test_links_and_nodes_failing_at_random_leave_the_inventory_sound():
+    # growing pairs lose qubits on failed nodes (losses.node_failed), distances follow the
+    # controller's view, and no memory is double-booked or leaked
+    sc = grid(pairs=10**6, coherence_time=0.05, swapping={"name": "opportunistic", "max_age": 1e-3})
+    sc["duration"] = 0.3
+    sc["failures"] = {"links": {"mtbf": 0.05, "mttr": 0.01}, "nodes": {"mtbf": 0.2, "mttr": 0.01}}
+    sim, res = run_checked(sc, every=1e-3)
+    assert res["topology"]["failures"] > 5
+    assert res["requests"][0]["delivered"] > 300
+    assert sim.handles[0].delivered[-1].time > 0.25  # still delivering at the end: never stuck
+    paths = res["extra"]["opportunistic"]["paths"]["0"]
+    assert all(len(set(p.split("-"))) == len(p.split("-")) for p in paths)  # no node twice

@@ -16,7 +16,8 @@ heralds. The protocol, per end-to-end pair ("growing pair") of a request:
   and swaps with the one towards the neighbour m of smallest distance to the destination,
   strictly smaller than x's own (so the pair never loops back: its path is monotone towards
   the destination). Distance is the hop count or the fibre length (``metric: hops|km``) over
-  the controller's view of the topology when the request starts. If x has no such pair it
+  the controller's view of the topology (recomputed when the view changes; a pair never visits
+  a node twice). If x has no such pair it
   waits for the next herald on one of its links (no polling). The swap is the repeater's Bell
   measurement (its gate and measurement errors, ``bsm_success``); its outcome travels to m
   (who then acts as the far end: one message, over the link's delay) and to the source (one
@@ -100,13 +101,24 @@ class _Walker:
         self.src, self.dst = req.src, req.dst
         self.min_fidelity = req.min_fidelity
         self.rank = (-req.priority, req.end if req.end is not None else math.inf, order)
-        view = pool.ctx.network.view()
-        if pool.params.metric == "km":
-            self.dist = nx.single_source_dijkstra_path_length(view, self.dst, weight="length_km")
-        else:
-            self.dist = nx.single_source_shortest_path_length(view, self.dst)
+        self._view: nx.Graph | None = None
+        self._dist: dict[str, float] = {}
         self.growers: list[_Grower] = []
         self.by_end: dict[Any, _Grower] = {}
+
+    def distances(self) -> dict[str, float]:
+        """Every node's distance to the destination over the controller's view, recomputed when
+        the view changes (a failure or repair the controller learned of)."""
+        view = self.pool.ctx.network.view()
+        if view is not self._view:
+            self._view = view
+            if self.dst not in view:
+                self._dist = {}
+            elif self.pool.params.metric == "km":
+                self._dist = nx.single_source_dijkstra_path_length(view, self.dst, weight="length_km")
+            else:
+                self._dist = nx.single_source_shortest_path_length(view, self.dst)
+        return self._dist
 
     def wants_more(self) -> bool:
         pairs = self.handle.request.pairs
@@ -193,16 +205,18 @@ class OpportunisticPool(LinkPool):
         if waiting and g in waiting:
             waiting.remove(g)
 
-    def _next_hop(self, w: _Walker, x: str) -> str | None:
-        """The neighbour of ``x`` closest to the destination, strictly closer than ``x``, that
-        ``x`` holds an available pool pair with (ties: the fresher pair, then the name)."""
+    def _next_hop(self, g: _Grower, x: str) -> str | None:
+        """The neighbour of ``x`` closest to the destination, strictly closer than ``x`` and not
+        on ``g``'s path yet, that ``x`` holds an available pool pair with (ties: the fresher
+        pair, then the name)."""
         if x not in self.graph:
             return None
-        dist, here = w.dist, w.dist.get(x, math.inf)
+        dist = g.consumer.distances()
+        here = dist.get(x, math.inf)
         best, key = None, None
         for m in self.graph.adj[x]:
             d = dist.get(m, math.inf)
-            if d < here:
+            if d < here and m not in g.path:
                 k = (d, -self.avail[frozenset((x, m))][-1].born, m)
                 if key is None or k < key:
                     best, key = m, k
@@ -211,7 +225,7 @@ class OpportunisticPool(LinkPool):
     def _advance(self, g: _Grower) -> None:
         """``g``'s far end knows it holds it: grow it one hop if a pair allows, else wait."""
         w, x = g.consumer, g.path[-1]
-        m = self._next_hop(w, x)
+        m = self._next_hop(g, x)
         if m is None:
             waiting = self.waiting.setdefault(x, [])
             if g not in waiting:
