@@ -40,7 +40,7 @@ def run_checked(sc: dict, every: float = 5e-4):
     return sim, res, checks[0]
 
 
-ROUTERS = ["shortest-path", "max-fidelity", "k-shortest", "reactive"]
+ROUTERS = ["shortest-path", "max-fidelity", "k-shortest", "reactive", "opportunistic"]
 SCHEDULERS = ["fifo", "priority", {"name": "edf", "preempt": True}, "round-robin", {"name": "tdma", "slot_s": 5e-4}]
 
 

@@ -1,6 +1,8 @@
 """Routers of qplane: choose a request's path(s) over the controller's view of the topology,
-or (``reactive``) route each pair over the link-level entanglement that exists at the moment."""
+or (``reactive``) route each pair over the link-level entanglement that exists at the moment, or
+(``opportunistic``) let each node choose the next swap towards the destination."""
 
+from .opportunistic import OpportunisticParams, OpportunisticPool, OpportunisticRouter, OpportunisticSwapping
 from .reactive import LinkPool, ReactiveParams, ReactiveRouter, ReactiveSwapping
 from .routers import (
     KShortestParams,
@@ -19,6 +21,10 @@ __all__ = [
     "MaxFidelityParams",
     "MaxFidelityRouter",
     "MinCostRouter",
+    "OpportunisticParams",
+    "OpportunisticPool",
+    "OpportunisticRouter",
+    "OpportunisticSwapping",
     "ReactiveParams",
     "ReactiveRouter",
     "ReactiveSwapping",

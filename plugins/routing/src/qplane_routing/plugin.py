@@ -6,6 +6,7 @@ from qplane.context import RunContext
 from qplane.hookspecs import hookimpl
 
 from .hybrid import HybridParams, HybridRouter
+from .opportunistic import OPP_POOL, OPP_STATS, OpportunisticParams, OpportunisticRouter, OpportunisticSwapping
 from .reactive import POOL, STATS, ReactiveParams, ReactiveRouter, ReactiveSwapping
 from .routers import (
     KShortestParams,
@@ -31,19 +32,24 @@ def qplane_register_routers(register):
              description="entanglement-graph routing: swap over the link pairs that exist at the moment")
     register("hybrid", HybridRouter, params=HybridParams,
              description="virtual links: stocks of end-to-end pairs between chosen nodes, used as links of the logical topology")
+    register("opportunistic", OpportunisticRouter, params=MaxFidelityParams,
+             description="no path: each node swaps towards its neighbour closest to the destination")
 
 
 @hookimpl
 def qplane_register_swap_policies(register):
     register("reactive", ReactiveSwapping, params=ReactiveParams,
              description="session model of routing: reactive (shared link-level pool, paths found per pair)")
+    register("opportunistic", OpportunisticSwapping, params=OpportunisticParams,
+             description="session model of routing: opportunistic (pairs grow hop by hop over a link-level pool)")
 
 
 @hookimpl
 def qplane_simulation_end(context: RunContext) -> None:
-    pool = context.services.get(POOL)
-    if pool is not None:  # pending reactive requests never arrived: let the pool's memories go
-        pool.stop()
+    for key in (POOL, OPP_POOL):
+        pool = context.services.get(key)
+        if pool is not None:  # pending reactive requests never arrived: let the pool's memories go
+            pool.stop()
 
 
 @hookimpl
@@ -54,4 +60,12 @@ def qplane_results_assembled(context: RunContext, results: dict) -> None:
             "pairs_heralded": stats["pairs_heralded"],
             "pairs_expired": stats["pairs_expired"],
             "paths": {str(k): v for k, v in sorted(stats["paths"].items())},
+        }
+    stats = context.services.get(OPP_STATS)
+    if stats is not None:
+        results.setdefault("extra", {})["opportunistic"] = {
+            "pairs_heralded": stats["pairs_heralded"],
+            "pairs_expired": stats["pairs_expired"],
+            "paths": {str(k): v for k, v in sorted(stats["paths"].items())},
+            "swaps": {str(k): {str(n): c for n, c in sorted(v.items())} for k, v in sorted(stats["swaps"].items())},
         }

@@ -171,6 +171,11 @@ class _Consumer:
 class LinkPool:
     """Link-level pairs shared by the reactive requests of a run (see the module)."""
 
+    #: the services the pool and its statistics are kept under (None: POOL and STATS); a
+    #: subclass serving another kind of request sets its own
+    pool_key: "ServiceKey | None" = None
+    stats_key: "ServiceKey | None" = None
+
     def __init__(self, ctx: Context, params: ReactiveParams, max_age: float | None):
         self.ctx = ctx
         self.env = ctx.clock
@@ -193,10 +198,11 @@ class LinkPool:
         self._orders = 0
         self._serving = False
         self._again = False
-        self.stats = ctx.services.get(STATS)
+        stats_key = self.stats_key or STATS
+        self.stats = ctx.services.get(stats_key)
         if self.stats is None:
             self.stats = {"pairs_heralded": 0, "pairs_expired": 0, "paths": {}}
-            ctx.services.set(STATS, self.stats)
+            ctx.services.set(stats_key, self.stats)
 
     def __repr__(self) -> str:
         return "the reactive link pool"
@@ -239,8 +245,8 @@ class LinkPool:
             self.ctx.inventory.release(self.session)
         self.avail.clear()
         self.graph.clear()
-        if self.ctx.services.get(POOL) is self:
-            self.ctx.services.pop(POOL)
+        if self.ctx.services.get(self.pool_key or POOL) is self:
+            self.ctx.services.pop(self.pool_key or POOL)
 
     def add_consumer(self, session: Session) -> None:
         self._orders += 1
