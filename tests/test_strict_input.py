@@ -89,8 +89,9 @@ def _first_party_models() -> list[tuple[str, type[BaseModel]]]:
 def test_every_first_party_parameter_refuses_a_non_finite_number(component, model):
     for name in _float_fields(model):
         for bad in (float("inf"), float("-inf"), float("nan")):
+            mapping = typing.get_origin(model.model_fields[name].annotation) is dict  # e.g. gravity's weights
             with pytest.raises(ValidationError) as exc:
-                model.model_validate({name: bad})
+                model.model_validate({name: {"x": bad} if mapping else bad})
             finite = [e for e in exc.value.errors() if e["loc"][:1] == (name,) and e["type"] == "finite_number"]
             assert finite, (component, name, exc.value.errors())
 

@@ -120,7 +120,7 @@ def test_generated_requests_run_and_report_like_listed_ones(capsys, tmp_path):
     ({"model": "poisson", "rate_hz": 10, "rate": 3.0}, "traffic", "needs a 'deadline'"),
     ({"model": "poisson", "rate_hz": -1, "pairs": 1}, "traffic.rate_hz", "greater than 0"),
     ({"model": "poisson", "rate_hz": 10, "pairs": 1, "colour": "red"}, "traffic.colour", "unknown field"),
-    ({"model": "bursty", "rate_hz": 10}, "traffic.model", "unknown traffic model 'bursty'; installed: poisson"),
+    ({"model": "bursty", "rate_hz": 10}, "traffic.model", "unknown traffic model 'bursty'; installed: "),
     ({"rate_hz": 10, "pairs": 1}, "traffic", "needs 'model: NAME'"),
     ({"model": "poisson", "rate_hz": 1e9, "pairs": 1}, "traffic.rate_hz", "requests, above the limit"),
     ([{"model": "poisson", "rate_hz": 10, "pairs": 1}, {"model": "poisson", "pairs": 1}],

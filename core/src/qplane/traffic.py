@@ -11,15 +11,15 @@ Generation happens up front, from the model's own random stream (``"traffic"``, 
 adding a model or a component never shifts another's numbers. The core ships the contract only;
 the first-party ``poisson`` model lives in the scheduling plugin.
 
-This module must not touch the network or the kernel: a model sees node names, the run's
-duration and its random stream, nothing else.
+This module must not touch the network or the kernel: a model sees node names, fibre distances,
+the run's duration, its random stream and the scenario's folder, nothing else.
 """
 
 from __future__ import annotations
 
 import random
 from dataclasses import dataclass
-from typing import Protocol, Sequence
+from typing import Callable, Protocol, Sequence
 
 from .requests import EntanglementRequest
 
@@ -34,6 +34,10 @@ class TrafficContext:
     nodes: Sequence[str]
     #: simulated seconds of the run (arrivals at or after it would never be served)
     duration: float
+    #: fibre distance in km between two nodes (shortest over the topology; inf when unreachable)
+    distance_km: Callable[[str, str], float] | None = None
+    #: folder relative file paths (e.g. a replayed trace) resolve against: the scenario file's
+    base_dir: str = "."
 
 
 class TrafficModel(Protocol):

@@ -299,7 +299,8 @@ class Assembler:
         for field, ref in items:
             res = self.resolved[field] = self.resolve(BY_PATH["traffic"], ref, field)
             context = TrafficContext(rng=self.sim.env.stream(field), nodes=list(network.nodes),
-                                     duration=self.scenario.duration)
+                                     duration=self.scenario.duration, distance_km=network.distance_km,
+                                     base_dir=str(scenario_base_dir(self.scenario)))
             so_far = self.sim.handles + handles
             self.declared(res, context, field, {"requests": len(so_far),
                                                 "pairs": sum(limits.pairs_asked(h.request) for h in so_far)})

@@ -9,6 +9,7 @@ nodes unless every pair of nodes talks.
 
 from __future__ import annotations
 
+import math
 from typing import Any, Callable, Sequence
 
 import networkx as nx
@@ -42,6 +43,17 @@ class Network:
                 self.graph, a, weight="length_km"
             )
         return dist[b] / self.speed
+
+    def distance_km(self, a: str, b: str) -> float:
+        """Length of the shortest fibre route from ``a`` to ``b`` (``inf`` when none joins them)."""
+        if a == b:
+            return 0.0
+        dist = self._dist_cache.get(a)
+        if dist is None:
+            dist = self._dist_cache[a] = nx.single_source_dijkstra_path_length(
+                self.graph, a, weight="length_km"
+            )
+        return dist.get(b, math.inf)
 
     def path_delays(self, path: Sequence[str]) -> list[float]:
         """Delay along ``path`` from ``path[0]`` to each node of it (messages follow the path)."""
