@@ -148,3 +148,18 @@ def test_bad_virtual_links_are_one_line_errors(links, message):
     sc["protocols"]["routing"] = {"name": "hybrid", "virtual_links": links}
     with pytest.raises(ScenarioError, match=message):
         build(sc)
+
+
+def test_the_controller_designates_a_virtual_link_from_observed_demand():
+    sc = chain_scenario(5, 20.0, pairs=1, count=1, duration=5.0, seed=6)
+    sc["requests"] = [{"src": "n0", "dst": "n4", "pairs": 1, "start": 0.02 * (i + 1)} for i in range(12)]
+    sc["requests"].insert(0, {"src": "n1", "dst": "n3", "pairs": 1, "start": 0.001})
+    sc["protocols"]["routing"] = {"name": "hybrid", "auto": 1, "auto_threshold": 4}
+    res = build(sc).run()
+    paths = [r["paths"] for r in res["requests"][1:]]
+    # the 4th request between n0 and n4 designates the link; it and the rest take stocked pairs
+    assert paths[:3] == [[["n0", "n1", "n2", "n3", "n4"]]] * 3
+    assert paths[3:] == [[["n0", "n4"]]] * 9
+    (vl,) = res["extra"]["virtual_links"]
+    assert (vl["a"], vl["b"]) == ("n0", "n4") and vl["pairs_consumed"] >= 6
+    assert all(r["status"] == "completed" for r in res["requests"])

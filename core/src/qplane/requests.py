@@ -177,7 +177,8 @@ class Router(Protocol):
     * ``virtual_links`` — a hybrid router's virtual links (each with ``a``, ``b``, ``stock``,
       ``max_age``, ``refill``): the engine keeps stocks of end-to-end pairs on them and routes the
       router's requests on the view plus one edge per virtual link, whose ``virtual`` (the stock:
-      ``available``, ``expected_wait()``) tells it apart.
+      ``available``, ``expected_wait()``) tells it apart; ``designate(demand)`` adds virtual links
+      from the requests counted so far per node pair (``{(a, b): n}``).
     """
 
     def route(self, graph: nx.Graph, src: str, dst: str, request: EntanglementRequest) -> list[str] | None:

@@ -137,7 +137,7 @@ class RequestLifecycle:
     def _route_and_submit(self, handle: RequestHandle) -> None:
         if handle.request.parties and not handle.done:
             return self.multipartite.start(handle)
-        if not handle.done and self.virtual.declared(handle) and self.virtual.route(handle):
+        if not handle.done and self.virtual.applies(handle) and self.virtual.route(handle):
             return  # served over virtual links (or ended): see qplane_engine.virtual
         if handle.done or not self.route(handle, RequestStatus.NO_PATH, RequestStatus.FIDELITY_UNREACHABLE, ""):
             return

@@ -3,7 +3,8 @@ links of the logical topology (hybrid routing; Schoute et al., arXiv:1610.05238;
 al., PRA 99, 022317 (2019)).
 
 A router that declares ``virtual_links`` (the ``hybrid`` router of the routing plugin; see
-:class:`qplane.requests.Router`) names node pairs ``(a, b)``, each with ``stock`` (pairs kept at
+:class:`qplane.requests.Router`), or designates them from the demand the engine counts
+(``designate(demand)``: requests per node pair so far), names node pairs ``(a, b)``, each with ``stock`` (pairs kept at
 most), ``max_age`` (seconds a stocked pair may wait before it is discarded; None: no limit) and
 ``refill`` (``from_start``: the stock is filled from the start of the run, when a request of the
 scenario uses the router; ``on_first_use``: from the first request that arrives with it).
@@ -193,12 +194,19 @@ class VirtualLinks:
         self._internal: dict[int, Any] = {}  # id(handle) -> its Stock or Leg
         self._view: tuple[Any, int, nx.Graph] | None = None
         self.logical_paths: dict[int, list[str]] = {}  # request id -> its path over virtual links
+        self.demand: dict[tuple[str, str], int] = {}  # requests of hybrid routers per node pair
         self.rng = sim.clock.stream("virtual-links")  # Bell measurements that fail (bsm_success < 1)
 
     # ---------------------------------------------------------------- stocks
     @staticmethod
     def declared(handle: RequestHandle) -> list[Any]:
         return list(getattr(handle.protocols.get("router"), "virtual_links", None) or ())
+
+    @staticmethod
+    def applies(handle: RequestHandle) -> bool:
+        """The request's router works with virtual links (declares or designates them)."""
+        router = handle.protocols.get("router")
+        return hasattr(router, "virtual_links") or hasattr(router, "designate")
 
     def check(self) -> None:
         """Before the run: every virtual link joins nodes of the topology (a scenario error
@@ -275,6 +283,12 @@ class VirtualLinks:
         over virtual links, or ended); False: an ordinary request (no virtual edge on its path)."""
         life, req = self.sim.lifecycle, handle.request
         self._ensure(handle, self.declared(handle))
+        designate = getattr(handle.protocols["router"], "designate", None)
+        if designate is not None:  # the router may add virtual links from the demand seen so far
+            ends = (req.src, req.dst) if req.src <= req.dst else (req.dst, req.src)
+            self.demand[ends] = self.demand.get(ends, 0) + 1
+            self._ensure(handle, [s for s in designate(dict(self.demand))
+                                  if s.a in self.sim.network.nodes and s.b in self.sim.network.nodes])
         view = self.logical_view(life.annotated_view())
         path = handle.protocols["router"].route(view, req.src, req.dst, req)
         if not path or not any(view[u][v].get("virtual") for u, v in zip(path, path[1:])):

@@ -23,6 +23,10 @@ for all of them at the top level:
 * ``refill`` — ``from_start`` (the stock is filled from the start of the run when a request of
   the scenario uses this router; with a topology manager that discovers the network first, from
   the first request) or ``on_first_use`` (from the first request of this router).
+
+With ``auto: k`` the controller also designates virtual links from observed demand: once two
+nodes have been the ends of ``auto_threshold`` requests of this router, they get a virtual link
+(up to ``k`` in all, busiest pairs first), stocked from then on (:meth:`HybridRouter.designate`).
 """
 
 from __future__ import annotations
@@ -33,8 +37,9 @@ import networkx as nx
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from qplane.requests import EntanglementRequest
 
-#: a virtual edge costs a hair more than a physical path of the same expected time (ties go physical)
-_TIE = 1e-12
+#: a virtual edge costs a hair less than a physical path of the same expected time: its keeper is
+#: already at work on those links (and holds their memories), so ties go virtual
+_TIE = -1e-12
 
 Refill = Literal["from_start", "on_first_use"]
 
@@ -65,6 +70,9 @@ class HybridParams(BaseModel):
                                                             "discarded (None: no limit)")
     refill: Refill = Field("from_start", description="from_start: filled from the start of the run; "
                                                      "on_first_use: from the first request that uses the router")
+    auto: int = Field(0, ge=0, le=1000, description="virtual links the controller may add from observed demand "
+                                                     "(node pairs with at least auto_threshold requests)")
+    auto_threshold: int = Field(10, ge=1, description="requests between two nodes before they get a virtual link")
 
     @model_validator(mode="after")
     def _distinct(self) -> "HybridParams":
@@ -96,6 +104,7 @@ class HybridRouter:
 
     def __init__(self, params: HybridParams):
         self.params = params
+        self.designated: list[frozenset[str]] = []  # chosen from demand (``auto``)
         self.virtual_links = []
         for v in params.virtual_links:
             if not isinstance(v, VirtualLinkParams):
@@ -104,11 +113,27 @@ class HybridRouter:
                 v.between[0], v.between[1], v.stock if v.stock is not None else params.stock,
                 v.max_age if v.max_age is not None else params.max_age, v.refill or params.refill))
 
+    def designate(self, demand: dict[tuple[str, str], int]) -> list[VirtualLink]:
+        """Virtual links chosen from observed demand (requests so far per node pair, as the
+        engine counts them): the busiest pairs with at least ``auto_threshold`` requests, up to
+        ``auto`` of them in all (ties to the pair seen first); each is designated once."""
+        p = self.params
+        if len(self.designated) >= p.auto:
+            return []
+        declared = {frozenset((v.a, v.b)) for v in self.virtual_links} | set(self.designated)
+        busy = [ends for ends, n in sorted(demand.items(), key=lambda kv: -kv[1])
+                if n >= p.auto_threshold and frozenset(ends) not in declared]
+        out = []
+        for a, b in busy[:p.auto - len(self.designated)]:
+            self.designated.append(frozenset((a, b)))
+            out.append(VirtualLink(a, b, p.stock, p.max_age, "on_first_use"))
+        return out
+
     def route(self, graph: nx.Graph, src: str, dst: str,
               request: EntanglementRequest | None = None) -> list[str] | None:
         def cost(u: str, v: str, data: dict[str, Any]) -> float:
             stock = data.get("virtual")
-            return data["expected_pair_time"] if stock is None else stock.expected_wait() + _TIE
+            return data["expected_pair_time"] if stock is None else max(0.0, stock.expected_wait() + _TIE)
 
         try:
             return nx.dijkstra_path(graph, src, dst, weight=cost)
