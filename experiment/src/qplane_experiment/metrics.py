@@ -13,6 +13,7 @@ METRICS: dict[str, tuple[str, str]] = {
     "fidelity_mean": ("mean fidelity of every delivered pair (pairs-weighted over requests)", ""),
     "latency_mean_s": ("mean pair latency of every delivered pair (pairs-weighted over requests)", "s"),
     "served_fraction": ("delivered/requested pairs (or achieved/asked rate), mean over requests", ""),
+    "completion_time_mean_s": ("time from a request's start to its completion, mean over completed requests", "s"),
     "completed_fraction": ("fraction of requests completed", ""),
     "fidelity_estimated_mean": ("the network's own fidelity estimate, pairs-weighted mean", ""),
     "delivered": ("pairs delivered, all requests", "pairs"),
@@ -23,7 +24,7 @@ METRICS: dict[str, tuple[str, str]] = {
     "M": ("mermin: the Mermin value M of the GHZ states", ""),
 }
 #: the metrics the terminal tables and the plots show
-MAIN_METRICS = ("rate_hz", "fidelity_mean", "latency_mean_s", "served_fraction")
+MAIN_METRICS = ("rate_hz", "fidelity_mean", "latency_mean_s", "completion_time_mean_s", "served_fraction")
 #: application figures: ``metric -> (application, its row key for the weight)``; the terminal
 #: table adds them when a run has them
 APPLICATION_METRICS = {"teleport_fidelity_mean": ("teleport", "teleported"), "S": ("chsh", "measured"),
@@ -39,6 +40,9 @@ def run_metrics(results: Mapping[str, Any]) -> dict[str, float | None]:
       the mean over every delivered pair of the run (``None`` when none was delivered);
     * ``served_fraction`` — mean over requests of ``min(1, delivered / pairs)`` for a pairs
       request and ``min(1, rate_hz / rate)`` for a rate request;
+    * ``completion_time_mean_s`` — mean over the completed requests of start to completion
+      (the request's own latency, whatever its pairs' histories: comparable across routing kinds
+      whose pairs are made ahead of demand);
     * ``completed_fraction`` — the fraction of requests that ended ``completed``;
     * ``delivered`` — pairs delivered over all requests;
     * ``distance_km`` — mean end-to-end length of the requests' first path (``paths[0]``), over
@@ -67,6 +71,8 @@ def run_metrics(results: Mapping[str, Any]) -> dict[str, float | None]:
             served.append(0.0)
     out["served_fraction"] = math.fsum(served) / n
     out["completed_fraction"] = sum(r.get("status") == "completed" for r in reqs) / n
+    done = [r["completion_time_s"] for r in reqs if r.get("completion_time_s") is not None]
+    out["completion_time_mean_s"] = math.fsum(done) / len(done) if done else None
     lengths = {frozenset((lk["a"], lk["b"])): lk["length_km"] for lk in results.get("links") or []}
     dists = []
     for r in reqs:

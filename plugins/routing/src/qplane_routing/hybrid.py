@@ -70,9 +70,9 @@ class HybridParams(BaseModel):
                                                             "discarded (None: no limit)")
     refill: Refill = Field("from_start", description="from_start: filled from the start of the run; "
                                                      "on_first_use: from the first request that uses the router")
-    auto: int = Field(0, ge=0, le=1000, description="virtual links the controller may add from observed demand "
+    auto: int = Field(2, ge=0, le=1000, description="virtual links the controller may add from observed demand "
                                                      "(node pairs with at least auto_threshold requests)")
-    auto_threshold: int = Field(10, ge=1, description="requests between two nodes before they get a virtual link")
+    auto_threshold: int = Field(5, ge=1, description="requests between two nodes before they get a virtual link")
 
     @model_validator(mode="after")
     def _distinct(self) -> "HybridParams":
