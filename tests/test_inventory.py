@@ -40,11 +40,13 @@ def run_checked(sc: dict, every: float = 5e-4):
     return sim, res, checks[0]
 
 
-ROUTERS = ["shortest-path", "max-fidelity", "k-shortest", "reactive", "opportunistic"]
+# hybrid: virtual links for the first two node pairs requested (stocked pairs hold memories too)
+ROUTERS = ["shortest-path", "max-fidelity", "k-shortest", "reactive", "opportunistic",
+           {"name": "hybrid", "auto": 2, "auto_threshold": 1}]
 SCHEDULERS = ["fifo", "priority", {"name": "edf", "preempt": True}, "round-robin", {"name": "tdma", "slot_s": 5e-4}]
 
 
-@pytest.mark.parametrize("routing", ROUTERS)
+@pytest.mark.parametrize("routing", ROUTERS, ids=lambda r: r if isinstance(r, str) else r["name"])
 @pytest.mark.parametrize("scheduling", SCHEDULERS, ids=lambda s: s if isinstance(s, str) else s["name"])
 def test_no_memory_is_double_booked_or_leaked_on_a_waxman_mesh(routing, scheduling):
     sim, res, checks = run_checked(waxman_scenario(routing, scheduling))

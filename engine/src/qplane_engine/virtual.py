@@ -71,6 +71,21 @@ class VirtualLinkModel:
     herald_delay: float = 0.0
 
 
+class Held:
+    """A pair kept by a stock or a leg, with the qubits it was made of: its memories belong to
+    the keeper's or the leg's session, which may lose them (a preemption, a failure) and reuse
+    them, so the pair is still there only while they hold those very qubits."""
+
+    __slots__ = ("pair", "qa", "qb")
+
+    def __init__(self, pair: DeliveredPair):
+        self.pair, self.qa, self.qb = pair, pair.src_memory.qubit, pair.dst_memory.qubit
+
+    @property
+    def valid(self) -> bool:
+        return self.qa is not None and self.pair.src_memory.qubit is self.qa and self.pair.dst_memory.qubit is self.qb
+
+
 class Stock:
     """The stocked pairs of one virtual link, and the keeper that makes them."""
 
@@ -78,7 +93,7 @@ class Stock:
         self.service, self.a, self.b, self.spec = service, a, b, spec
         self.keeper: RequestHandle | None = None
         self.path: list[str] | None = None
-        self.held: deque[DeliveredPair] = deque()
+        self.held: deque[Held] = deque()
         self.estimate = 0.0  # the stocked pairs' best-case fidelity (Werner)
         self.failed: str | None = None
         self.waiting: list["Composite"] = []
@@ -115,31 +130,32 @@ class Stock:
         now = self.service.sim.now
         self.stocked += 1
         self.refill_s += now - (self._room_since if self._room_since is not None else now)
-        self.held.append(pair)
+        entry = Held(pair)
+        self.held.append(entry)
         if len(self.held) > self.spec.stock:
             self.pushed_out += 1
             self.service.free_pair(self.held.popleft())
         self._room_since = now if len(self.held) < self.capacity() else None
         if self.spec.max_age is not None:  # counted from the pair's oldest qubit, not from its stocking
-            self.service.sim.clock.call_at(max(0.0, self.spec.max_age - pair.age), self._expire, pair)
+            self.service.sim.clock.call_at(max(0.0, self.spec.max_age - pair.age), self._expire, entry)
         self.service.stocked(self)
         return True  # kept: consumed, expired or pushed out later
 
-    def take(self) -> DeliveredPair:
-        pair = self.held.popleft()
+    def take(self) -> Held:
+        entry = self.held.popleft()
         self.consumed += 1
         self._room(self.service.sim.now)
-        return pair
+        return entry
 
     def _room(self, now: float) -> None:
         if self._room_since is None and len(self.held) < self.capacity():
             self._room_since = now
 
-    def _expire(self, pair: DeliveredPair) -> None:
-        if any(p is pair for p in self.held):  # still stocked (a stock holds a few pairs)
-            self.held.remove(pair)
+    def _expire(self, entry: Held) -> None:
+        if any(h is entry for h in self.held):  # still stocked (a stock holds a few pairs)
+            self.held.remove(entry)
             self.expired += 1
-            self.service.free_pair(pair)
+            self.service.free_pair(entry)
             self._room(self.service.sim.now)
 
     def summary(self) -> dict[str, Any]:
@@ -157,10 +173,10 @@ class Leg:
 
     def __init__(self, composite: "Composite", handle: RequestHandle):
         self.composite, self.handle = composite, handle
-        self.held: deque[DeliveredPair] = deque()
+        self.held: deque[Held] = deque()
 
     def on_pair(self, handle: RequestHandle, pair: DeliveredPair) -> bool:  # the leg's application
-        self.held.append(pair)
+        self.held.append(Held(pair))
         self.composite.service.compose(self.composite)
         return True  # kept: the composition frees its memories
 
@@ -253,9 +269,11 @@ class VirtualLinks:
             keeper.waiting_since = self.sim.now
             life.scheduler.submit(keeper)
 
-    def free_pair(self, pair: DeliveredPair) -> None:
-        for m in (pair.src_memory, pair.dst_memory):
-            if m is not None:
+    def free_pair(self, entry: Held) -> None:
+        """Let a kept pair go: free each of its memories that still holds its qubit (a memory its
+        session lost and reuses is not ours any more)."""
+        for m, q in ((entry.pair.src_memory, entry.qa), (entry.pair.dst_memory, entry.qb)):
+            if q is not None and m.qubit is q:
                 self.sim.inventory.free(m)
 
     def stocked(self, stock: Stock) -> None:
@@ -369,16 +387,18 @@ class VirtualLinks:
         if parent.done or self.composites.get(parent.id) is not composite:
             return
         while composite.wants() and all(p.held for p, _ in composite.pieces):
+            stale = next((p for p, _ in composite.pieces if not p.held[0].valid), None)
+            if stale is not None:  # its session lost it (preempted, a node failed): drop it, look again
+                stale.held.popleft()
+                if isinstance(stale, Stock):
+                    stale._room(self.sim.now)
+                parent.losses["lost_while_kept"] = parent.losses.get("lost_while_kept", 0) + 1
+                continue
             pairs = []
             for piece, reverse in composite.pieces:
-                pair = piece.take() if isinstance(piece, Stock) else piece.held.popleft()
+                pair = (piece.take() if isinstance(piece, Stock) else piece.held.popleft()).pair
                 left, right = (pair.dst_memory, pair.src_memory) if reverse else (pair.src_memory, pair.dst_memory)
                 pairs.append((pair, left, right))
-            if any(m.qubit is None for _, l, r in pairs for m in (l, r)):  # lost while it waited
-                for pair, _, _ in pairs:
-                    self.free_pair(pair)
-                parent.losses["node_failed"] = parent.losses.get("node_failed", 0) + 1
-                continue
             self._swap(composite, pairs)
 
     def _swap(self, composite: Composite, pairs: list[tuple[DeliveredPair, Any, Any]]) -> None:
@@ -401,15 +421,16 @@ class VirtualLinks:
         first = min((p.time - p.latency for p in legs), default=None)
         born = min(p.time - p.age for p, _, _ in pairs)
         composite.inflight += 1
-        sim.clock.call_at(delay, self._arrived, composite, src, dst, frame, estimate, first, born, failed)
+        ends = Held(DeliveredPair(now, 0.0, estimate, 0.0, 0.0, src, dst))  # the swapped pair's qubits
+        sim.clock.call_at(delay, self._arrived, composite, ends, frame, estimate, first, born, failed)
 
-    def _arrived(self, composite: Composite, src: Any, dst: Any, frame: int, estimate: float,
+    def _arrived(self, composite: Composite, ends: Held, frame: int, estimate: float,
                  first: float | None, born: float, failed: bool) -> None:
         sim, parent, now = self.sim, composite.parent, self.sim.now
+        src, dst = ends.pair.src_memory, ends.pair.dst_memory
         composite.inflight -= 1
-        if parent.done or src.qubit is None or dst.qubit is None or failed:
-            for m in (src, dst):
-                sim.inventory.free(m)
+        if parent.done or not ends.valid or failed:
+            self.free_pair(ends)
             if failed and not parent.done:
                 parent.losses["swap_failed"] = parent.losses.get("swap_failed", 0) + 1
                 self.compose(composite)  # the pieces may hold more pairs already
@@ -418,8 +439,7 @@ class VirtualLinks:
         fidelity = sim.backend.fidelity(src.qubit, dst.qubit, now)
         if estimate < parent.request.min_fidelity:
             parent.discarded += 1
-            for m in (src, dst):
-                sim.inventory.free(m)
+            self.free_pair(ends)
             self.compose(composite)
             return
         pair = DeliveredPair(now, fidelity, estimate, now - first if first is not None else 0.0, now - born, src, dst)
@@ -444,8 +464,8 @@ class VirtualLinks:
                     if composite in piece.waiting:
                         piece.waiting.remove(composite)
                     continue
-                for pair in piece.held:
-                    self.free_pair(pair)
+                for entry in piece.held:
+                    self.free_pair(entry)
                 piece.held.clear()
                 self.sim.lifecycle.finish(piece.handle, RequestStatus.CANCELLED, "its request ended")
                 for cause, n in piece.handle.losses.items():
@@ -463,8 +483,8 @@ class VirtualLinks:
         keeper = stock.keeper
         stock.failed = stock.failed or (keeper.reason if keeper is not None else "stopped")
         self._view = None
-        for pair in stock.held:
-            self.free_pair(pair)
+        for entry in stock.held:
+            self.free_pair(entry)
         stock.held.clear()
         for composite in list(stock.waiting):
             self.sim.lifecycle.finish(composite.parent, RequestStatus.FAILED,
