@@ -31,7 +31,8 @@ def build(sc):
 
 
 def hybrid(*links, **params):
-    return {"name": "hybrid", "virtual_links": [list(l) for l in links], **params}
+    """The hybrid router with these virtual links only (none chosen from demand)."""
+    return {"name": "hybrid", "virtual_links": [list(l) for l in links], "auto": 0, **params}
 
 
 def latencies(sim):
