@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import itertools
 import random
 import threading
 import time
@@ -35,7 +36,7 @@ from .inventory import MemoryInventory
 from .lifecycle import RequestLifecycle
 from .multipartite import Multipartite
 from .results import assemble
-from .trace import Tracer
+from .trace import PAIR_IDS, Tracer
 
 
 class Services:
@@ -112,7 +113,9 @@ class Simulation:
         self.multipartite = self.lifecycle.multipartite = Multipartite(self)
         if self.trace_path is not None:  # before any component is built: they fetch it once
             self.tracer = self.lifecycle.trace = self.failures.trace = Tracer(self.trace_path, self.clock)
+            self.inventory.trace = self.multipartite.trace = self.tracer
             self.services.set(TRACE, self.tracer)
+            self.services.set(PAIR_IDS, itertools.count())
         self.lifecycle.requests.extend(asm.requests(self.network))
         self.context = self.make_context("run")
         for path in RUN_COMPONENTS:
