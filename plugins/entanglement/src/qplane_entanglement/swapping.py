@@ -60,10 +60,10 @@ class _PathState:
     """Per-session bookkeeping of a swapping policy."""
 
     # Slots, not an instance dict: every handler reads several of these per event. CPython 3.11
-    # shares one key table among a class's instances for up to 30 attributes and gives up beyond
-    # that (each instance then gets a dict of its own, and the interpreter's fast attribute
-    # reads no longer apply): the tracer and the pair-id counter took this class from 29 to 31
-    # and every untraced chain 3-5 % slower (bench/README.md). Slots have no such cliff.
+    # shares one key table among a class's instances only while they have fewer than 30
+    # attributes (its shared-key limit; measured: reads of an instance with 30 or more are
+    # 5-10 % slower): the tracer and the pair-id counter took this class from 29 to 31 and every
+    # untraced chain 3-5 % slower (bench/README.md). Slots have no such cliff.
     __slots__ = ("policy", "ctx", "clock", "session", "handle", "path", "hops", "network", "links", "devices", "pos",
                  "delay_src", "delay_dst", "free_a", "free_b", "toward_dst", "toward_src", "min_fidelity", "instant",
                  "bsm_rng", "trace", "ids", "max_age", "pur", "pur_link", "pur_e2e", "pur_wait", "pur_fresh",
