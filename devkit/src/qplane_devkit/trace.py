@@ -21,8 +21,8 @@ from typing import Any, Iterable
 from qplane.errors import QPlaneError
 
 #: every event kind a first-party run writes (docs/design.md, "Traces")
-KINDS = ("herald", "swap", "purification", "delivery", "discard", "cutoff", "failure", "detection", "reroute",
-         "finish")
+KINDS = ("herald", "encoding", "swap", "purification", "fusion", "delivery", "discard", "cutoff", "failure", "detection",
+         "reroute", "finish")
 
 
 class TraceError(QPlaneError):

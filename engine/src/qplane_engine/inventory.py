@@ -56,6 +56,9 @@ class Occupancy:
 class MemoryInventory:
     """The inventory of one run (see the module)."""
 
+    #: the run's protocol-event tracer (:mod:`qplane_engine.trace`) when traced
+    trace: Any = None
+
     def __init__(self, clock: Any, network: "Network"):
         self._clock = clock
         self._network = network
@@ -96,6 +99,8 @@ class MemoryInventory:
         del self.holders[session]
         now = self._clock.now
         nodes = self._network.nodes
+        if self.trace is not None:
+            self._trace_released(session)
         for hop in session.allocation:
             for pair in hop:
                 for m in pair:
@@ -108,6 +113,23 @@ class MemoryInventory:
         on_release = getattr(session.state, "on_release", None)
         if on_release is not None:
             on_release()
+
+    def _trace_released(self, session: "Session") -> None:
+        """A ``discard`` (reason ``released``) for every pair ``session`` still holds as it is
+        released: once per pair, i.e. per control-plane record its stored qubits share (the
+        record's ``id`` is the trace's ``pair``). Qubits with no record (pairs delivered and kept
+        by the application) are not the protocol's any more: not traced."""
+        held: dict[int, tuple[Any, list[str]]] = {}
+        for hop in session.allocation:
+            for pair in hop:
+                for m in pair:
+                    if m.owner is session and m.qubit is not None and m.record is not None:
+                        held.setdefault(id(m.record), (m.record, []))[1].append(m.node)
+        handle = session.handle
+        for record, where in held.values():
+            self.trace("discard", request=handle.id if handle is not None else None,
+                       pair=getattr(record, "id", None), nodes=where, reason="released",
+                       status=handle.status.value if handle is not None else None)
 
     def sample_occupancy(self, interval: float) -> None:
         if self.occupancy is not None or interval <= 0:

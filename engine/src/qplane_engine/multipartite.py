@@ -30,6 +30,7 @@ from qplane.requests import DeliveredPair, EntanglementRequest, RequestHandle, R
 import qplane_physics as physics
 
 from .ghz import fuse_ghz
+from .trace import PAIR_IDS
 
 if TYPE_CHECKING:
     from .sim import Simulation
@@ -41,20 +42,29 @@ _UNENDING = 2**31 - 1
 class Leg:
     """One hub-to-party pair request of a multipartite request, and the pairs it holds."""
 
-    __slots__ = ("service", "parent", "party", "handle", "held")
+    __slots__ = ("service", "parent", "party", "handle", "held", "ids")
 
     def __init__(self, service: "Multipartite", parent: RequestHandle, party: str, handle: RequestHandle):
         self.service, self.parent, self.party, self.handle = service, parent, party, handle
         self.held: deque[DeliveredPair] = deque()  # pairs delivered to the hub's collector, oldest first
+        self.ids: deque[Any] = deque()  # traced runs: the trace's ids of the held pairs, in step
 
     def on_pair(self, handle: RequestHandle, pair: DeliveredPair) -> bool:  # the leg's application
         self.held.append(pair)
+        if self.service.trace is not None:  # its delivery event was the last one
+            self.ids.append(self.service.trace.last_delivery)
         self.service.fuse_when_ready(self)
         return True  # kept: the fusion frees its memories
 
 
 class Multipartite:
     """The multipartite requests of one run (see the module)."""
+
+    #: the run's protocol-event tracer (:mod:`qplane_engine.trace`) when traced: each leg's
+    #: pairs are traced by its swapping policy (request: the leg's id); the engine traces the
+    #: ``fusion`` (consuming the legs' pair ids, making the state's id), the state's
+    #: ``delivery`` and the ``discard`` of held pairs and states
+    trace: Any = None
 
     def __init__(self, sim: "Simulation"):
         self._sim = sim
@@ -129,14 +139,18 @@ class Multipartite:
         legs = self.legs[leg.parent.id]
         while all(l.held for l in legs):
             pairs = [l.held.popleft() for l in legs]
+            ids = [l.ids.popleft() for l in legs] if self.trace is not None else None
             if all(p.src_memory.qubit is not None and p.dst_memory.qubit is not None for p in pairs):
-                self._fuse(leg.parent, legs, pairs)
+                self._fuse(leg.parent, legs, pairs, ids)
             else:  # a qubit was lost while it waited (a node failed): the others go too
-                for p in pairs:
+                for i, p in enumerate(pairs):
+                    if ids is not None and p.src_memory.qubit is not None and p.dst_memory.qubit is not None:
+                        self.trace("discard", request=leg.parent.id, pair=ids[i],
+                                   nodes=[p.src_memory.node, p.dst_memory.node], reason="node_failed")
                     self._free(p.src_memory, p.dst_memory)
                 leg.parent.losses["node_failed"] = leg.parent.losses.get("node_failed", 0) + 1
 
-    def _fuse(self, parent: RequestHandle, legs: list[Leg], pairs: list[DeliveredPair]) -> None:
+    def _fuse(self, parent: RequestHandle, legs: list[Leg], pairs: list[DeliveredPair], ids: list[Any] | None) -> None:
         sim = self._sim
         hub, now = self.hubs[parent.id], sim.now
         keep_first = hub in (parent.request.parties or ())
@@ -153,6 +167,11 @@ class Multipartite:
         ws = [physics.werner_parameter(p.fidelity_estimated) for p in pairs] + ([1.0] if keep_first else [])
         pending = {"left": len(pairs), "oldest": min(p.time - p.latency for p in pairs),
                    "stored": min(p.time - p.age for p in pairs), "estimate": physics.ghz_fidelity_per_qubit(ws)}
+        if ids is not None:  # the state gets an id of its own, made of the legs' pairs
+            pending["id"] = next(self._sim.services.get(PAIR_IDS))
+            self.trace("fusion", request=parent.id, pair=pending["id"], node=hub, consumed=ids,
+                       legs=[l.handle.id for l in legs], nodes=[m.node for m in shares],
+                       outcomes=[int(x) for x in x_flips] + [int(z_flip)], fidelity_estimated=pending["estimate"])
         instant = sim.scenario.classical.instant
         for i, p in enumerate(pairs):  # to the partner of hub qubit i: its X flip (none for qubit 0,
             # the control), and the Z flip (to the partner of qubit 0)
@@ -167,6 +186,9 @@ class Multipartite:
             return
         if any(m.qubit is None for m in shares):  # a share was lost meanwhile (its node failed)
             pending["dropped"] = True
+            if self.trace is not None:
+                self.trace("discard", request=parent.id, pair=pending["id"], nodes=[m.node for m in shares],
+                           reason="node_failed")
             self._free(*shares)
             return
         sim.backend.apply_pauli(memory.qubit, pauli, sim.now)  # X, Z or both (Y, up to a phase)
@@ -179,9 +201,15 @@ class Multipartite:
                               latency=now - pending["oldest"], age=now - pending["stored"],
                               src_memory=shares[0], dst_memory=shares[-1], memories=tuple(shares))
         if pending["estimate"] < parent.request.min_fidelity:
+            if self.trace is not None:
+                self.trace("discard", request=parent.id, pair=pending["id"], nodes=[m.node for m in shares],
+                           reason="below_min_fidelity", fidelity=fidelity, fidelity_estimated=pending["estimate"])
             parent.discarded += 1
             self._free(*shares)
             return
+        if self.trace is not None:
+            self.trace("delivery", request=parent.id, pair=pending["id"], nodes=[m.node for m in shares],
+                       fidelity=fidelity, fidelity_estimated=pending["estimate"], latency=state.latency)
         sim.lifecycle.deliver_to(parent, state)
 
     def _free(self, *memories: Any) -> None:
@@ -200,9 +228,14 @@ class Multipartite:
                 self._leg_failed(leg)
             return True
         for leg in self.legs.get(handle.id, ()) if handle.request.parties else ():
-            for pair in leg.held:
+            for i, pair in enumerate(leg.held):
+                if self.trace is not None and pair.src_memory.qubit is not None:
+                    self.trace("discard", request=handle.id, pair=leg.ids[i],
+                               nodes=[pair.src_memory.node, pair.dst_memory.node], reason="released",
+                               status=handle.status.value)
                 self._free(pair.src_memory, pair.dst_memory)
             leg.held.clear()
+            leg.ids.clear()
             self._sim.lifecycle.finish(leg.handle, RequestStatus.CANCELLED, "its GHZ request ended")
             for cause, n in leg.handle.losses.items():
                 handle.losses[cause] = handle.losses.get(cause, 0) + n

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import itertools
 import random
 import threading
 import time
@@ -37,7 +38,7 @@ from .management import Management
 from .multipartite import Multipartite
 from .virtual import VirtualLinks
 from .results import assemble
-from .trace import Tracer
+from .trace import PAIR_IDS, Tracer
 
 
 class Services:
@@ -115,7 +116,9 @@ class Simulation:
         self.virtual = self.lifecycle.virtual = VirtualLinks(self)
         if self.trace_path is not None:  # before any component is built: they fetch it once
             self.tracer = self.lifecycle.trace = self.failures.trace = Tracer(self.trace_path, self.clock)
+            self.inventory.trace = self.multipartite.trace = self.tracer
             self.services.set(TRACE, self.tracer)
+            self.services.set(PAIR_IDS, itertools.count())
         self.lifecycle.requests.extend(asm.requests(self.network))
         self.context = self.make_context("run")
         for path in RUN_COMPONENTS:

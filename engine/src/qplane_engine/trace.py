@@ -14,12 +14,19 @@ ends (or is interrupted).
 
 from __future__ import annotations
 
+import itertools
 import json
 from json.encoder import encode_basestring as _s  # a str as JSON text (C)
 from pathlib import Path
 from typing import Any
 
+from qplane.context import ServiceKey
 from qplane.errors import QPlaneError
+
+#: the run's pair-id counter (traced runs only): one numbering of every pair and GHZ state, shared
+#: by the swapping policies, the reactive pool, the repeaters and the engine's GHZ fusion (each
+#: declares this key by its name; the engine sets it when it makes the tracer)
+PAIR_IDS: ServiceKey[itertools.count] = ServiceKey("qplane.trace.pair-ids", itertools.count)
 
 _encode = json.JSONEncoder(separators=(",", ":"), default=str).encode
 
@@ -108,7 +115,7 @@ class Tracer:
     in a list and written a few thousand at a time (one ``write`` per line costs more than
     making it)."""
 
-    __slots__ = ("_clock", "_file", "_lines", "path", "events")
+    __slots__ = ("_clock", "_file", "_lines", "path", "events", "last_delivery")
 
     def __init__(self, path: str | Path, clock: Any):
         self.path = Path(path)
@@ -120,9 +127,14 @@ class Tracer:
         self._lines: list[str] = []
         #: events written so far
         self.events = 0
+        #: the ``pair`` of the last ``delivery`` event: a GHZ leg's application (called right
+        #: after its pair's delivery event) learns from it which pair it holds
+        self.last_delivery: Any = None
 
     def __call__(self, kind: str, **fields: Any) -> None:
         lines = self._lines
+        if kind == "delivery":
+            self.last_delivery = fields.get("pair")
         fast = _FAST.get((kind, len(fields)))
         if fast is not None:
             try:

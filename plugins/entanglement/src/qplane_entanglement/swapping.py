@@ -44,6 +44,7 @@ from qplane.requests import DeliveredPair, RequestStatus, Session
 from qplane.hal import Memory
 
 from .purification import _age_estimate, purify_pairs  # noqa: F401 - purify_pairs: importable from here too
+from .records import PairRecord
 from .tracing import pair_ids
 
 
@@ -55,44 +56,18 @@ class SwapParams(BaseModel):
 AsapParams = SwapParams
 
 
-class PairRecord:
-    """What the control plane knows of one stored pair."""
-
-    __slots__ = ("left", "right", "lo", "hi", "est", "t_left", "t_right", "t_attempt", "born",
-                 "src_at", "dst_at", "frame", "merged_into", "level", "alive", "failed", "id")
-
-    def __init__(self, left: Memory, right: Memory, lo: int, hi: int, est: list[float],
-                 t_left: float, t_right: float, t_attempt: float, born: float):
-        self.left = left
-        self.right = right
-        self.lo = lo
-        self.hi = hi
-        self.est = est  # Bell-diagonal estimate in Pauli order, noise applied up to t_left/t_right
-        self.t_left = t_left
-        self.t_right = t_right
-        self.t_attempt = t_attempt  # start of the oldest link-level attempt in this pair
-        self.born = born  # emission of its oldest qubit
-        self.src_at = t_left  # when the source end knows every outcome of the swaps in it
-        self.dst_at = t_right  # ... and the destination end (link pairs: at the herald)
-        self.frame = 0  # XOR of the reported outcomes of its swaps
-        self.merged_into: PairRecord | None = None
-        self.level = 0  # purification rounds survived
-        self.alive = True  # False once merged, delivered or discarded
-        self.failed = False  # a Bell-state measurement that built it failed
-        # ``id``: set in traced runs only (the trace's ``pair``; unset otherwise, for speed)
-
-    def root(self) -> "PairRecord":
-        r = self
-        while r.merged_into is not None:
-            r = r.merged_into
-        node = self
-        while node.merged_into is not None and node.merged_into is not r:  # path compression
-            node.merged_into, node = r, node.merged_into
-        return r
-
-
 class _PathState:
     """Per-session bookkeeping of a swapping policy."""
+
+    # Slots, not an instance dict: every handler reads several of these per event. CPython 3.11
+    # shares one key table among a class's instances only while they have fewer than 30
+    # attributes (its shared-key limit; measured: reads of an instance with 30 or more are
+    # 5-10 % slower): the tracer and the pair-id counter took this class from 29 to 31 and every
+    # untraced chain 3-5 % slower (bench/README.md). Slots have no such cliff.
+    __slots__ = ("policy", "ctx", "clock", "session", "handle", "path", "hops", "network", "links", "devices", "pos",
+                 "delay_src", "delay_dst", "free_a", "free_b", "toward_dst", "toward_src", "min_fidelity", "instant",
+                 "bsm_rng", "trace", "ids", "max_age", "pur", "pur_link", "pur_e2e", "pur_wait", "pur_fresh",
+                 "pur_busy", "link_target", "e2e_target")
 
     def __init__(self, policy: "SwapPolicy", session: Session):
         ctx = policy.ctx

@@ -13,8 +13,9 @@ from typing import Any
 
 from qplane.context import ServiceKey
 
-#: the run's pair-id counter, shared by every session of every request (traced runs only)
-PAIR_IDS: ServiceKey[itertools.count] = ServiceKey("entanglement.pair-ids", itertools.count)
+#: the run's pair-id counter, shared by every session of every request and every component that
+#: numbers pairs (traced runs only; the engine sets it with its tracer, under this name)
+PAIR_IDS: ServiceKey[itertools.count] = ServiceKey("qplane.trace.pair-ids", itertools.count)
 
 
 def pair_ids(services: Any) -> itertools.count:

@@ -33,6 +33,7 @@ its next block only once the logical pair is delivered) are not modelled yet. Th
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -40,12 +41,25 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from qplane.backend import Capability
-from qplane.context import Context
+from qplane.context import TRACE, Context, ServiceKey
 from qplane.requests import DeliveredPair, RequestStatus, Session
 from qplane_physics import SPEED_OF_LIGHT_FIBER_KM_S, fiber_transmissivity
 
 #: where the results go: ``results["extra"]["repeaters"]``
 RESULTS_KEY = "repeaters"
+#: the run's pair-id counter of traced runs (qplane_entanglement.tracing's key: one numbering)
+PAIR_IDS: ServiceKey[itertools.count] = ServiceKey("qplane.trace.pair-ids", itertools.count)
+
+
+def _tracing(context: Context) -> tuple[Any, Any]:
+    """``(tracer, pair-id counter)`` of a traced run, ``(None, None)`` when off."""
+    trace = context.services.get(TRACE)
+    if trace is None:
+        return None, None
+    ids = context.services.get(PAIR_IDS)
+    if ids is None:
+        context.services.set(PAIR_IDS, ids := itertools.count())
+    return trace, ids
 
 
 class SecondGenParams(BaseModel):
@@ -73,10 +87,12 @@ class Tally:
 class _Hop:
     """One hop of a 2G session: its link, its ``n`` memory pairs and the heralds so far."""
 
-    __slots__ = ("link", "pairs", "heralded", "first")
+    __slots__ = ("link", "pairs", "heralded", "first", "ids", "id")
 
     def __init__(self, link: Any, pairs: list[tuple[Any, Any]]):
         self.link, self.pairs, self.heralded, self.first = link, pairs, 0, math.inf
+        self.ids: list[int] = []  # traced runs: the heralded physical pairs' ids, then
+        self.id: int | None = None  # the encoded pair's
 
 
 class SecondGeneration:
@@ -94,6 +110,7 @@ class SecondGeneration:
         self._draws: dict[tuple[Any, ...], list[Any]] = {}
         self._means: dict[tuple[Any, ...], float] = {}  # the first batch's logical error rate: the estimate
         self.tallies: dict[int, Tally] = {}
+        self.trace, self.ids = _tracing(context)  # the protocol-event tracer, None when off
 
     def _chain(self, key: tuple[Any, ...]) -> Any:
         """The stim chain of ``key`` = (links, pair fidelity, gate error, measurement error),
@@ -139,10 +156,13 @@ class SecondGeneration:
         tally = self.tallies.setdefault(handle.id, Tally())
         tally.code, tally.links = self.params.code, len(hops)
         tally.pairs_per_logical, tally.qubits = chain.pairs_per_logical_pair, chain.physical_qubits_per_node
-        state = {"encoded": 0}
+        state: dict[str, Any] = {"encoded": 0, "id": None}
+        trace, ids = self.trace, self.ids
 
         def start(hop: _Hop) -> None:
             hop.heralded, hop.first = 0, math.inf
+            if trace is not None:
+                hop.ids = []
             for ma, mb in hop.pairs:
                 self.ctx.link_generation.start(session, hop.link, ma, mb, lambda a, b, t, h=hop: herald(h, a, b, t))
 
@@ -154,12 +174,29 @@ class SecondGeneration:
                 net.nodes[m.node].device.release(m, now)
             hop.heralded += 1
             hop.first = min(hop.first, t_start)
+            if trace is not None:
+                hop.ids.append(pid := next(ids))
+                trace("herald", request=handle.id, pair=pid, nodes=[ma.node, mb.node],
+                      fidelity_estimated=hop.link.model.pair_state[0], emitted=now - hop.link.model.herald_delay)
             if hop.heralded == self.n:
-                self.ctx.clock.call_at(local, encoded)
+                self.ctx.clock.call_at(local, encoded, hop)
 
-        def encoded() -> None:
+        def encoded(hop: _Hop) -> None:
             state["encoded"] += 1
+            if trace is not None and session.active:  # the hop's n physical pairs make one encoded pair
+                hop.id = next(ids)
+                u, v = path[hops.index(hop)], path[hops.index(hop) + 1]
+                trace("encoding", request=handle.id, pair=hop.id, consumed=list(hop.ids), nodes=[u, v],
+                      code=self.params.code)
             if session.active and state["encoded"] == len(hops):
+                if trace is not None:  # the inner nodes' logical Bell measurements, all at once
+                    made = hops[0].id
+                    for i in range(1, len(hops)):
+                        consumed, made = [made, hops[i].id], next(ids)
+                        trace("swap", request=handle.id, pair=made, node=path[i], consumed=consumed,
+                              nodes=[path[0], path[i + 1]], outcome=None, ok=True,
+                              fidelity_estimated=1.0 - self._means[key] if key in self._means else None)
+                    state["id"] = made
                 self.ctx.clock.call_at(local + delay, deliver)  # the swaps, then their outcomes travel
 
         def deliver() -> None:
@@ -175,6 +212,9 @@ class SecondGeneration:
             net.count_messages(2 * self.n * len(hops) + len(hops) - 1)
             for hop in hops:
                 start(hop)
+            if trace is not None:
+                trace("delivery", request=handle.id, pair=state["id"], nodes=[path[0], path[-1]],
+                      fidelity=0.0 if (x or z) else 1.0, fidelity_estimated=1.0 - self._means[key], latency=now - oldest)
             self.ctx.sessions.deliver(session, DeliveredPair(
                 time=now, fidelity=0.0 if (x or z) else 1.0,
                 fidelity_estimated=1.0 - self._means[key],
@@ -220,6 +260,7 @@ class ThirdGeneration:
         self.params, self.ctx = params, context
         self.code = code(params.code)
         self.tallies: dict[int, dict[str, Any]] = {}
+        self.trace, self.ids = _tracing(context)  # the protocol-event tracer, None when off
 
     def serve(self, session: Session) -> None:
         handle, path, net = session.handle, session.path, self.ctx.network
@@ -255,6 +296,9 @@ class ThirdGeneration:
             tally["logical_qubits"] += 1
             next_qubit(emitted + op)
             now = self.ctx.clock.now
+            if self.trace is not None:  # no herald, no swap: the logical qubit went through (one-way)
+                self.trace("delivery", request=handle.id, pair=next(self.ids), nodes=[path[0], path[-1]],
+                           fidelity=1.0, fidelity_estimated=1.0, latency=now - emitted)
             self.ctx.sessions.deliver(session, DeliveredPair(time=now, fidelity=1.0, fidelity_estimated=1.0,
                                                              latency=now - emitted, age=now - emitted))
 

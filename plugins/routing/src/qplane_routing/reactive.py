@@ -38,6 +38,7 @@ supported (a request asking for it is an error before the run).
 from __future__ import annotations
 
 import heapq
+import itertools
 import math
 from typing import Any
 
@@ -45,7 +46,7 @@ import networkx as nx
 from pydantic import BaseModel, ConfigDict, Field
 
 import qplane_physics as physics
-from qplane.context import Context, ServiceKey
+from qplane.context import TRACE, Context, ServiceKey
 from qplane.requests import DeliveredPair, Session
 
 from .routers import MaxFidelityParams, MaxFidelityRouter
@@ -86,7 +87,7 @@ def _age(est: list[float], noise: Any, dt: float) -> list[float]:
 class _PoolPair:
     """A heralded link-level pair in the pool."""
 
-    __slots__ = ("index", "entry", "born", "t_attempt", "available")
+    __slots__ = ("index", "entry", "born", "t_attempt", "available", "id")
 
     def __init__(self, index: int, entry: tuple[Any, Any], born: float, t_attempt: float):
         self.index = index  # the link's index in the pool
@@ -94,6 +95,7 @@ class _PoolPair:
         self.born = born  # emission of the successful attempt
         self.t_attempt = t_attempt
         self.available = True
+        # ``id``: set in traced runs only (the trace's ``pair``)
 
 
 def _decay_rate(noise: Any) -> float | None:
@@ -113,7 +115,7 @@ def _decay_rate(noise: Any) -> float | None:
 class _Reservation:
     """Link pairs reserved for one end-to-end pair of a request, from the swaps to delivery."""
 
-    __slots__ = ("group", "src_mem", "dst_mem", "est", "frame", "failed", "t_attempt", "born", "alive")
+    __slots__ = ("group", "src_mem", "dst_mem", "est", "frame", "failed", "t_attempt", "born", "alive", "id")
 
     def __init__(self, group, src_mem, dst_mem, est, frame, failed, t_attempt, born):
         self.group = group  # the memory pairs (entries) it holds, one per link of its path
@@ -125,6 +127,7 @@ class _Reservation:
         self.t_attempt = t_attempt
         self.born = born
         self.alive = True  # until delivered or lost
+        self.id = None  # traced runs: the trace's ``pair`` (the last swap's, or the one link pair's)
 
 
 class _Consumer:
@@ -198,11 +201,16 @@ class LinkPool:
         self._orders = 0
         self._serving = False
         self._again = False
-        stats_key = self.stats_key or STATS
-        self.stats = ctx.services.get(stats_key)
+        #: the protocol-event tracer (None when off) and, when on, the run's pair-id counter
+        self.trace = ctx.services.get(TRACE)
+        self.ids = ctx.services.get(PAIR_IDS) if self.trace is not None else None
+        if self.trace is not None and self.ids is None:
+            self.ids = itertools.count()
+            ctx.services.set(PAIR_IDS, self.ids)
+        self.stats = ctx.services.get(self.stats_key or STATS)
         if self.stats is None:
             self.stats = {"pairs_heralded": 0, "pairs_expired": 0, "paths": {}}
-            ctx.services.set(stats_key, self.stats)
+            ctx.services.set(self.stats_key or STATS, self.stats)
 
     def __repr__(self) -> str:
         return "the reactive link pool"
@@ -295,6 +303,10 @@ class LinkPool:
         if len(pairs) == 1:
             self.graph.add_edge(link.a, link.b, pairs=pairs)
         self.stats["pairs_heralded"] += 1
+        if self.trace is not None:  # a pool pair belongs to no request until a path takes it
+            pair.id = next(self.ids)
+            self.trace("herald", request=None, pair=pair.id, nodes=[link.a, link.b],
+                       fidelity_estimated=link.model.pair_state[0], emitted=pair.born)
         if self.max_age is not None:
             self.env.call_at(max(pair.born + self.max_age - now, 0.0), self._expire, pair)
         # After every pass no waiting request has an acceptable path (they were all served), so
@@ -398,7 +410,10 @@ class LinkPool:
         if not pairs:
             self.graph.remove_edge(link.a, link.b)
 
-    def _discard(self, pair: _PoolPair) -> None:
+    def _discard(self, pair: _PoolPair, why: str) -> None:
+        if self.trace is not None:
+            link = self.links[pair.index]
+            self.trace("discard", request=None, pair=pair.id, nodes=[link.a, link.b], reason=why)
         self._take(pair)
         ma, mb = pair.entry
         ma.record = mb.record = None
@@ -408,7 +423,7 @@ class LinkPool:
     def _expire(self, pair: _PoolPair) -> None:
         if pair.available and self.session.active:
             self.stats["pairs_expired"] += 1
-            self._discard(pair)
+            self._discard(pair, "expired")
 
     # the runner's calls on the pool's own session ---------------------------------------------
     def memory_freed(self, m: Any) -> None:
@@ -419,7 +434,7 @@ class LinkPool:
     def qubit_lost(self, m: Any) -> None:
         pair = m.record
         if isinstance(pair, _PoolPair) and pair.available:
-            self._discard(pair)
+            self._discard(pair, "node_failed")
 
     # ------------------------------------------------------------------ serving requests
 
@@ -541,15 +556,23 @@ class LinkPool:
             rights.append(right)
         c.session.allocation.append(group)
         frame, failed = 0, False
+        trace, made = self.trace, pairs[0].id if self.trace is not None else None
         for h in range(1, len(path) - 1):  # every repeater measures at once
             device = nodes[path[h]].device
-            frame ^= device.bell_measurement(rights[h - 1], lefts[h], now)
+            outcome = device.bell_measurement(rights[h - 1], lefts[h], now)
+            frame ^= outcome
             ops = device.operations
             if ops.bsm_success < 1.0 and self.env.stream(f"reactive-bsm:{path[h]}").random() >= ops.bsm_success:
                 failed = True
+            if trace is not None:  # the pair so far, from the source, joined with the next link's
+                consumed = [made, pairs[h].id]
+                made = next(self.ids)
+                trace("swap", request=c.handle.id, pair=made, node=path[h], consumed=consumed,
+                      nodes=[path[0], path[h + 1]], outcome=outcome, ok=not failed, fidelity_estimated=est)
         ctx.network.count_messages(2 * (len(path) - 2))
         res = _Reservation(group, lefts[0], rights[-1], est, frame, failed,
                            min(p.t_attempt for p in pairs), min(p.born for p in pairs))
+        res.id = made
         res.src_mem.record = res.dst_mem.record = res
         c.in_flight.append(res)
         c.by_end[res.src_mem] = c.by_end[res.dst_mem] = res
@@ -567,25 +590,37 @@ class LinkPool:
         handle, ctx, now = c.handle, self.ctx, self.env.now
         src_mem, dst_mem = res.src_mem, res.dst_mem
         src_mem.record = dst_mem.record = None
+        trace = self.trace
         if res.failed:
+            if trace is not None:
+                trace("discard", request=handle.id, pair=res.id, nodes=[src_mem.node, dst_mem.node], reason="swap_failed")
             handle.losses["swap_failed"] = handle.losses.get("swap_failed", 0) + 1
             ctx.inventory.free(src_mem)
             ctx.inventory.free(dst_mem)
         else:
             ctx.network.nodes[dst_mem.node].device.apply_pauli(dst_mem, res.frame, now)
             if res.est < c.min_fidelity:
+                if trace is not None:
+                    trace("discard", request=handle.id, pair=res.id, nodes=[src_mem.node, dst_mem.node],
+                          reason="below_min_fidelity", fidelity_estimated=res.est)  # (no backend call: same numbers)
                 handle.discarded += 1
                 ctx.inventory.free(src_mem)
                 ctx.inventory.free(dst_mem)
             else:
                 fidelity = ctx.backend.fidelity(src_mem.qubit, dst_mem.qubit, now)
                 pair = DeliveredPair(now, fidelity, res.est, now - res.t_attempt, now - res.born, src_mem, dst_mem)
+                if trace is not None:
+                    trace("delivery", request=handle.id, pair=res.id, nodes=[src_mem.node, dst_mem.node],
+                          fidelity=fidelity, fidelity_estimated=res.est, latency=pair.latency)
                 ctx.sessions.deliver(c.session, pair)
         if c.session.active:
             self.serve([c])
 
     def lose(self, c: _Consumer, res: _Reservation, why: str) -> None:
         res.alive = False
+        if self.trace is not None:
+            self.trace("discard", request=c.handle.id, pair=res.id, nodes=[res.src_mem.node, res.dst_mem.node],
+                       reason=why)
         if res in c.in_flight:
             c.in_flight.remove(res)
         c.handle.losses[why] = c.handle.losses.get(why, 0) + 1
@@ -651,5 +686,7 @@ class ReactiveSwapping:
 
 #: the run's link-level pool, shared by every reactive request
 POOL: ServiceKey[LinkPool] = ServiceKey("routing.reactive-pool", LinkPool)
+#: the run's pair-id counter of traced runs (qplane_entanglement.tracing's key: one numbering)
+PAIR_IDS: ServiceKey[itertools.count] = ServiceKey("qplane.trace.pair-ids", itertools.count)
 #: pairs heralded and expired in the pool, and how often each path was used
 STATS: ServiceKey[dict] = ServiceKey("routing.reactive-stats", dict)
