@@ -97,3 +97,20 @@ def test_registered_and_usable_in_a_scenario():
     with pytest.raises(ScenarioError) as exc:
         qplane.run({**sc, "topology": {"builder": "waxman", "nodes": 12, "region_km": -1}})
     assert exc.value.field == "topology.region_km"
+
+
+@pytest.mark.parametrize("n, seed, beta, alpha, region, max_length", [
+    (40, 1, 0.8, 0.2, 100.0, 40.0), (600, 7, 0.4, 0.05, 500.0, 60.0), (900, 3, 0.6, 0.1, 300.0, None)])
+def test_the_vectorised_waxman_draw_is_networkx_graph_edge_for_edge(n, seed, beta, alpha, region, max_length):
+    import math
+
+    from qplane_topology.random_graphs import waxman_graph
+
+    ref = nx.waxman_graph(n, beta=beta, alpha=alpha, domain=(0.0, 0.0, region, region), seed=seed)
+    pos = {v: tuple(p) for v, p in ref.nodes(data="pos")}
+    if max_length is not None:
+        ref.remove_edges_from([(a, b) for a, b in ref.edges if math.dist(pos[a], pos[b]) > max_length])
+    graph, ours = waxman_graph(n, beta, alpha, region, seed, max_length)
+    assert ours == pos
+    assert list(graph.edges) == list(ref.edges)  # the same edges, in the same order
+    assert all(list(graph[v]) == list(ref[v]) for v in ref)  # the same neighbour order (routing ties)

@@ -121,14 +121,61 @@ def _finish(raw: nx.Graph, pos: dict[int, tuple[float, float]], connect: str, bu
     return graph
 
 
+def waxman_graph(n: int, beta: float, alpha: float, region_km: float, seed: int,
+                 max_length_km: float | None = None) -> tuple[nx.Graph, dict[int, tuple[float, float]]]:
+    """The graph :func:`networkx.waxman_graph` draws for ``seed`` (nodes ``0..n-1`` in a
+    ``region_km`` square), without its links longer than ``max_length_km``, and the positions.
+
+    The same graph, edge for edge and in the same order, drawn in vectorised form: networkx
+    decides each of the n(n-1)/2 pairs in turn with one ``random()`` of a ``random.Random(seed)``
+    (after the 2n of the positions), ``join = random() < beta exp(-d / (alpha L))``, ``L`` the
+    largest distance between two nodes. Here the positions come from that stream as there, its
+    state then seeds a numpy Mersenne Twister whose ``random_sample`` gives the same doubles
+    (both are the 53-bit ``genrand_res53``), and each node's row of pairs is decided at once.
+    Distances and exponentials are numpy's; a pair whose draw lies within 1e-9 (relative) of
+    its threshold is decided again with networkx's own ``math.dist`` and ``math.exp``, so a
+    rounding difference in the last bit cannot flip it. A pair beyond ``max_length_km`` is
+    drawn for (the stream stays networkx's) but never added. networkx builds every joined pair
+    first, millions at ten thousand nodes; this keeps only the links the network will have."""
+    import numpy as np
+
+    rng = random.Random(seed)
+    pos = {v: (rng.uniform(0.0, region_km), rng.uniform(0.0, region_km)) for v in range(n)}
+    xy = np.array([pos[v] for v in range(n)], dtype=float).reshape(n, 2)
+    length = 0.0  # L: the largest distance between two nodes (the pair found with numpy, measured as networkx does)
+    far = (0, 1)
+    for i in range(n - 1):
+        d = np.hypot(xy[i + 1:, 0] - xy[i, 0], xy[i + 1:, 1] - xy[i, 1])
+        j = int(d.argmax())
+        if d[j] > length:
+            length, far = float(d[j]), (i, i + 1 + j)
+    length = math.dist(pos[far[0]], pos[far[1]]) if n > 1 else 0.0
+    mt = np.random.RandomState()
+    state = rng.getstate()[1]
+    mt.set_state(("MT19937", np.array(state[:624], dtype=np.uint32), state[624]))
+    graph = nx.empty_graph(n)
+    scale = alpha * length
+    for i in range(n - 1):
+        draws = mt.random_sample(n - 1 - i)
+        d = np.hypot(xy[i + 1:, 0] - xy[i, 0], xy[i + 1:, 1] - xy[i, 1])
+        p = beta * np.exp(-d / scale)
+        join = draws < p
+        close = np.flatnonzero(np.abs(draws - p) <= 1e-9 * p)
+        for k in close:  # decided again exactly as networkx does
+            join[k] = draws[k] < beta * math.exp(-math.dist(pos[i], pos[i + 1 + int(k)]) / scale)
+        if max_length_km is not None:
+            join &= d <= max_length_km * (1 + 1e-12)
+        for k in np.flatnonzero(join):
+            j = i + 1 + int(k)
+            if max_length_km is None or math.dist(pos[i], pos[j]) <= max_length_km:
+                graph.add_edge(i, j)
+    return graph, pos
+
+
 def build_waxman(params: WaxmanParams, context: BuildContext) -> nx.Graph:
     """A Waxman random graph in a ``region_km`` square (see the module)."""
-    raw = nx.waxman_graph(params.nodes, beta=params.beta, alpha=params.alpha,
-                          domain=(0.0, 0.0, params.region_km, params.region_km), seed=params.seed)
-    pos = {i: (float(x), float(y)) for i, (x, y) in raw.nodes(data="pos")}
-    if params.max_length_km is not None:
-        raw.remove_edges_from([(a, b) for a, b in raw.edges
-                               if math.dist(pos[a], pos[b]) > params.max_length_km])
+    raw, pos = waxman_graph(params.nodes, params.beta, params.alpha, params.region_km, params.seed,
+                            params.max_length_km)
     return _finish(raw, pos, params.connect, "waxman")
 
 
