@@ -273,3 +273,31 @@ def test_reactive_needs_its_own_session_model(tmp_path):
     with pytest.raises(ScenarioError, match="does not purify") as exc:
         qplane.build(qplane.load_scenario(scenario(topo, req, routing="reactive", purification="bbpssw")))
     assert exc.value.field == "protocols.swapping"
+
+
+def test_large_views_take_a_least_cost_path_with_the_compiled_search():
+    import math
+    import random
+
+    from qplane_routing.routers import LARGE_VIEW, CompiledView, MinCostRouter, NoParams
+    from qplane_topology.random_graphs import waxman_graph
+
+    graph, pos = waxman_graph(LARGE_VIEW, 0.4, 0.1, 300.0, 5, 40.0)
+    for u, v in graph.edges:
+        graph[u][v]["expected_pair_time"] = 1e-4 * math.exp(math.dist(pos[u], pos[v]) / 15.0)
+    router, rng = MinCostRouter(NoParams()), random.Random(2)
+
+    def cost(path):
+        return sum(graph[u][v]["expected_pair_time"] for u, v in zip(path, path[1:]))
+
+    for _ in range(20):
+        a, b = rng.randrange(LARGE_VIEW), rng.randrange(LARGE_VIEW)
+        try:
+            best = nx.dijkstra_path_length(graph, a, b, weight="expected_pair_time")
+        except nx.NetworkXNoPath:
+            assert router.route(graph, a, b) is None
+            continue
+        path = router.route(graph, a, b)
+        assert path[0] == a and path[-1] == b and all(graph.has_edge(u, v) for u, v in zip(path, path[1:]))
+        assert cost(path) == pytest.approx(best, rel=1e-12)  # the least cost, as networkx finds it
+    assert isinstance(router._compiled, CompiledView) and router._compiled.graph is graph  # built once per view

@@ -198,6 +198,7 @@ class Assembler:
             overrides[frozenset((a, b))] = (i, ov.model_extra or {})
         spec = BY_PATH["hardware.link"]
         default_scheme = hw.link.get(spec.key, spec.default)
+        by_field: dict[str, Resolved] = {}  # one validation per field, not per link (its raw is the same)
         for a, b, data in graph.edges(data=True):
             key = frozenset((a, b))
             raw, field = dict(hw.link), "hardware.link"
@@ -207,7 +208,9 @@ class Assembler:
                     raw = {}
                 raw.update(extra)
                 field = f"hardware.links.{i}"
-            r = self.resolve(spec, raw, field)
+            r = by_field.get(field)
+            if r is None:
+                r = by_field[field] = self.resolve(spec, raw, field)
             model = self.instantiate(r, float(data["length_km"]))
             network.links[key] = QuantumLink(a, b, float(data["length_km"]), model, r.component.name)
             for u, v in ((a, b), (b, a)):

@@ -73,6 +73,22 @@ def herald_mixture(
     return tuple((p_true * t + p_false * f) / n for t, f in zip(true_state, false_state))  # type: ignore[return-value]
 
 
+#: photon timing per parameter object (it does not depend on the length, and a scenario's links
+#: share their parameters): id -> (params, timing), the params kept so that an id is not reused
+_TIMINGS: dict[int, tuple[Any, Any]] = {}
+
+
+def _timing(params: Any) -> Any:
+    hit = _TIMINGS.get(id(params))
+    if hit is not None and hit[0] is params:
+        return hit[1]
+    if len(_TIMINGS) > 1024:  # many scenarios in one process (a sweep): start afresh
+        _TIMINGS.clear()
+    timing = photon_timing(params, params.speed_km_per_s)
+    _TIMINGS[id(params)] = (params, timing)
+    return timing
+
+
 class _LinkBase:
     """What every scheme exposes besides the LinkModel fields: the two herald causes."""
 
@@ -182,7 +198,7 @@ class MeetInTheMiddle(_LinkBase):
         # one arm: memory emits, half the fibre, detector at the analyser
         arm = params.emit_efficiency * self.fiber.transmissivity(length_km / 2.0) * self.detector.efficiency
         # timing (perfect by default): V = visibility * V_timing; each arm times its window acceptance
-        self.timing = photon_timing(params, params.speed_km_per_s)
+        self.timing = _timing(params)
         a_a, a_b = arm * self.timing.acceptance[0], arm * self.timing.acceptance[1]
         d, bsa = self.timing.dark_count_prob, params.bsa_efficiency
         vis = self.visibility = params.visibility * self.timing.visibility
@@ -402,7 +418,7 @@ class SingleClick(_LinkBase):
         self.fiber = Fiber(params.attenuation_db_per_km, params.speed_km_per_s)
         self.detector = Detector(params.detector_efficiency)
         eta = params.emit_efficiency * self.fiber.transmissivity(length_km / 2.0) * self.detector.efficiency
-        self.timing = photon_timing(params, params.speed_km_per_s)
+        self.timing = _timing(params)
         e_a, e_b = eta * self.timing.acceptance[0], eta * self.timing.acceptance[1]
         alpha, d = params.bright_state_population, self.timing.dark_count_prob
         vis = self.visibility = params.visibility * self.timing.visibility
