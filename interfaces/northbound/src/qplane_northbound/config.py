@@ -116,6 +116,10 @@ class ConfigStore:
         self.versions: dict[int, ConfigVersion] = {
             0: ConfigVersion(0, "initial", 0.0, time.time(), [], {})}
         self.current = 0
+        #: drift drills (:mod:`.health`): link ends -> the parameters its physical model has over its
+        #: configuration (no version: hardware that drifted); a PATCH or rollback of the link ends it
+        self.drifts: dict[tuple[str, str], dict[str, Any]] = {}
+        self._configured: tuple[int, dict[tuple[str, str], Any]] = (0, {})
 
     # ------------------------------------------------------------------ reading
     @property
@@ -171,6 +175,48 @@ class ConfigStore:
             raise ConfigRejected([{"type": "rejected", "loc": ["body"], "input": None,
                                    "msg": f"link scheme {name!r} refused the parameters: {type(e).__name__}: {e}"}]) from None
 
+    def configured_model(self, a: str, b: str) -> Any:
+        """The link's model as configured (the scenario's parameters and the current version's
+        overrides), whatever its physical model is (a drift); cached per configuration version."""
+        link = self._link(a, b)
+        ends = (link.a, link.b)
+        version, cache = self._configured
+        if version != self.current:
+            cache = {}
+            self._configured = (self.current, cache)
+        if ends not in cache:
+            cache[ends] = self._build(link, self.overrides.get(ends, {}))
+        return cache[ends]
+
+    def _check_patch(self, patch: dict[str, Any]) -> None:
+        spec = BY_PATH["hardware.link"]
+        for key in (spec.key, "plugin"):
+            if key in patch:
+                raise ConfigRejected([{"type": "immutable", "loc": ["body", key], "input": patch[key],
+                                       "msg": f"the link's {key} cannot change live (only its parameters)"}])
+        if not patch:
+            raise ConfigRejected([{"type": "empty", "loc": ["body"], "input": patch,
+                                   "msg": "give at least one parameter of the link's model"}])
+
+    def drift(self, a: str, b: str, params: dict[str, Any]) -> dict[str, Any]:
+        """A drift drill: the link's physical model becomes its configured parameters with
+        ``params`` over them (validated like a patch), with no configuration version."""
+        link = self._link(a, b)
+        self._check_patch(params)
+        ends = (link.a, link.b)
+        model = self._build(link, {**self.overrides.get(ends, {}), **params})
+        self.twin.sim.set_link_model(*ends, model)
+        self.drifts[ends] = dict(params)
+        return {"a": link.a, "b": link.b, "drift": dict(params), "version": self.current}
+
+    def end_drift(self, a: str, b: str) -> dict[str, Any]:
+        """End a drift drill: the link's physical model is its configured one again."""
+        link = self._link(a, b)
+        ends = (link.a, link.b)
+        if self.drifts.pop(ends, None) is not None:
+            self.twin.sim.set_link_model(*ends, self.configured_model(*ends))
+        return {"a": link.a, "b": link.b, "drift": None, "version": self.current}
+
     def _commit(self, kind: str, changed: dict[tuple[str, str], dict[str, Any]],
                 changes: list[dict[str, Any]], rollback_to: int | None = None) -> dict[str, Any]:
         """Build every changed link's model first (all or nothing), then swap them and record
@@ -179,6 +225,7 @@ class ConfigStore:
         models = {ends: self._build(links[frozenset(ends)], params) for ends, params in changed.items()}
         for ends, model in models.items():
             self.twin.sim.set_link_model(*ends, model)  # the next attempt on, and the controller's views
+            self.drifts.pop(ends, None)  # built from its configuration: a drift on it ends
         overrides = {k: v for k, v in {**self.overrides, **changed}.items() if v}
         number = max(self.versions) + 1
         self.versions[number] = ConfigVersion(number, kind, self.twin.sim.now, time.time(), changes, overrides,
@@ -191,14 +238,7 @@ class ConfigStore:
     # ------------------------------------------------------------------ changing
     def patch_link(self, a: str, b: str, patch: dict[str, Any]) -> dict[str, Any]:
         link = self._link(a, b)
-        spec = BY_PATH["hardware.link"]
-        for key in (spec.key, "plugin"):
-            if key in patch:
-                raise ConfigRejected([{"type": "immutable", "loc": ["body", key], "input": patch[key],
-                                       "msg": f"the link's {key} cannot change live (only its parameters)"}])
-        if not patch:
-            raise ConfigRejected([{"type": "empty", "loc": ["body"], "input": patch,
-                                   "msg": "give at least one parameter of the link's model"}])
+        self._check_patch(patch)
         ends = (link.a, link.b)
         current = dict(self.overrides.get(ends, {}))
         unset = [k for k, v in patch.items() if v is None]
