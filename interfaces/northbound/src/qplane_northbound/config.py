@@ -22,6 +22,12 @@ Routes (added to the app by :func:`add_config_routes`):
 
 Every mutating call needs the bearer token when the service has one.
 
+The store also keeps the drift drills of :mod:`.health` (:meth:`ConfigStore.drift`,
+:meth:`ConfigStore.end_drift`: a link's physical model off its configuration, with no version)
+and gives each link's configured model (:meth:`ConfigStore.configured_model`, cached per
+version), the health monitor's expectation. A patch or rollback that changes a link builds it
+from its configuration, ending its drift.
+
 The swap goes through :meth:`qplane.context.Operator.set_link_model`: the controller's views
 (the ground truth's, and the topology manager's, which ``lldp`` refreshes or re-probes) carry the
 new model at once, so routing ranks paths with it, and waiting requests are routed again.
