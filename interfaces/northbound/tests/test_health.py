@@ -86,7 +86,7 @@ def test_a_drifted_fidelity_raises_an_alert_with_the_drifted_closed_form(make_se
 def test_a_healthy_network_raises_no_alert_over_many_checks(make_service: Any) -> None:
     # a ring with traffic (the rate is judged on the traffic's attempts) and idle links (on the probe's)
     svc = make_service(scenario("ring", 5, coherence=1.0), speed=4.0,
-                       health=HealthOptions(interval=0.02, probe_pairs=300, min_attempts=200))
+                       health=HealthOptions(interval=0.02, probe_pairs=300, min_attempts=50))
     monitor = svc.app.state.health
     with Client(svc.url) as c:
         c.submit(src="n0", dst="n2", pairs=1_000_000)

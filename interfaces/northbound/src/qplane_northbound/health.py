@@ -199,8 +199,7 @@ class HealthMonitor:
             self._window[ends] = (attempts, pairs)
             if not link.operational:
                 self.last[ends] = {"a": link.a, "b": link.b, "checked_sim_s": now, "operational": False,
-                                   "healthy": None, "drift": self.store.drifts.get(ends),
-                                   "routable": ends not in self.drained, "alerts": self._alert_ids(ends)}
+                                   "healthy": None, "drift": self.store.drifts.get(ends)}
                 continue
             try:
                 expected_model = self.store.configured_model(*ends)
@@ -241,9 +240,10 @@ class HealthMonitor:
                 "fidelity_threshold": f_line, "probe_pairs": opt.probe_pairs,
                 "expected_rate": p_exp, "observed_rate": rate, "rate_source": source,
                 "rate_attempts": n_att if source == "traffic" else probe_attempts, "rate_threshold": r_line,
-                "drift": self.store.drifts.get(ends), "routable": ends not in self.drained,
-                "alerts": self._alert_ids(ends)}
+                "drift": self.store.drifts.get(ends)}
         self._route()
+        for ends, last in self.last.items():  # after this check's alerts and routing
+            last["routable"], last["alerts"] = ends not in self.drained, self._alert_ids(ends)
 
     def _alert_ids(self, ends: tuple[str, str]) -> list[int]:
         return [a["id"] for (e, _), a in self.active.items() if e == ends]
