@@ -23,7 +23,7 @@ def chain(nodes: int = 5, **extra: Any) -> Any:
 
 
 #: keyword arguments of :class:`Service` (the others go to the twin)
-SERVICE_KWARGS = ("max_streams", "allow_hosts", "cors_origins", "max_body")
+SERVICE_KWARGS = ("max_streams", "allow_hosts", "cors_origins", "max_body", "health")
 
 
 def start_service(scenario: Any = None, *, speed: float | None = 1.0, token: str | None = None,

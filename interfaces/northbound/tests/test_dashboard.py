@@ -205,6 +205,33 @@ def test_a_failure_the_controller_has_not_detected_yet_has_its_own_colour(make_s
     assert page.console_errors == []  # type: ignore[attr-defined]
 
 
+def test_a_health_alert_appears_in_the_panel_and_marks_its_link(make_service: Any, page: Any, make_chain: Any,
+                                                                tmp_path: Path) -> None:
+    from qplane_northbound.health import HealthOptions
+
+    svc = make_service(make_chain(4), speed=1.0, token="t", health=HealthOptions(interval=0.05, probe_pairs=500))
+    _open(page, svc.url)
+    assert page.locator("#alerts-none").is_visible() and page.locator("#alerts li").count() == 0
+    auth = {"Authorization": "Bearer t"}
+    assert httpx.post(f"{svc.url}/links/n1/n2/drift", json={"pair_fidelity": 0.7}, headers=auth).status_code == 200
+    page.wait_for_selector("#alerts li.alert-fidelity")
+    text = page.text_content("#alerts li")
+    assert text.startswith("n1 – n2 fidelity") and "expected 0." in text
+    assert not page.locator("#alerts-none").is_visible()
+    link = '#topology g.link[data-link="n1|n2"]'
+    page.wait_for_function(f"() => document.querySelector('{link}')?.classList.contains('alerted')")
+    ring = page.eval_on_selector(f"{link} line.alert-ring", "e => getComputedStyle(e).strokeDasharray")
+    assert ring not in ("", "none")
+    assert not page.eval_on_selector('#topology g.link[data-link="n0|n1"]', "e => e.classList.contains('alerted')")
+    page.screenshot(path=str(tmp_path / "dashboard-alert.png"), full_page=True)
+    # the drift ends: the alert resolves and leaves the panel and the drawing
+    assert httpx.delete(f"{svc.url}/links/n1/n2/drift", headers=auth).status_code == 200
+    page.wait_for_function("() => document.querySelectorAll('#alerts li').length === 0")
+    page.wait_for_function(f"() => !document.querySelector('{link}').classList.contains('alerted')")
+    assert page.locator("#alerts-none").is_visible()
+    assert page.console_errors == []  # type: ignore[attr-defined]
+
+
 def test_the_drill_endpoints_need_the_token_and_name_what_is_missing(make_service: Any, make_chain: Any) -> None:
     svc = make_service(make_chain(3), speed=1.0, token="t")
     with httpx.Client(base_url=svc.url) as c:

@@ -11,7 +11,7 @@ on the outer ones (standard entanglement-swapping identity, phases dropped).
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from typing import Any, Sequence
 
 BellDiagonal = tuple[float, float, float, float]
 
@@ -258,3 +258,31 @@ def mermin_value(n: int, w: float, noisy: int | None = None) -> float:
     (Mermin 1990, PRL 65, 1838)."""
     m = n if noisy is None else noisy
     return 2.0 ** (n - 1) * w ** m
+
+
+def pauli_expectations(v: Sequence[float]) -> tuple[float, float, float]:
+    """``(<XX>, <YY>, <ZZ>)`` of a Bell-diagonal state in Pauli order (I=Phi+, X=Psi+, Z=Phi-,
+    Y=Psi-): each Bell state's correlations are Phi+ (+,-,+), Phi- (-,+,+), Psi+ (+,+,-), Psi- (-,-,-)."""
+    phi_p, psi_p, phi_m, psi_m = v
+    return (phi_p - phi_m + psi_p - psi_m, -phi_p + phi_m + psi_p - psi_m, phi_p + phi_m - psi_p - psi_m)
+
+
+def pauli_probe(v: Sequence[float], p: float, n: int, rng: Any) -> tuple[int, float]:
+    """``n`` sacrificial pairs of a link (success probability ``p`` per attempt) in the
+    Bell-diagonal state ``v`` (Pauli order), each measured in a random Pauli basis (X, Y or Z on
+    both qubits): ``(attempts, fidelity_estimate)``. The attempts per pair are geometric; the
+    estimate is ``F = (1 + <XX> - <YY> + <ZZ>) / 4`` from the sampled outcomes (its expectation
+    is ``v[0]``), clipped to [0.25, 1]. Draws from ``rng`` (a :class:`random.Random`) in a fixed
+    order: per pair the attempts (when ``p < 1``), the basis, the outcome."""
+    xx, yy, zz = pauli_expectations(v)
+    expect = {"X": xx, "Y": yy, "Z": zz}
+    attempts = 0
+    sums = {"X": 0, "Y": 0, "Z": 0}
+    counts = {"X": 0, "Y": 0, "Z": 0}
+    for _ in range(n):
+        attempts += 1 if p >= 1.0 else 1 + int(math.log(1.0 - rng.random()) / math.log1p(-p))
+        basis = "XYZ"[rng.randrange(3)]
+        counts[basis] += 1
+        sums[basis] += 1 if rng.random() < (1 + expect[basis]) / 2 else -1
+    mean = {b: (sums[b] / counts[b]) if counts[b] else 0.0 for b in "XYZ"}
+    return attempts, min(1.0, max(0.25, (1 + mean["X"] - mean["Y"] + mean["Z"]) / 4))

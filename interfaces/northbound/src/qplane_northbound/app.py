@@ -8,7 +8,9 @@ Routes: ``POST /requests``, ``GET /requests``, ``GET /requests/{id}``,
 (:mod:`.tracing`). The web dashboard at ``/`` and its calls (``GET /topology/layout``,
 ``POST /links/{a}/{b}/down|up``, ``POST /nodes/{name}/down|up``) are in :mod:`.dashboard`; the
 configuration routes (``PATCH /links/{a}/{b}``, ``GET /config``, ``GET /config/history``,
-``POST /config/rollback``) in :mod:`.config`.
+``POST /config/rollback``) in :mod:`.config`; health monitoring (``GET /alerts``,
+``GET /alerts/events``, ``GET /health/links``, the drift drill ``POST|DELETE /links/{a}/{b}/drift``)
+in :mod:`.health`.
 
 * every body is validated by :mod:`.models`; an error answers 422 with the field in ``loc``
   (``["body", "min_fidelity"]``), including a node that is not in the topology and the
@@ -68,6 +70,7 @@ from .config import add_config_routes
 from .topology_ops import add_topology_routes
 from .dashboard import add_dashboard_routes
 from .guards import AllowedHosts, BodyLimit, HostCheck
+from .health import HealthOptions, add_health_routes
 from . import prometheus, tracing
 from .stats import pair_data
 from .twin import Conflict, DigitalTwin, Overloaded, RequestRecord, RequestRejected, ServiceUnavailable
@@ -138,10 +141,11 @@ def _sse(event: str, data: dict[str, Any], event_id: int | None = None) -> str:
 
 def create_app(twin: DigitalTwin, *, token: str | None = None, max_body: int = MAX_BODY_BYTES,
                timeout: float = 10.0, max_streams: int = MAX_STREAMS, hosts: AllowedHosts | None = None,
-               cors_origins: Iterable[str] = ()) -> FastAPI:
+               cors_origins: Iterable[str] = (), health_options: HealthOptions | None = None) -> FastAPI:
     """The FastAPI application serving ``twin``. ``hosts``: the Host headers it answers to
     (None: any; :class:`~qplane_northbound.service.Service` always gives one);
-    ``cors_origins``: the web origins allowed to call it from a browser (none by default)."""
+    ``cors_origins``: the web origins allowed to call it from a browser (none by default);
+    ``health_options``: how the health monitor watches the links (:mod:`.health`; its defaults when None)."""
     token = token or None
     app = FastAPI(title="qplane northbound", version=__version__, description=DESCRIPTION,
                   generate_unique_id_function=lambda route: route.name)
@@ -169,6 +173,7 @@ def create_app(twin: DigitalTwin, *, token: str | None = None, max_body: int = M
 
     app.state.twin = twin
     app.state.counts = counts
+    app.state.max_streams = max_streams
     nodes = twin.sim.context.network.nodes  # live: nodes added at run time are valid ends (read only here)
     bearer = HTTPBearer(auto_error=False, description="required on POST, PATCH and DELETE when the service has a token")
 
@@ -409,4 +414,5 @@ def create_app(twin: DigitalTwin, *, token: str | None = None, max_body: int = M
     add_dashboard_routes(app, twin, token=token, authorize=authorize, wait=wait)
     store = add_config_routes(app, twin, authorize=authorize, wait=wait)
     add_topology_routes(app, twin, store, authorize=authorize, wait=wait)
+    add_health_routes(app, twin, authorize=authorize, wait=wait, options=health_options)
     return app

@@ -131,18 +131,24 @@ class Client:
         """The request's server-sent events as ``(event, data)``, until its final status:
         ``status``, ``pair``, and ``gap`` when the stream fell behind the pairs the service keeps
         (data: ``missed_from``, ``missed_to``, the event ids no longer kept)."""
+        for event, data, _ in self._sse(f"/requests/{request_id}/events", timeout, last_event_id):
+            yield event, data
+
+    def _sse(self, path: str, timeout: float | None, last_event_id: int | None
+             ) -> Iterator[tuple[str, dict[str, Any], int | None]]:
+        """A server-sent event stream as ``(event, data, id)``."""
         headers = {"Last-Event-ID": str(last_event_id)} if last_event_id is not None else {}
-        with self.http.stream("GET", f"/requests/{request_id}/events", headers=headers,
+        with self.http.stream("GET", path, headers=headers,
                               timeout=httpx.Timeout(10.0, read=timeout)) as response:
             if response.status_code >= 400:
                 response.read()
                 self._json(response)
-            event, data = "message", []
+            event, data, eid = "message", [], None
             for line in response.iter_lines():
                 if line == "":
                     if data:
-                        yield event, json.loads("\n".join(data))
-                    event, data = "message", []
+                        yield event, json.loads("\n".join(data)), eid
+                    event, data, eid = "message", [], None
                 elif line.startswith(":"):
                     continue  # a keep-alive comment
                 else:
@@ -152,6 +158,32 @@ class Client:
                         event = value
                     elif name == "data":
                         data.append(value)
+                    elif name == "id":
+                        eid = int(value)
+
+    def drift(self, a: str, b: str, **params: Any) -> dict[str, Any]:
+        """Drift drill: link ``a``-``b``'s hardware takes ``params`` over its configuration, with no
+        configuration version (``POST /links/{a}/{b}/drift``)."""
+        return self._json(self.http.post(f"/links/{a}/{b}/drift", json=params))
+
+    def end_drift(self, a: str, b: str) -> dict[str, Any]:
+        """End the link's drift drill (``DELETE /links/{a}/{b}/drift``)."""
+        return self._json(self.http.delete(f"/links/{a}/{b}/drift"))
+
+    def alerts(self, active: bool = False) -> list[dict[str, Any]]:
+        """The health monitor's alerts (``GET /alerts``; ``active``: the unresolved ones)."""
+        return self._json(self.http.get("/alerts", params={"active": str(active).lower()}))
+
+    def health_links(self) -> list[dict[str, Any]]:
+        """Each link's last health check (``GET /health/links``)."""
+        return self._json(self.http.get("/health/links"))
+
+    def alert_events(self, *, timeout: float | None = 60.0,
+                     last_event_id: int | None = None) -> Iterator[tuple[str, dict[str, Any], int | None]]:
+        """The alert stream (``GET /alerts/events``) as ``(event, data, id)``: ``alert``,
+        ``resolved``, and ``gap`` when resuming before the events the service keeps. It does not
+        end while the service runs: stop iterating when done."""
+        return self._sse("/alerts/events", timeout, last_event_id)
 
     def wait(self, request_id: int, timeout: float = 60.0) -> dict[str, Any]:
         """Follow the request's events until its final status; returns its state."""

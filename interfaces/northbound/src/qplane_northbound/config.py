@@ -32,6 +32,12 @@ Routes (added to the app by :func:`add_config_routes`):
 
 Every mutating call needs the bearer token when the service has one.
 
+The store also keeps the drift drills of :mod:`.health` (:meth:`ConfigStore.drift`,
+:meth:`ConfigStore.end_drift`: a link's physical model off its configuration, with no version)
+and gives each link's configured model (:meth:`ConfigStore.configured_model`, cached per
+version), the health monitor's expectation. A patch or rollback that changes a link builds it
+from its configuration, ending its drift.
+
 The swap goes through :meth:`qplane.context.Operator.set_link_model`: the controller's views
 (the ground truth's, and the topology manager's, which ``lldp`` refreshes or re-probes) carry the
 new model at once, so routing ranks paths with it, and waiting requests are routed again.
@@ -156,6 +162,10 @@ class ConfigStore:
         #: what the API added at run time: the base parameters it gave (in place of the scenario's)
         self.added_links: dict[frozenset[str], dict[str, Any]] = {}
         self.added_nodes: dict[str, dict[str, dict[str, Any]]] = {}
+        #: drift drills (:mod:`.health`): link ends -> the parameters its physical model has over its
+        #: configuration (no version: hardware that drifted); a PATCH or rollback of the link ends it
+        self.drifts: dict[tuple[str, str], dict[str, Any]] = {}
+        self._configured: tuple[int, dict[tuple[str, str], Any]] = (0, {})
 
     # ------------------------------------------------------------------ reading
     @property
@@ -277,6 +287,48 @@ class ConfigStore:
         base = self._node_raw(name)
         return self.build_node_models({k: {**base[k], **overrides.get(k, {})} for k in ("memory", "operations")})
 
+    def configured_model(self, a: str, b: str) -> Any:
+        """The link's model as configured (the scenario's parameters and the current version's
+        overrides), whatever its physical model is (a drift); cached per configuration version."""
+        link = self.link(a, b)
+        ends = (link.a, link.b)
+        version, cache = self._configured
+        if version != self.current:
+            cache = {}
+            self._configured = (self.current, cache)
+        if ends not in cache:
+            cache[ends] = self._build(link, self.overrides.get(ends, {}))
+        return cache[ends]
+
+    def _check_patch(self, patch: dict[str, Any]) -> None:
+        spec = BY_PATH["hardware.link"]
+        for key in (spec.key, "plugin"):
+            if key in patch:
+                raise ConfigRejected([{"type": "immutable", "loc": ["body", key], "input": patch[key],
+                                       "msg": f"the link's {key} cannot change live (only its parameters)"}])
+        if not patch:
+            raise ConfigRejected([{"type": "empty", "loc": ["body"], "input": patch,
+                                   "msg": "give at least one parameter of the link's model"}])
+
+    def drift(self, a: str, b: str, params: dict[str, Any]) -> dict[str, Any]:
+        """A drift drill: the link's physical model becomes its configured parameters with
+        ``params`` over them (validated like a patch), with no configuration version."""
+        link = self.link(a, b)
+        self._check_patch(params)
+        ends = (link.a, link.b)
+        model = self._build(link, {**self.overrides.get(ends, {}), **params})
+        self.twin.sim.set_link_model(*ends, model)
+        self.drifts[ends] = dict(params)
+        return {"a": link.a, "b": link.b, "drift": dict(params), "version": self.current}
+
+    def end_drift(self, a: str, b: str) -> dict[str, Any]:
+        """End a drift drill: the link's physical model is its configured one again."""
+        link = self.link(a, b)
+        ends = (link.a, link.b)
+        if self.drifts.pop(ends, None) is not None:
+            self.twin.sim.set_link_model(*ends, self.configured_model(*ends))
+        return {"a": link.a, "b": link.b, "drift": None, "version": self.current}
+
     # ------------------------------------------------------------------ versions
     def record(self, kind: str, changes: list[dict[str, Any]], rollback_to: int | None = None,
                overrides: dict[tuple[str, str], dict[str, Any]] | None = None,
@@ -304,6 +356,7 @@ class ConfigStore:
         node_models = {name: self._build_node(name, params) for name, params in changed_nodes.items()}
         for ends, model in models.items():
             self.twin.sim.set_link_model(*ends, model)  # the next attempt on, and the controller's views
+            self.drifts.pop(ends, None)  # built from its configuration: a drift on it ends
         for name, (memory_model, operations) in node_models.items():
             self.twin.sim.set_node_model(name, memory_model, operations)
         overrides = {k: v for k, v in {**self.overrides, **changed}.items() if v}
@@ -313,12 +366,7 @@ class ConfigStore:
     # ------------------------------------------------------------------ changing
     def patch_link(self, a: str, b: str, patch: dict[str, Any]) -> dict[str, Any]:
         link = self.link(a, b)
-        spec = BY_PATH["hardware.link"]
-        for key in (spec.key, "plugin"):
-            if key in patch:
-                raise refuse([key], patch[key], f"the link's {key} cannot change live (only its parameters)")
-        if not patch:
-            raise refuse([], patch, "give at least one parameter of the link's model", "empty")
+        self._check_patch(patch)
         ends = (link.a, link.b)
         new, change = _merged(self.overrides.get(ends, {}), patch)
         return self._commit("patch", {ends: new}, [{"target": "link", "a": link.a, "b": link.b, **change}])

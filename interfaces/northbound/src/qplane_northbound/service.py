@@ -35,6 +35,7 @@ from typing import Any
 
 from qplane.errors import QPlaneError
 
+from .health import HealthOptions
 from .models import MAX_BODY_BYTES, MAX_STREAMS
 from .twin import KEEP_PAIRS, AgentOptions, DigitalTwin
 
@@ -77,7 +78,8 @@ class Service:
 
     def __init__(self, twin: DigitalTwin, host: str = "127.0.0.1", port: int = 8080, *, token: str | None = None,
                  max_body: int = MAX_BODY_BYTES, log_level: str = "warning", max_streams: int = MAX_STREAMS,
-                 allow_hosts: list[str] | tuple[str, ...] = (), cors_origins: list[str] | tuple[str, ...] = ()):
+                 allow_hosts: list[str] | tuple[str, ...] = (), cors_origins: list[str] | tuple[str, ...] = (),
+                 health: HealthOptions | None = None):
         import uvicorn
 
         from .app import create_app
@@ -94,7 +96,7 @@ class Service:
         except ValueError as e:
             raise QPlaneError(str(e)) from None
         self.app = create_app(twin, token=token, max_body=max_body, max_streams=max_streams, hosts=self.hosts,
-                              cors_origins=cors_origins)
+                              cors_origins=cors_origins, health_options=health)
         config = uvicorn.Config(self.app, log_level=log_level, lifespan="off", access_log=False,
                                 timeout_graceful_shutdown=5, timeout_keep_alive=30)
         service = self
@@ -237,6 +239,23 @@ def add_serve_command(subparsers: Any) -> None:
     p.add_argument("--cors-origin", dest="cors_origins", action="append", default=[], metavar="ORIGIN",
                    help="let web pages from this origin (e.g. http://localhost:3000) call the API (repeatable; "
                         "default: none)")
+    d = HealthOptions()
+    p.add_argument("--health-interval", type=float, default=d.interval, metavar="S",
+                   help=f"simulated seconds between two health checks of every link (default {d.interval:g}; 0: no "
+                        "monitoring). A check compares each link's observed success rate and probed fidelity with "
+                        "its configured model's (GET /health/links); a drifting link raises an alert (GET /alerts, "
+                        "GET /alerts/events)")
+    p.add_argument("--health-fidelity-drop", type=float, default=d.fidelity_drop, metavar="DF",
+                   help=f"a fidelity alert when the probed fidelity is more than DF below the expected one "
+                        f"(default {d.fidelity_drop:g}; and beyond {d.z:g} standard deviations of the probe)")
+    p.add_argument("--health-rate-drop", type=float, default=d.rate_drop, metavar="FRACTION",
+                   help=f"a rate alert when the observed success rate is below (1 - FRACTION) x the expected one "
+                        f"(default {d.rate_drop:g}; and beyond {d.z:g} standard deviations of the count)")
+    p.add_argument("--health-probe-pairs", type=int, default=d.probe_pairs, metavar="N",
+                   help=f"sacrificial pairs measured per link and check (default {d.probe_pairs})")
+    p.add_argument("--health-drain", action="store_true",
+                   help="take a link with an active alert out of routing (requests re-route) until a check finds "
+                        "it healthy again (default: alert only)")
     p.add_argument("--json", dest="json_out", metavar="OUT", help="write the run's results here at shutdown")
     p.add_argument("--log-level", default="warning", choices=("critical", "error", "warning", "info", "debug"),
                    help="uvicorn's log level (default warning)")
@@ -284,6 +303,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
                               f"no path) or * (got {origin!r})")
         if origin == "*" and not args.token:
             raise QPlaneError("--cors-origin * lets every web page call the service: give a token too (--token)")
+    health = HealthOptions(interval=args.health_interval, fidelity_drop=args.health_fidelity_drop,
+                           rate_drop=args.health_rate_drop, probe_pairs=args.health_probe_pairs,
+                           drain=args.health_drain)
+    try:
+        health.check()
+    except ValueError as e:
+        raise QPlaneError(str(e)) from None
     scenario = load_scenario(args.scenario, overrides=args.overrides, seed=args.seed, backend=args.backend,
                              allow_large=args.allow_large)
     registry = getattr(args, "registry", None) or Registry()  # the CLI's, built once
@@ -292,7 +318,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
                        max_unfinished=args.max_unfinished, keep_pairs=args.keep_pairs)
     service = Service(twin, args.host, args.port, token=args.token, max_body=args.max_body,
                       log_level=args.log_level, max_streams=args.max_streams, allow_hosts=args.allow_hosts,
-                      cors_origins=args.cors_origins)
+                      cors_origins=args.cors_origins, health=health)
     service._listen()
 
     def listening(host: str, port: int) -> None:

@@ -228,22 +228,7 @@ class LldpManager:
         v = physics.to_pauli_order(model.pair_state)
         for end in (link.a, link.b):
             v = physics.pauli_channel(v, nodes[end].device.memory_model.pauli_probs(model.herald_delay))
-        phi_p, psi_p, phi_m, psi_m = v  # Pauli order: I=Phi+, X=Psi+, Z=Phi-, Y=Psi-
-        expect = {  # <PP> of each Bell state: Phi+ (+,-,+), Phi- (-,+,+), Psi+ (+,+,-), Psi- (-,-,-)
-            "X": phi_p - phi_m + psi_p - psi_m,
-            "Y": -phi_p + phi_m + psi_p - psi_m,
-            "Z": phi_p + phi_m - psi_p - psi_m,
-        }
-        attempts = 0
-        sums = {"X": 0, "Y": 0, "Z": 0}
-        counts = {"X": 0, "Y": 0, "Z": 0}
-        for _ in range(n):
-            attempts += 1 if p >= 1.0 else 1 + int(math.log(1.0 - rng.random()) / math.log1p(-p))
-            basis = "XYZ"[rng.randrange(3)]
-            counts[basis] += 1
-            sums[basis] += 1 if rng.random() < (1 + expect[basis]) / 2 else -1
-        mean = {b: (sums[b] / counts[b]) if counts[b] else 0.0 for b in "XYZ"}
-        f_est = min(1.0, max(0.25, (1 + mean["X"] - mean["Y"] + mean["Z"]) / 4))
+        attempts, f_est = physics.pauli_probe(v, p, n, rng)  # random Pauli bases, outcomes sampled from v
         duration = (attempts - n) * model.cycle_time + n * max(model.cycle_time, model.herald_delay)
         return n / attempts, f_est, duration
 

@@ -206,6 +206,33 @@ async function submitRequest(ev) {
   }
 }
 
+// ------------------------------------------------------------------ alerts
+function renderAlerts() {
+  const list = $("alerts");
+  const items = [...st.alerts.values()].sort((a, b) => a.id - b.id).map(a => {
+    const li = el("li", { "data-alert": a.id, class: "alert-" + a.kind });
+    li.append(el("b", {}, `${a.link[0]} – ${a.link[1]}`), document.createTextNode(" " + alertText(a)),
+              el("span", { class: "note" }, ` · t=${a.raised_sim_s.toFixed(2)} s`));
+    return li;
+  });
+  list.replaceChildren(...items);
+  $("alerts-none").hidden = items.length > 0;
+  if (st.drawn) updateTopology();
+}
+
+function followAlerts() {
+  // the browser resumes a broken stream with Last-Event-ID; only active alerts are kept
+  const es = new EventSource("/alerts/events");
+  es.addEventListener("alert", ev => { const a = JSON.parse(ev.data); st.alerts.set(a.id, a); renderAlerts(); });
+  es.addEventListener("resolved", ev => { st.alerts.delete(JSON.parse(ev.data).id); renderAlerts(); });
+  es.addEventListener("gap", async () => {
+    // events were missed: the active alerts from GET /alerts
+    const active = await api("GET", "/alerts?active=true");
+    st.alerts = new Map(active.map(a => [a.id, a]));
+    renderAlerts();
+  });
+}
+
 // ------------------------------------------------------------------ agents, health
 async function refreshAgents() {
   const agents = await api("GET", "/agents");
@@ -272,6 +299,7 @@ async function start() {
   every(700, refreshRequests);
   every(3000, refreshAgents);
   every(1000, refreshHealth);
+  followAlerts();
   setInterval(renderDirty, 250);
   document.body.dataset.ready = "1";
 }

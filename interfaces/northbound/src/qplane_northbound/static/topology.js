@@ -3,7 +3,8 @@
 // with the failure drill.
 //
 // Reads GET /topology/layout once, polls GET /topology, /links, /requests, /agents and /health,
-// and follows each request it shows through GET /requests/{id}/events (server-sent events).
+// follows each request it shows through GET /requests/{id}/events and the health monitor's
+// alerts through GET /alerts/events (server-sent events).
 // Mutating calls (POST /requests, DELETE /requests/{id}, POST /links/{a}/{b}/down|up,
 // POST /nodes/{name}/down|up) carry the token, when one is given, as a bearer header.
 "use strict";
@@ -17,6 +18,7 @@ const CHUNKS = 24;          // points of a plot
 const st = {
   layout: null, topo: null, links: new Map(), nodes: new Map(), linkInfo: new Map(),
   requests: new Map(), lastId: -1, selected: null, needToken: false, drawn: false,
+  alerts: new Map(),        // the active alerts by id (the resolved ones are dropped)
 };
 
 // ------------------------------------------------------------------ helpers
@@ -117,9 +119,10 @@ function drawTopology() {
     const key = linkKey(l.a, l.b);
     const g = el("svg:g", { class: "link", "data-link": key });
     const title = el("svg:title", {}, `${l.a} – ${l.b}, ${l.length_km} km`);
+    const ring = el("svg:line", { x1, y1, x2, y2, class: "alert-ring" });  // dashed, while alerted
     const line = el("svg:line", { x1, y1, x2, y2, class: "wire" });
     const hit = el("svg:line", { x1, y1, x2, y2, class: "hit" });
-    g.append(title, line, hit);
+    g.append(title, ring, line, hit);
     g.addEventListener("click", () => pickLink(key));
     linkLayer.append(g);
     // the label sits at the middle, along the line (never upside down), just above it
@@ -184,8 +187,10 @@ function updateTopology() {
     const item = st.links.get(linkKey(l.a, l.b));
     if (!item) { st.drawn = false; return; }
     const s = linkState(l);
-    item.g.setAttribute("class", "link state-" + s);
+    const alerts = alertsOf(l.a, l.b);
+    item.g.setAttribute("class", "link state-" + s + (alerts.length ? " alerted" : ""));
     item.g.dataset.state = s;
+    item.g.dataset.alerts = alerts.map(a => a.kind).join(" ");
     const info = st.linkInfo.get(linkKey(l.a, l.b));
     if (info) {
       // the whole label where it fits between the two nodes, the fidelity alone, or nothing
@@ -200,7 +205,8 @@ function updateTopology() {
       }
       item.title.textContent = `${l.a} – ${l.b}: ${l.length_km} km, ${info.scheme}, ${s}; ` +
         `p=${info.success_probability.toPrecision(3)}, F=${info.pair_fidelity.toFixed(4)}, ` +
-        `${info.pairs_generated} pairs of ${info.attempts} attempts, ${info.outages} outages`;
+        `${info.pairs_generated} pairs of ${info.attempts} attempts, ${info.outages} outages` +
+        alerts.map(a => `; ALERT ${alertText(a)}`).join("");
     }
   }
   for (const n of st.topo.nodes) {
@@ -277,3 +283,14 @@ async function drill(kind, state) {
   }
 }
 
+
+// ------------------------------------------------------------------ health alerts
+function alertsOf(a, b) {
+  return [...st.alerts.values()].filter(x => (x.link[0] === a && x.link[1] === b) || (x.link[0] === b && x.link[1] === a));
+}
+
+function alertText(a) {
+  const digits = a.kind === "rate" ? 4 : 3;
+  return `${a.kind} ${fmt(a.observed, digits)} < ${fmt(a.threshold, digits)} (expected ${fmt(a.expected, digits)})` +
+    (a.drained ? ", out of routing" : "");
+}
