@@ -43,6 +43,7 @@ METRIC_AXES: dict[str, tuple[str, str, str]] = {
     "fidelity_mean": ("mean fidelity of delivered pairs", "", ""),
     "fidelity_estimated_mean": ("controller's estimated fidelity", "", ""),
     "latency_mean_s": ("mean pair latency", "", "time"),
+    "completion_time_mean_s": ("mean request completion time", "", "time"),
     "served_fraction": ("pairs served", "% of requested", "percent"),
     "completed_fraction": ("requests completed", "%", "percent"),
     "delivered": ("pairs delivered", "", ""),

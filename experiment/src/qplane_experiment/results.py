@@ -14,7 +14,7 @@ from typing import Any, Mapping, Sequence
 
 from . import files, plots
 from .grid import Axis, count, format_value, short_names
-from .metrics import APPLICATION_METRICS, MAIN_METRICS, METRICS, run_metrics
+from .metrics import APPLICATION_METRICS, METRICS, TABLE_METRICS, run_metrics
 from .plan import Plan, Point
 from .stats import CONFIDENCE, Estimate, mean_ci
 
@@ -261,7 +261,7 @@ class ExperimentResults:
         """The terminal summary: a header, then per metric one row per point (by default the
         main metrics, and the applications' figures that some run has)."""
         if metrics is None:
-            metrics = [*MAIN_METRICS, *(m for m in APPLICATION_METRICS
+            metrics = [*TABLE_METRICS, *(m for m in APPLICATION_METRICS
                                         if any(s["metric"] == m and s["mean"] is not None for s in self.summary))]
         ok = sum(r["ok"] for r in self.runs)
         n_arms = len({p.arm_index for p in self.points})
