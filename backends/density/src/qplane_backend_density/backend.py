@@ -1,8 +1,8 @@
 """Density-matrix state backend (qutip).
 
 Every live qubit belongs to a *group*: qubits whose joint state is one density matrix, a
-:class:`qutip.Qobj` with dims ``[[2]*n, [2]*n]`` (qubit ``i`` of the group is tensor factor
-``i``). A pair is a 2-qubit group. A Bell-state measurement or a purification round merges two
+numpy array whose :attr:`QubitGroup.rho` is the :class:`qutip.Qobj` with dims
+``[[2]*n, [2]*n]`` (qubit ``i`` of the group is tensor factor ``i``). A pair is a 2-qubit group. A Bell-state measurement or a purification round merges two
 groups for the duration of its circuit (four qubits); the measured qubits are projected and
 traced away, so on a repeater chain groups are back to two qubits after every operation. A
 discarded qubit is traced out; a partner left alone keeps its one-qubit reduced state, and a
@@ -23,16 +23,19 @@ Everything is exact:
   the true bits and flipping them, but the state is what the nodes can know, so e.g. the kept
   pair of a successful purification round is deterministic.
 
-Speed: the state is stored as a Qobj, but the hot paths (one-qubit channels, the swap and
-purification circuits and their partial traces) compute on the Qobj's own numpy buffer
-(``Dense.as_ndarray()``, no copy) and wrap each result in a new Qobj without copying
-(``_qobj``: cached ``Dimensions``, ~4 µs). qutip's ``ptrace``/``tensor``/``permute`` take
+Speed: the state is stored as a plain numpy array (``QubitGroup.m``) and the hot paths
+(one-qubit channels, the swap and purification circuits and their partial traces) compute on
+it; a Qobj is made only when asked for (``QubitGroup.rho``, wrapping the buffer without
+copying: ``_qobj``, cached ``Dimensions``, ~4 µs, which was 20% of a 9-node chain's run time
+when every result was wrapped). qutip's ``ptrace``/``tensor``/``permute`` take
 25-90 µs each on 4x4 and 16x16 matrices where the numpy reshapes take 1-3 µs, and a swap needs
 several; qutip's own routines build every gate and serve the diagnostics
 (:meth:`DensityBackend.density_matrix`). The swap of two 2-qubit groups (the repeater-chain
 case) contracts the circuit's outcome operators with the two 4x4 matrices instead of forming
-the 16x16 state (:func:`swap_branches`, checked against the circuit in the tests): ~30 µs
-against ~50 µs.
+the 16x16 state (:func:`swap_branches`, checked against the circuit in the tests); the pair
+kernels of :mod:`.pairs` do that, the one-qubit channels on a pair and the storage noise the
+measured qubits owe in a handful of numpy calls (a swap ~7 µs, a link pair ~1 µs: the
+Bell-diagonal link states are cached, :func:`bell_diagonal_matrix`).
 
 Must not touch: the HAL and the protocols; this module only implements
 :class:`qplane.backend.StateBackend`.
