@@ -1,8 +1,8 @@
 """Density-matrix state backend (qutip).
 
 Every live qubit belongs to a *group*: qubits whose joint state is one density matrix, a
-:class:`qutip.Qobj` with dims ``[[2]*n, [2]*n]`` (qubit ``i`` of the group is tensor factor
-``i``). A pair is a 2-qubit group. A Bell-state measurement or a purification round merges two
+numpy array whose :attr:`QubitGroup.rho` is the :class:`qutip.Qobj` with dims
+``[[2]*n, [2]*n]`` (qubit ``i`` of the group is tensor factor ``i``). A pair is a 2-qubit group. A Bell-state measurement or a purification round merges two
 groups for the duration of its circuit (four qubits); the measured qubits are projected and
 traced away, so on a repeater chain groups are back to two qubits after every operation. A
 discarded qubit is traced out; a partner left alone keeps its one-qubit reduced state, and a
@@ -23,16 +23,19 @@ Everything is exact:
   the true bits and flipping them, but the state is what the nodes can know, so e.g. the kept
   pair of a successful purification round is deterministic.
 
-Speed: the state is stored as a Qobj, but the hot paths (one-qubit channels, the swap and
-purification circuits and their partial traces) compute on the Qobj's own numpy buffer
-(``Dense.as_ndarray()``, no copy) and wrap each result in a new Qobj without copying
-(``_qobj``: cached ``Dimensions``, ~4 µs). qutip's ``ptrace``/``tensor``/``permute`` take
+Speed: the state is stored as a plain numpy array (``QubitGroup.m``) and the hot paths
+(one-qubit channels, the swap and purification circuits and their partial traces) compute on
+it; a Qobj is made only when asked for (``QubitGroup.rho``, wrapping the buffer without
+copying: ``_qobj``, cached ``Dimensions``, ~4 µs, which was 20% of a 9-node chain's run time
+when every result was wrapped). qutip's ``ptrace``/``tensor``/``permute`` take
 25-90 µs each on 4x4 and 16x16 matrices where the numpy reshapes take 1-3 µs, and a swap needs
 several; qutip's own routines build every gate and serve the diagnostics
 (:meth:`DensityBackend.density_matrix`). The swap of two 2-qubit groups (the repeater-chain
 case) contracts the circuit's outcome operators with the two 4x4 matrices instead of forming
-the 16x16 state (:func:`swap_branches`, checked against the circuit in the tests): ~30 µs
-against ~50 µs.
+the 16x16 state (:func:`swap_branches`, checked against the circuit in the tests); the pair
+kernels of :mod:`.pairs` do that, the one-qubit channels on a pair and the storage noise the
+measured qubits owe in a handful of numpy calls (a swap ~7 µs, a link pair ~1 µs: the
+Bell-diagonal link states are cached, :func:`bell_diagonal_matrix`).
 
 Must not touch: the HAL and the protocols; this module only implements
 :class:`qplane.backend.StateBackend`.
@@ -60,7 +63,9 @@ import qplane_physics as physics
 from qplane.backend import MemoryNoise
 from qplane.errors import CapabilityError, QPlaneError
 
+from . import pairs
 from .multipartite import MAX_GROUP_QUBITS, apply_leading_unitary, ghz_fidelity_leading
+from .pairs import sample as _sample
 from .params import CAPABILITIES, DensityParams
 
 
@@ -167,6 +172,25 @@ _DEPOL_STEP = _DEPOL_SUPER - _ID_SUPER  # (1-lam) id + lam D = id + lam (D - id)
 def pauli_superoperator(probs: Sequence[float]) -> np.ndarray:
     """Superoperator of the Pauli channel ``(pI, pX, pZ, pY)``."""
     return (np.asarray(probs, dtype=float) @ _PAULI_SUPER_ROWS).reshape(4, 4)
+
+
+_BELL_DIAGONAL: dict[tuple, np.ndarray] = {}
+
+
+def bell_diagonal_matrix(state: Sequence[float]) -> np.ndarray:
+    """4x4 density matrix of the Bell-diagonal state with coefficients ``state`` (Bell
+    order), cached by value (a link hands out the same few states again and again) and read
+    only: the backend never writes into a state, every operation makes a new array."""
+    key = tuple(state)
+    m = _BELL_DIAGONAL.get(key)
+    if m is None:
+        v = physics.to_pauli_order(state)
+        m = np.ascontiguousarray((np.asarray(v, dtype=float) @ _BELL_PROJ_ROWS).reshape(4, 4), dtype=_C)
+        m.flags.writeable = False
+        if len(_BELL_DIAGONAL) >= 1024:
+            _BELL_DIAGONAL.clear()
+        _BELL_DIAGONAL[key] = m
+    return m
 
 
 _DIMS: dict[int, Any] = {}
@@ -291,21 +315,6 @@ def _lifted(name: str, u: Qobj, rest: int) -> tuple[np.ndarray, np.ndarray]:
     return hit
 
 
-def _sample(probs: np.ndarray, u: float) -> int:
-    """Index drawn from ``probs`` (normalized here) with the uniform number ``u``."""
-    total = float(probs.sum())
-    x = u * total
-    acc = 0.0
-    last = 0
-    for i, p in enumerate(probs.tolist()):
-        if p > 0.0:
-            acc += p
-            last = i
-            if x < acc:
-                return i
-    return last  # rounding: the last outcome with non-zero probability
-
-
 def measure_leading(m: np.ndarray, n: int, k: int, u: float,
                     confusion: np.ndarray | None = None) -> tuple[int, np.ndarray, np.ndarray]:
     """Measure the first ``k`` qubits in Z. Returns ``(reported, reported-outcome
@@ -370,13 +379,22 @@ def branch_to_pair(x: np.ndarray) -> np.ndarray:
 
 
 class QubitGroup:
-    """Qubits sharing one density matrix; ``qubits[i]`` is tensor factor ``i`` of ``rho``."""
+    """Qubits sharing one density matrix; ``qubits[i]`` is tensor factor ``i`` of ``rho``.
 
-    __slots__ = ("qubits", "rho")
+    The state is kept as the plain C-contiguous numpy array ``m`` (a Qobj costs ~4 µs to
+    build, more than a whole pair kernel of :mod:`.pairs`); :attr:`rho` wraps it as a Qobj
+    on demand (no copy) for qutip's routines and diagnostics."""
 
-    def __init__(self, qubits: list["DensityQubit"], rho: Qobj):
+    __slots__ = ("qubits", "m")
+
+    def __init__(self, qubits: list["DensityQubit"], m: np.ndarray):
         self.qubits = qubits
-        self.rho = rho
+        self.m = m
+
+    @property
+    def rho(self) -> Qobj:
+        """The state as a :class:`qutip.Qobj` (dims ``[[2]*n, [2]*n]``) sharing ``m``'s buffer."""
+        return _qobj(self.m, len(self.qubits))
 
     @property
     def size(self) -> int:
@@ -427,7 +445,7 @@ class DensityBackend:
     @staticmethod
     def _set(qubits: list[DensityQubit], m: np.ndarray) -> None:
         """Make ``qubits`` one group with state ``m``."""
-        g = QubitGroup(qubits, _qobj(np.ascontiguousarray(m, dtype=_C), len(qubits)))
+        g = QubitGroup(qubits, np.ascontiguousarray(m, dtype=_C))
         for q in qubits:
             q.group = g
 
@@ -467,7 +485,7 @@ class DensityBackend:
             else:
                 i = len(groups)
                 groups.append(g)  # type: ignore[arg-type]
-                arrays.append(_array(g.rho))  # type: ignore[union-attr]
+                arrays.append(g.m)  # type: ignore[union-attr]
             if now is not None:
                 sup = self._due(q, now)
                 if sup is not None:
@@ -522,14 +540,17 @@ class DensityBackend:
         qubits = g.qubits  # type: ignore[union-attr]
         n = len(qubits)
         k = 0 if qubits[0] is q else next(i for i, x in enumerate(qubits) if x is q)
-        g.rho = _qobj(apply_one_qubit(_array(g.rho), n, k, sup), n)  # type: ignore[union-attr]
+        if n == 2:
+            g.m = pairs.channel(g.m, k, sup)  # type: ignore[union-attr]
+        else:
+            g.m = apply_one_qubit(g.m, n, k, sup)  # type: ignore[union-attr]
 
     # --- pair operations --------------------------------------------------------------------
     def create_pair(self, state: Sequence[float], noise_a: MemoryNoise | None, noise_b: MemoryNoise | None,
                     t_a: float, t_b: float) -> tuple[DensityQubit, DensityQubit]:
-        v = physics.to_pauli_order(state)
         qa, qb = DensityQubit(t_a, noise_a), DensityQubit(t_b, noise_b)
-        self._set([qa, qb], (np.asarray(v, dtype=float) @ _BELL_PROJ_ROWS).reshape(4, 4))
+        g = QubitGroup([qa, qb], bell_diagonal_matrix(state))
+        qa.group = qb.group = g
         return qa, qb
 
     def apply_pauli(self, qubit: DensityQubit, pauli: int, now: float) -> None:
@@ -579,34 +600,22 @@ class DensityBackend:
     def _swap_two_pairs(self, q1: DensityQubit, q2: DensityQubit, now: float, gate_error: float,
                         measurement_error: float) -> int:
         """:meth:`bell_measure` of the common case, two 2-qubit groups: the same circuit and
-        instrument contracted on the 4x4 matrices (:func:`swap_branches`), about twice as
-        fast as forming the 16x16 state."""
+        instrument contracted on the 4x4 matrices (:func:`swap_branches`, here as
+        :func:`.pairs.swap`: the measured qubits' storage noise folded in, only the drawn
+        branch formed), several times faster than forming the 16x16 state."""
         g1, g2 = q1.group, q2.group
-        i1 = 0 if g1.qubits[0] is q1 else 1  # type: ignore[union-attr]
-        i2 = 0 if g2.qubits[0] is q2 else 1  # type: ignore[union-attr]
-        r1, r2 = _array(g1.rho), _array(g2.rho)  # type: ignore[union-attr]
-        sup = self._due(q1, now)
-        if sup is not None:
-            r1 = apply_one_qubit(r1, 2, i1, sup)
-        sup = self._due(q2, now)
-        if sup is not None:
-            r2 = apply_one_qubit(r2, 2, i2, sup)
-        x, rest = swap_branches(r1, i1, r2, i2)
-        if gate_error:  # inner qubits replaced by I/4: each outcome 1/4, outer state rho_a (x) rho_c
-            x = (1.0 - gate_error) * x + (0.25 * gate_error) * rest
-        raw = x[:, ::3, ::3].sum(axis=(1, 2)).real  # Born probabilities (total 1 up to rounding)
-        if measurement_error:
-            confusion = readout_confusion(measurement_error, measurement_error)
-            raw = confusion @ raw
-            s = _sample(raw, self.rng.random())
-            post = (confusion[s] @ x.reshape(4, 16)).reshape(4, 4) / raw[s]
-        else:
-            s = _sample(raw, self.rng.random())
-            post = x[s] / raw[s]
-        a = g1.qubits[1 - i1]  # type: ignore[union-attr]
-        c = g2.qubits[1 - i2]  # type: ignore[union-attr]
+        qs1, qs2 = g1.qubits, g2.qubits  # type: ignore[union-attr]
+        i1 = 0 if qs1[0] is q1 else 1
+        i2 = 0 if qs2[0] is q2 else 1
+        confusion = readout_confusion(measurement_error, measurement_error) if measurement_error else None
+        sup1 = self._due(q1, now)
+        sup2 = self._due(q2, now)
+        s, post = pairs.swap(g1.m, i1, sup1, g2.m, i2, sup2, _BSM_W,  # type: ignore[union-attr]
+                             self.rng.random(), gate_error, confusion)
         q1.group = q2.group = None
-        self._set([a, c], branch_to_pair(post))
+        a, c = qs1[1 - i1], qs2[1 - i2]
+        g = QubitGroup([a, c], post)
+        a.group = c.group = g
         return s
 
     def fidelity(self, q1: DensityQubit, q2: DensityQubit, now: float) -> float:
@@ -616,7 +625,7 @@ class DensityBackend:
         g1, g2 = q1.group, q2.group
         if g1 is g2:
             # SWAP |Phi+> = |Phi+>: the order of the two qubits does not matter
-            r = _array(g1.rho) if g1.size == 2 else self._reduced(q1, q2)  # type: ignore[union-attr]
+            r = g1.m if g1.size == 2 else self._reduced(q1, q2)  # type: ignore[union-attr]
             return float((r[0, 0] + r[3, 3] + r[0, 3] + r[3, 0]).real) * 0.5
         # uncorrelated: <Phi+| r1 (x) r2 |Phi+> = sum_ij r1[i,j] r2[i,j] / 2
         return float(np.sum(self._reduced(q1) * self._reduced(q2)).real) * 0.5
@@ -626,7 +635,7 @@ class DensityBackend:
         g = qubits[0].group
         n = g.size  # type: ignore[union-attr]
         if n == len(qubits) and all(a is b for a, b in zip(qubits, g.qubits)):  # type: ignore[union-attr]
-            return _array(g.rho)  # type: ignore[union-attr]
+            return g.m  # type: ignore[union-attr]
         m, order = self._gather(qubits)
         return reduce_leading(m, n, len(qubits))
 
@@ -685,7 +694,7 @@ class DensityBackend:
         if n == 1:
             return
         k = next(i for i, x in enumerate(g.qubits) if x is qubit)
-        self._regroup([x for x in g.qubits if x is not qubit], trace_out(_array(g.rho), n, k))
+        self._regroup([x for x in g.qubits if x is not qubit], trace_out(g.m, n, k))
 
     # --- capability PURIFICATION --------------------------------------------------------------
     def purify(self, keep: tuple[DensityQubit, DensityQubit], sacrifice: tuple[DensityQubit, DensityQubit],
