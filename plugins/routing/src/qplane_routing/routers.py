@@ -50,8 +50,20 @@ class ShortestPathRouter:
         return _no_path(lambda: nx.shortest_path(graph, src, dst))
 
 
-#: views with at least this many nodes are searched with scipy's compiled Dijkstra
+#: views with at least this many nodes are searched with scipy's compiled Dijkstra when scipy
+#: is installed (``pip install qplane-routing[large]``; the density backend brings it too)
 LARGE_VIEW = 2000
+
+
+def _scipy() -> bool:
+    try:
+        import scipy.sparse.csgraph  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+HAVE_SCIPY = _scipy()
 
 
 class CompiledView:
@@ -59,7 +71,8 @@ class CompiledView:
     in a large view in milliseconds, where networkx's takes a good part of a second at ten
     thousand nodes. The path has the least cost networkx's would have; between paths of exactly
     equal cost the two may choose differently, so smaller views keep networkx (their results
-    stay what they were)."""
+    stay what they were), and so may a large view's results differ between an install with
+    scipy and one without (only where two paths tie exactly)."""
 
     def __init__(self, graph: nx.Graph, weight: str):
         import numpy as np
@@ -96,7 +109,7 @@ class CompiledView:
 class MinCostRouter:
     """Least total expected link-generation time: edge cost ``(1/p - 1) cycle + herald delay``
     seconds, the mean time for one memory pair to herald a pair (geometric attempts). Views of
-    :data:`LARGE_VIEW` nodes or more are searched with :class:`CompiledView`."""
+    :data:`LARGE_VIEW` nodes or more are searched with :class:`CompiledView` when scipy is there."""
 
     def __init__(self, params: NoParams):
         self.params = params
@@ -104,7 +117,7 @@ class MinCostRouter:
 
     def route(self, graph: nx.Graph, src: str, dst: str,
               request: EntanglementRequest | None = None) -> list[str] | None:
-        if graph.number_of_nodes() >= LARGE_VIEW:
+        if HAVE_SCIPY and graph.number_of_nodes() >= LARGE_VIEW:
             if self._compiled is None or self._compiled.graph is not graph:
                 self._compiled = CompiledView(graph, "expected_pair_time")
             return self._compiled.path(src, dst)
