@@ -33,27 +33,22 @@ class Network:
     def link(self, a: str, b: str) -> QuantumLink:
         return self.links[frozenset((a, b))]
 
+    def _distances(self, a: str) -> dict[str, float]:
+        """Shortest fibre distances from ``a`` (km), computed on first use and cached."""
+        dist = self._dist_cache.get(a)
+        if dist is None:
+            dist = self._dist_cache[a] = nx.single_source_dijkstra_path_length(self.graph, a, weight="length_km")
+        return dist
+
     def classical_delay(self, a: str, b: str) -> float:
         """Seconds for a classical message from ``a`` to ``b`` over the shortest fibre route."""
         if a == b:
             return 0.0
-        dist = self._dist_cache.get(a)
-        if dist is None:
-            dist = self._dist_cache[a] = nx.single_source_dijkstra_path_length(
-                self.graph, a, weight="length_km"
-            )
-        return dist[b] / self.speed
+        return self._distances(a)[b] / self.speed
 
     def distance_km(self, a: str, b: str) -> float:
         """Length of the shortest fibre route from ``a`` to ``b`` (``inf`` when none joins them)."""
-        if a == b:
-            return 0.0
-        dist = self._dist_cache.get(a)
-        if dist is None:
-            dist = self._dist_cache[a] = nx.single_source_dijkstra_path_length(
-                self.graph, a, weight="length_km"
-            )
-        return dist.get(b, math.inf)
+        return 0.0 if a == b else self._distances(a).get(b, math.inf)
 
     def path_delays(self, path: Sequence[str]) -> list[float]:
         """Delay along ``path`` from ``path[0]`` to each node of it (messages follow the path)."""

@@ -38,9 +38,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import hmac
-import json
 import math
-import weakref
 from typing import Any, AsyncIterator, Callable, Iterable
 
 from fastapi import Depends, FastAPI, Header, HTTPException, Query, Request, Response, Security
@@ -73,6 +71,7 @@ from .guards import AllowedHosts, BodyLimit, HostCheck
 from .health import HealthOptions, add_health_routes
 from . import prometheus, tracing
 from .stats import pair_data
+from .streams import open_stream, resume_cursor, sse
 from .twin import Conflict, DigitalTwin, Overloaded, RequestRecord, RequestRejected, ServiceUnavailable
 
 DESCRIPTION = """\
@@ -132,11 +131,6 @@ def _finite(value: Any) -> Any:
     if isinstance(value, list):
         return [_finite(v) for v in value]
     return value
-
-
-def _sse(event: str, data: dict[str, Any], event_id: int | None = None) -> str:
-    head = f"id: {event_id}\n" if event_id is not None else ""
-    return f"{head}event: {event}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n"
 
 
 def create_app(twin: DigitalTwin, *, token: str | None = None, max_body: int = MAX_BODY_BYTES,
@@ -295,26 +289,8 @@ def create_app(twin: DigitalTwin, *, token: str | None = None, max_body: int = M
                         503: {"description": "too many event streams are open (the service's --max-streams)"}})
     async def events(request_id: int, last_event_id: str | None = Header(None)) -> StreamingResponse:
         rec = find(request_id)
-        try:
-            cursor = int(last_event_id) + 1 if last_event_id is not None else 0
-        except ValueError:
-            cursor = 0
-        if counts["streams_open"] >= max_streams:
-            raise HTTPException(503, f"{counts['streams_open']} event streams are open (at most {max_streams}): "
-                                     "try again later", headers={"Retry-After": "1"})
-        counts["streams_open"] += 1
-        released = False
-
-        def release() -> None:
-            nonlocal released
-            if not released:
-                released = True
-                counts["streams_open"] -= 1
-
-        stream = _stream(rec, max(0, cursor), release)
-        weakref.finalize(stream, release)  # also when the response never iterates it
-        return StreamingResponse(stream, media_type="text/event-stream",
-                                 headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+        cursor = max(0, resume_cursor(last_event_id))
+        return open_stream(counts, max_streams, lambda release: _stream(rec, cursor, release))
 
     async def _stream(rec: RequestRecord, cursor: int, release: Callable[[], None]) -> AsyncIterator[str]:
         loop = asyncio.get_running_loop()
@@ -327,17 +303,17 @@ def create_app(twin: DigitalTwin, *, token: str | None = None, max_body: int = M
                 first, batch, _ = log.read_events(cursor, STREAM_BATCH)
                 out = []
                 if cursor < first:
-                    out.append(_sse("gap", {"request": rec.id, "missed_from": cursor, "missed_to": first - 1,
+                    out.append(sse("gap", {"request": rec.id, "missed_from": cursor, "missed_to": first - 1,
                                             "reason": f"events {cursor}..{first - 1} are no longer kept (the service "
                                                       f"keeps the last {log.keep} pairs of a request)"}))
                     cursor = first
                 for eid, kind, data in batch:
                     cursor = eid + 1
                     if kind == "pair":
-                        out.append(_sse("pair", pair_data(rec.id, data), eid))
+                        out.append(sse("pair", pair_data(rec.id, data), eid))
                         continue
                     last_status = data["status"]
-                    out.append(_sse("status", data, eid))
+                    out.append(sse("status", data, eid))
                     if data["final"]:
                         yield "".join(out)
                         return
@@ -350,13 +326,13 @@ def create_app(twin: DigitalTwin, *, token: str | None = None, max_body: int = M
                 elif rec.final is not None and cursor > rec.final_id:  # type: ignore[operator]
                     # resumed at or after the last event of a finished request: its final status, then
                     # the end (final_id is set before final; the events before it were all sent)
-                    yield _sse("status", rec.final, rec.final_id)
+                    yield sse("status", rec.final, rec.final_id)
                     return
                 live = rec.handle.status
                 if rec.final is None and not live.final and live.value != last_status and last_status is not None:
                     # a change no hook announces (e.g. back to waiting after a re-route)
                     last_status = live.value
-                    yield _sse("status", {"request": rec.id, "status": live.value, "final": False,
+                    yield sse("status", {"request": rec.id, "status": live.value, "final": False,
                                           "reason": rec.handle.reason, "sim_time_s": twin.kernel.now,
                                           "delivered": log.delivered,
                                           "path": list(rec.handle.path) if rec.handle.path else None})

@@ -53,16 +53,16 @@ import itertools
 import math
 import threading
 import time
-import weakref
 from dataclasses import dataclass
 from typing import Any, AsyncIterator, Awaitable, Callable
 
 import qplane_physics as physics
-from fastapi import Body, Depends, FastAPI, Header, HTTPException, Query
+from fastapi import Body, Depends, FastAPI, Header, Query
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
 from .config import runner
+from .streams import open_stream, resume_cursor, sse
 
 #: seconds between two looks at the alert log in an event stream
 STREAM_POLL_S = 0.05
@@ -321,13 +321,6 @@ class DriftState(BaseModel):
     version: int = Field(description="the configuration version (a drift makes none)")
 
 
-def _sse(event: str, data: dict[str, Any], event_id: int | None = None) -> str:
-    import json
-
-    head = f"id: {event_id}\n" if event_id is not None else ""
-    return f"{head}event: {event}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n"
-
-
 def add_health_routes(app: FastAPI, twin: Any, *, authorize: Callable[..., None],
                       wait: Callable[[Any], Awaitable[Any]], options: HealthOptions | None = None) -> HealthMonitor:
     """Add the health monitor (see the module docstring) of ``twin`` to ``app``; its first
@@ -378,27 +371,9 @@ def add_health_routes(app: FastAPI, twin: Any, *, authorize: Callable[..., None]
                                              "Last-Event-ID the stream starts with the events still kept."},
                         503: {"description": "too many event streams are open (the service's --max-streams)"}})
     async def alert_events(last_event_id: str | None = Header(None)) -> StreamingResponse:
-        try:
-            cursor = int(last_event_id) + 1 if last_event_id is not None else 0
-        except ValueError:
-            cursor = 0
-        limit = getattr(app.state, "max_streams", None)
-        if limit is not None and counts["streams_open"] >= limit:
-            raise HTTPException(503, f"{counts['streams_open']} event streams are open (at most {limit}): "
-                                     "try again later", headers={"Retry-After": "1"})
-        counts["streams_open"] += 1
-        released = False
-
-        def release() -> None:
-            nonlocal released
-            if not released:
-                released = True
-                counts["streams_open"] -= 1
-
-        stream = _stream(cursor, cursor > 0, release)
-        weakref.finalize(stream, release)
-        return StreamingResponse(stream, media_type="text/event-stream",
-                                 headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+        cursor = resume_cursor(last_event_id)
+        return open_stream(counts, getattr(app.state, "max_streams", None),
+                           lambda release: _stream(cursor, cursor > 0, release))
 
     async def _stream(cursor: int, resumed: bool, release: Callable[[], None]) -> AsyncIterator[str]:
         loop = asyncio.get_running_loop()
@@ -410,13 +385,13 @@ def add_health_routes(app: FastAPI, twin: Any, *, authorize: Callable[..., None]
                 first, batch = log.read(cursor)
                 out = []
                 if resumed and cursor < first:
-                    out.append(_sse("gap", {"missed_from": cursor, "missed_to": first - 1,
+                    out.append(sse("gap", {"missed_from": cursor, "missed_to": first - 1,
                                             "reason": f"events {cursor}..{first - 1} are no longer kept"}))
                 resumed = False
                 cursor = max(cursor, first)
                 for eid, kind, data in batch:
                     cursor = eid + 1
-                    out.append(_sse(kind, data, eid))
+                    out.append(sse(kind, data, eid))
                 if out:
                     yield "".join(out)
                     quiet_since = loop.time()

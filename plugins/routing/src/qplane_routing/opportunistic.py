@@ -49,7 +49,7 @@ import qplane_physics as physics
 from qplane.context import Context, ServiceKey
 from qplane.requests import DeliveredPair, Session
 
-from .reactive import LinkPool, ReactiveParams, ReactiveRouter, _age
+from .reactive import LinkPool, ReactiveParams, ReactiveRouter, ReactiveSwapping, _age
 
 
 class OpportunisticRouter(ReactiveRouter):
@@ -384,30 +384,13 @@ class OpportunisticPool(LinkPool):
         self._reclaim(g.group)
 
 
-class OpportunisticSwapping:
+class OpportunisticSwapping(ReactiveSwapping):
     """The session model of opportunistic routing: pairs grow hop by hop over a shared pool."""
 
-    path_free = True
+    name = "opportunistic"
+    pool_class = OpportunisticPool
 
-    def __init__(self, params: OpportunisticParams, context: Context):
-        self.params = params
-        self.ctx = context
-
-    def check_protocols(self, protocols: dict[str, Any]) -> str | None:
-        pur = protocols.get("purification")
-        if getattr(pur, "protocol", None):
-            return "swapping 'opportunistic' does not purify: use purification: none with routing: opportunistic"
-        return None
-
-    def serve(self, session: Session) -> None:
-        pool = self.ctx.services.get(OPP_POOL)
-        if pool is None or not pool.session.active:
-            max_age = self.params.max_age
-            if max_age is None:
-                max_age = getattr(session.handle.protocols.get("cutoff"), "max_age", None)
-            pool = OpportunisticPool(self.ctx, self.params, max_age)
-            self.ctx.services.set(OPP_POOL, pool)
-            pool.start()
+    def join(self, pool: Any, session: Session) -> None:
         pool.add_walker(session)
 
 

@@ -658,9 +658,13 @@ class LinkPool:
 
 
 class ReactiveSwapping:
-    """The session model of reactive routing: requests draw on a shared link-level pool."""
+    """The session model of reactive routing: requests draw on a shared link-level pool.
+    A subclass names another pool (``pool_class``, whose ``pool_key`` is its service) and how a
+    session joins it (:meth:`join`)."""
 
     path_free = True
+    name = "reactive"
+    pool_class: type[LinkPool] = LinkPool
 
     def __init__(self, params: ReactiveParams, context: Context):
         self.params = params
@@ -669,18 +673,22 @@ class ReactiveSwapping:
     def check_protocols(self, protocols: dict[str, Any]) -> str | None:
         pur = protocols.get("purification")
         if getattr(pur, "protocol", None):
-            return "swapping 'reactive' does not purify: use purification: none with routing: reactive"
+            return f"swapping {self.name!r} does not purify: use purification: none with routing: {self.name}"
         return None
 
     def serve(self, session: Session) -> None:
-        pool = self.ctx.services.get(POOL)
+        key = self.pool_class.pool_key or POOL
+        pool = self.ctx.services.get(key)
         if pool is None or not pool.session.active:
             max_age = self.params.max_age
             if max_age is None:
                 max_age = getattr(session.handle.protocols.get("cutoff"), "max_age", None)
-            pool = LinkPool(self.ctx, self.params, max_age)
-            self.ctx.services.set(POOL, pool)
+            pool = self.pool_class(self.ctx, self.params, max_age)
+            self.ctx.services.set(key, pool)
             pool.start()
+        self.join(pool, session)
+
+    def join(self, pool: Any, session: Session) -> None:
         pool.add_consumer(session)
 
 
