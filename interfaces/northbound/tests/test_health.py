@@ -19,6 +19,7 @@ from typing import Any, Callable
 
 import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 from qplane.scenario import load_scenario
 from qplane_physics import werner_after_storage
 
@@ -119,6 +120,11 @@ def test_drain_reroutes_around_a_drifted_link_and_puts_it_back_when_it_recovers(
         hops = {frozenset(h) for h in zip(new, new[1:])}
         assert frozenset((a, b)) not in hops, new
         assert not [l for l in c.health_links() if sorted([l["a"], l["b"]]) == sorted([a, b])][0]["routable"]
+        fams = {f.name: f for f in text_string_to_metric_families(c.prometheus())}  # the same, for monitoring
+        samples = {(s.name, tuple(sorted(s.labels.items()))): s.value for f in fams.values() for s in f.samples}
+        assert samples[("qplane_alerts_active", (("kind", "fidelity"),))] == 1
+        assert samples[("qplane_alerts_raised_total", ())] >= 1 and samples[("qplane_links_drained", ())] == 1
+        assert samples[("qplane_health_checks_total", ())] >= 1
 
         c.end_drift(a, b)
         until(lambda: not c.alerts(active=True))

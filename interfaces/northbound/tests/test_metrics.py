@@ -31,10 +31,11 @@ FAMILIES = {
     "qplane_sim_events": "counter", "qplane_classical_messages": "counter", "qplane_agents_expected": "gauge",
     "qplane_agents_connected": "gauge", "qplane_agents_lost": "gauge", "qplane_api_requests_accepted": "counter",
     "qplane_api_requests_rejected": "counter", "qplane_api_requests_cancelled": "counter",
-    "qplane_api_streams_open": "gauge",
+    "qplane_api_streams_open": "gauge", "qplane_alerts_active": "gauge", "qplane_alerts_raised": "counter",
+    "qplane_links_drained": "gauge", "qplane_health_checks": "counter",
 }
 #: the only label names: bounded by the request statuses and the topology
-LABELS = {"status", "a", "b", "node", "le", "version", "scenario"}
+LABELS = {"status", "a", "b", "node", "le", "version", "scenario", "kind"}
 
 
 def scrape(c: Client) -> dict[str, Any]:

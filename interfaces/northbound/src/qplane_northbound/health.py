@@ -120,11 +120,13 @@ class AlertLog:
         self.alerts: collections.OrderedDict[int, dict[str, Any]] = collections.OrderedDict()
         self.events: collections.deque[tuple[int, str, dict[str, Any]]] = collections.deque(maxlen=2 * keep)
         self.next_event = 1
+        self.raised = 0  # alerts raised so far (Prometheus: qplane_alerts_raised_total)
         self._ids = itertools.count(1)
 
     def raise_(self, alert: dict[str, Any]) -> dict[str, Any]:
         with self.lock:
             alert["id"] = next(self._ids)
+            self.raised += 1
             self.alerts[alert["id"]] = alert
             self._event("alert", alert)
             resolved = [i for i, a in self.alerts.items() if a["resolved_sim_s"] is not None]
@@ -329,6 +331,7 @@ def add_health_routes(app: FastAPI, twin: Any, *, authorize: Callable[..., None]
     options.check()
     monitor = HealthMonitor(twin, app.state.config, options)
     app.state.health = monitor
+    twin.health = monitor  # the Prometheus collector reads its counts
     twin.kernel.call_soon_threadsafe(monitor.start)  # runs once the simulation thread does
     store = app.state.config
     unavailable = {503: {"description": "the twin is not running (starting, shutting down, or its simulation failed)"}}

@@ -31,7 +31,10 @@ statuses — never a request id):
 * ``qplane_agents_expected``, ``qplane_agents_connected``, ``qplane_agents_lost`` (gauges);
 * ``qplane_api_requests_accepted_total``, ``qplane_api_requests_rejected_total``,
   ``qplane_api_requests_cancelled_total`` (counters), ``qplane_api_streams_open`` (gauge);
-* ``qplane_twin_running`` (gauge, 1 while the twin runs) and ``qplane_build_info{version}``.
+* ``qplane_twin_running`` (gauge, 1 while the twin runs) and ``qplane_build_info{version}``;
+* with the health monitor (``health.py``): ``qplane_alerts_active{kind}`` (gauge: ``fidelity``,
+  ``rate``), ``qplane_alerts_raised_total`` (counter), ``qplane_links_drained`` (gauge: links the
+  monitor took out of routing), ``qplane_health_checks_total`` (counter).
 
 A scrape while the twin is not running answers 503, like the other snapshots.
 """
@@ -140,7 +143,15 @@ class TwinCollector:
         links = [(l.a, l.b, l.operational, l.stats.attempts, l.stats.pairs_generated, l.model.success_probability)
                  for l in net.links.values()]
         agents = twin.hub.status() if twin.hub is not None else []
+        health = getattr(twin, "health", None)
+        alerts = None
+        if health is not None:
+            active = {"fidelity": 0, "rate": 0}
+            for _, kind in health.active:
+                active[kind] = active.get(kind, 0) + 1
+            alerts = (active, health.log.raised, len(health.drained), health.checks)
         return {
+            "alerts": alerts,
             "scenario": twin.scenario.name, "state": twin.state, "sim_time_s": sim.now, "lag_s": twin.kernel.lag(),
             "speed": twin.speed, "events": twin.kernel.events_processed,
             "classical_messages": net.messages_sent, "by_status": by_status, "unfinished": unfinished,
@@ -221,6 +232,15 @@ class TwinCollector:
         yield _counter("qplane_api_requests_cancelled", "requests cancelled by DELETE /requests/{id}",
                        counts.get("cancelled", 0))
         yield _gauge("qplane_api_streams_open", "event streams open", counts.get("streams_open", 0))
+        if snap.get("alerts") is not None:
+            active, raised, drained, checks = snap["alerts"]
+            g = GaugeMetricFamily("qplane_alerts_active", "link health alerts not yet resolved", labels=["kind"])
+            for kind, n in sorted(active.items()):
+                g.add_metric([kind], n)
+            yield g
+            yield _counter("qplane_alerts_raised", "link health alerts raised", raised)
+            yield _gauge("qplane_links_drained", "links the health monitor took out of routing", drained)
+            yield _counter("qplane_health_checks", "health checks of every link made", checks)
 
     def collect(self) -> Iterator[Metric]:
         """The ``prometheus_client`` collector protocol: blocks until the simulation thread has

@@ -152,6 +152,9 @@ class _Hooks:
 class DigitalTwin(Snapshots):
     """A scenario's network, live: see the module docstring."""
 
+    #: the service's health monitor (:mod:`qplane_northbound.health`) once the app has one
+    health: Any = None
+
     def __init__(
         self,
         scenario: Scenario,
