@@ -84,6 +84,24 @@ def test_a_drifted_fidelity_raises_an_alert_with_the_drifted_closed_form(make_se
         assert c.alerts(active=True) == []
 
 
+def test_a_drifted_success_rate_raises_a_rate_alert_at_the_drifted_closed_form(make_service: Any) -> None:
+    """MIM: p = bsa (emit T(L/2) eta)^2, so a detector efficiency drifting from 0.9 to 0.3 divides
+    the success probability by 9. The probe's estimate n/attempts (n pairs, attempts negative
+    binomial) has relative spread sqrt((1 - p)/n); the test allows 5 of them."""
+    n = 2000
+    svc = make_service(scenario(coherence=1.0), token=TOKEN,
+                       health=HealthOptions(interval=0.05, probe_pairs=n, min_attempts=10**9))  # the probe's rate
+    with Client(svc.url, token=TOKEN) as c:
+        p0 = c.links()[0]["success_probability"]
+        c.drift("n0", "n1", detector_efficiency=0.3)
+        alerts = until(lambda: [a for a in c.alerts(active=True) if a["kind"] == "rate"])
+        assert [a["link"] for a in alerts] == [["n0", "n1"]]
+        p1 = c.links()[0]["success_probability"]
+        assert p1 == pytest.approx(p0 * (0.3 / 0.9) ** 2, rel=1e-12)  # the default detector efficiency is 0.9
+        assert alerts[0]["expected"] == pytest.approx(p0, rel=1e-12)
+        assert abs(alerts[0]["observed"] / p1 - 1) < 5 * math.sqrt((1 - p1) / n), (alerts[0]["observed"], p1)
+
+
 def test_a_healthy_network_raises_no_alert_over_many_checks(make_service: Any) -> None:
     # a ring with traffic (the rate is judged on the traffic's attempts) and idle links (on the probe's)
     svc = make_service(scenario("ring", 5, coherence=1.0), speed=4.0,
