@@ -168,3 +168,21 @@ def test_a_submitted_request_cancelled_from_code_is_traced(tmp_path: Path) -> No
     _, events, _ = _traced(sc, tmp_path / "submit.jsonl", submit)
     mine = [e for e in events if e.get("request") == handles[0].id]
     assert [e["kind"] for e in mine] == ["finish"] and mine[0]["status"] == "cancelled"
+
+
+def test_requests_over_virtual_links_are_traced(tmp_path: Path) -> None:
+    """The keeper's pairs (request id < 0) are swapped at the junction with the leg's pair into
+    the request's pair; expired stocked pairs are discarded by the stock (request None)."""
+    sc = chain_scenario(5, 20.0, pairs=1, count=1, seed=4, duration=1.0)
+    sc["requests"] = [{"src": "n0", "dst": "n4", "pairs": 1, "start": 0.02 * (i + 1)} for i in range(10)]
+    sc["protocols"]["routing"] = {"name": "hybrid", "virtual_links": [["n0", "n3"]], "auto": 0, "max_age": 0.004}
+    results, events, _ = _traced(sc, tmp_path / "virtual.jsonl")
+    made, deliveries = _trees(events)
+    assert len(deliveries) == sum(r["delivered"] for r in results["requests"]) == 10
+    for d in deliveries:  # the junction n3 joins the stocked pair n0-n3 and the leg's n3-n4
+        top = made[d["pair"]]
+        assert top["kind"] == "swap" and top["node"] == "n3" and d["nodes"] == ["n0", "n4"]
+        assert [made[p]["nodes"] for p in top["consumed"]] == [["n0", "n3"], ["n3", "n4"]]
+        assert all(made[p]["request"] < 0 for p in top["consumed"])  # the keeper's and the leg's own
+    expired = [e for e in events if e["kind"] == "discard" and e.get("reason") == "expired"]
+    assert expired and all(e["request"] is None and e["nodes"] == ["n0", "n3"] for e in expired)

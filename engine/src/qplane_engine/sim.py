@@ -116,7 +116,7 @@ class Simulation:
         self.virtual = self.lifecycle.virtual = VirtualLinks(self)
         if self.trace_path is not None:  # before any component is built: they fetch it once
             self.tracer = self.lifecycle.trace = self.failures.trace = Tracer(self.trace_path, self.clock)
-            self.inventory.trace = self.multipartite.trace = self.tracer
+            self.inventory.trace = self.multipartite.trace = self.virtual.trace = self.tracer
             self.services.set(TRACE, self.tracer)
             self.services.set(PAIR_IDS, itertools.count())
         self.lifecycle.requests.extend(asm.requests(self.network))

@@ -29,10 +29,12 @@ class Held:
     the keeper's or the leg's session, which may lose them (a preemption, a failure) and reuse
     them, so the pair is still there only while they hold those very qubits."""
 
-    __slots__ = ("pair", "qa", "qb")
+    __slots__ = ("pair", "qa", "qb", "id")
 
-    def __init__(self, pair: DeliveredPair):
+    def __init__(self, pair: DeliveredPair, trace: Any = None):
         self.pair, self.qa, self.qb = pair, pair.src_memory.qubit, pair.dst_memory.qubit
+        #: traced runs: the pair's id in the trace (its delivery to the keeper or leg was the last one)
+        self.id = trace.last_delivery if trace is not None else None
 
     @property
     def valid(self) -> bool:
@@ -83,11 +85,11 @@ class Stock:
         now = self.service.sim.now
         self.stocked += 1
         self.refill_s += now - (self._room_since if self._room_since is not None else now)
-        entry = Held(pair)
+        entry = Held(pair, self.service.trace)
         self.held.append(entry)
         if len(self.held) > self.spec.stock:
             self.pushed_out += 1
-            self.service.free_pair(self.held.popleft())
+            self._drop(self.held.popleft(), "pushed_out")
         self._room_since = now if len(self.held) < self.capacity() else None
         if self.spec.max_age is not None:  # counted from the pair's oldest qubit, not from its stocking
             self.service.sim.clock.call_at(max(0.0, self.spec.max_age - pair.age), self._expire, entry)
@@ -108,8 +110,14 @@ class Stock:
         if any(h is entry for h in self.held):  # still stocked (a stock holds a few pairs)
             self.held.remove(entry)
             self.expired += 1
-            self.service.free_pair(entry)
+            self._drop(entry, "expired")
             self._room(self.service.sim.now)
+
+    def _drop(self, entry: Held, reason: str) -> None:
+        trace = self.service.trace
+        if trace is not None and entry.valid:
+            trace("discard", request=None, pair=entry.id, nodes=[self.a, self.b], reason=reason)
+        self.service.free_pair(entry)
 
     def summary(self) -> dict[str, Any]:
         return {"a": self.a, "b": self.b, "path": self.path, "stock": self.spec.stock, "max_age_s": self.spec.max_age,

@@ -53,6 +53,7 @@ import qplane_physics as physics
 from qplane.requests import DeliveredPair, EntanglementRequest, RequestHandle, RequestStatus
 
 from .stocks import Held, Stock, VirtualLinkModel
+from .trace import PAIR_IDS
 
 if TYPE_CHECKING:
     from .sim import Simulation
@@ -71,7 +72,7 @@ class Leg:
         self.held: deque[Held] = deque()
 
     def on_pair(self, handle: RequestHandle, pair: DeliveredPair) -> bool:  # the leg's application
-        self.held.append(Held(pair))
+        self.held.append(Held(pair, self.composite.service.trace))
         self.composite.service.compose(self.composite)
         return True  # kept: the composition frees its memories
 
@@ -107,6 +108,10 @@ class VirtualLinks:
         self.logical_paths: dict[int, list[str]] = {}  # request id -> its path over virtual links
         self.demand: dict[tuple[str, str], int] = {}  # requests of hybrid routers per node pair
         self.rng = sim.clock.stream("virtual-links")  # Bell measurements that fail (bsm_success < 1)
+        #: the run's protocol-event tracer when traced: keepers' and legs' pairs are traced by their
+        #: swapping policies (under their negative ids); the engine traces the junctions' swaps
+        #: (consuming those pairs' ids) and the request's delivery or discard
+        self.trace: Any = sim.tracer
 
     # ---------------------------------------------------------------- stocks
     @staticmethod
@@ -289,23 +294,31 @@ class VirtualLinks:
                     stale._room(self.sim.now)
                 parent.losses["lost_while_kept"] = parent.losses.get("lost_while_kept", 0) + 1
                 continue
-            pairs = []
+            pairs, ids = [], []
             for piece, reverse in composite.pieces:
-                pair = (piece.take() if isinstance(piece, Stock) else piece.held.popleft()).pair
+                entry = piece.take() if isinstance(piece, Stock) else piece.held.popleft()
+                pair = entry.pair
                 left, right = (pair.dst_memory, pair.src_memory) if reverse else (pair.src_memory, pair.dst_memory)
                 pairs.append((pair, left, right))
-            self._swap(composite, pairs)
+                ids.append(entry.id)
+            self._swap(composite, pairs, ids)
 
-    def _swap(self, composite: Composite, pairs: list[tuple[DeliveredPair, Any, Any]]) -> None:
+    def _swap(self, composite: Composite, pairs: list[tuple[DeliveredPair, Any, Any]], ids: list[Any]) -> None:
         sim, now = self.sim, self.sim.now
         net = sim.network
         frame, delay, failed = 0, 0.0, False
         src, dst = pairs[0][1], pairs[-1][2]
-        for (_, _, right), (_, left, _) in zip(pairs, pairs[1:]):
+        made = ids[0]
+        for (_, _, right), (_, left, far), other in zip(pairs, pairs[1:], ids[1:]):
             device = net.nodes[right.node].device
-            frame ^= device.bell_measurement(right, left, now)
-            if device.operations.bsm_success < 1.0 and self.rng.random() >= device.operations.bsm_success:
-                failed = True
+            outcome = device.bell_measurement(right, left, now)
+            frame ^= outcome
+            ok = not (device.operations.bsm_success < 1.0 and self.rng.random() >= device.operations.bsm_success)
+            failed |= not ok
+            if self.trace is not None:
+                consumed, made = [made, other], next(sim.services.get(PAIR_IDS))
+                self.trace("swap", request=composite.parent.id, pair=made, node=right.node, consumed=consumed,
+                           nodes=[src.node, far.node], outcome=outcome, ok=ok)
             for m in (right, left):
                 sim.inventory.free(m)
             if not sim.scenario.classical.instant:
@@ -317,6 +330,7 @@ class VirtualLinks:
         born = min(p.time - p.age for p, _, _ in pairs)
         composite.inflight += 1
         ends = Held(DeliveredPair(now, 0.0, estimate, 0.0, 0.0, src, dst))  # the swapped pair's qubits
+        ends.id = made
         sim.clock.call_at(delay, self._arrived, composite, ends, frame, estimate, first, born, failed)
 
     def _arrived(self, composite: Composite, ends: Held, frame: int, estimate: float,
@@ -325,6 +339,9 @@ class VirtualLinks:
         src, dst = ends.pair.src_memory, ends.pair.dst_memory
         composite.inflight -= 1
         if parent.done or not ends.valid or failed:
+            if self.trace is not None:
+                self.trace("discard", request=parent.id, pair=ends.id, nodes=[src.node, dst.node],
+                           reason="swap_failed" if failed else ("request_ended" if parent.done else "node_failed"))
             self.free_pair(ends)
             if failed and not parent.done:
                 parent.losses["swap_failed"] = parent.losses.get("swap_failed", 0) + 1
@@ -334,10 +351,16 @@ class VirtualLinks:
         fidelity = sim.backend.fidelity(src.qubit, dst.qubit, now)
         if estimate < parent.request.min_fidelity:
             parent.discarded += 1
+            if self.trace is not None:
+                self.trace("discard", request=parent.id, pair=ends.id, nodes=[src.node, dst.node],
+                           reason="below_min_fidelity", fidelity=fidelity, fidelity_estimated=estimate)
             self.free_pair(ends)
             self.compose(composite)
             return
         pair = DeliveredPair(now, fidelity, estimate, now - first if first is not None else 0.0, now - born, src, dst)
+        if self.trace is not None:
+            self.trace("delivery", request=parent.id, pair=ends.id, nodes=[src.node, dst.node], fidelity=fidelity,
+                       fidelity_estimated=estimate, latency=pair.latency)
         sim.lifecycle.deliver_to(parent, pair)
 
     # ---------------------------------------------------------------- endings
