@@ -186,3 +186,23 @@ def test_requests_over_virtual_links_are_traced(tmp_path: Path) -> None:
         assert all(made[p]["request"] < 0 for p in top["consumed"])  # the keeper's and the leg's own
     expired = [e for e in events if e["kind"] == "discard" and e.get("reason") == "expired"]
     assert expired and all(e["request"] is None and e["nodes"] == ["n0", "n3"] for e in expired)
+
+
+def test_opportunistic_growth_is_traced(tmp_path: Path) -> None:
+    """Each hop's swap consumes the growing pair and a pool pair; the delivered pair's tree holds
+    one herald per hop of the path it took."""
+    sc = chain_scenario(2, 20.0, pairs=30, count=2, pair_fidelity=0.97, seed=2)
+    sc["topology"] = {"builder": "grid", "rows": 3, "cols": 3, "spacing_km": 10}
+    sc["requests"] = [{"src": "n0_0", "dst": "n2_2", "pairs": 30}]
+    sc["protocols"]["routing"] = "opportunistic"
+    results, events, _ = _traced(sc, tmp_path / "opportunistic.jsonl")
+    made, deliveries = _trees(events)
+    assert len(deliveries) == results["requests"][0]["delivered"] == 30
+    for d in deliveries:
+        assert d["nodes"] == ["n0_0", "n2_2"]
+        stack, heralds = [d["pair"]], 0
+        while stack:
+            e = made[stack.pop()]
+            heralds += e["kind"] == "herald"
+            stack.extend(e.get("consumed") or ())
+        assert heralds == 4  # corner to corner on a 3 x 3 grid: 4 hops, 3 swaps

@@ -73,7 +73,7 @@ class _Grower:
     """One end-to-end pair being grown from the source."""
 
     __slots__ = ("consumer", "group", "path", "src_mem", "far_mem", "est", "t_est", "frame",
-                 "t_attempt", "born", "alive", "arrived", "src_knows")
+                 "t_attempt", "born", "alive", "arrived", "src_knows", "id")
 
     def __init__(self, consumer: "_Walker"):
         self.consumer = consumer
@@ -88,6 +88,7 @@ class _Grower:
         self.alive = True
         self.arrived = False  # its far end is at the destination: delivery under way
         self.src_knows = 0.0  # when the source knows every outcome so far
+        self.id: int | None = None  # traced runs: the trace's id of the pair as it stands
 
 
 class _Walker:
@@ -254,6 +255,7 @@ class OpportunisticPool(LinkPool):
             g.group = [entry]
             w.session.allocation.append(g.group)
             g.src_mem, g.far_mem, g.est, g.t_est = near, far, lv, now
+            g.id = pair.id if self.trace is not None else None  # (pool pairs have ids only when traced)
             w.by_end[near] = w.by_end[far] = g
             g.path.append(m)
             self._watch_age(g)
@@ -270,7 +272,13 @@ class OpportunisticPool(LinkPool):
         if ops.measurement_error:
             e = ops.measurement_error
             v = physics.pauli_channel(v, ((1 - e) ** 2, e * (1 - e), e * (1 - e), e * e))
-        g.frame ^= device.bell_measurement(g.far_mem, near, now)
+        outcome = device.bell_measurement(g.far_mem, near, now)
+        g.frame ^= outcome
+        if self.trace is not None:
+            made = next(self.ids)
+            self.trace("swap", request=w.handle.id, pair=made, node=x, consumed=[g.id, pair.id],
+                       nodes=[g.path[0], m], outcome=outcome, ok=True, fidelity_estimated=v[0])
+            g.id = made
         w.by_end.pop(g.far_mem, None)
         g.group.append(entry)
         g.far_mem, g.est, g.t_est = far, v, now
@@ -333,11 +341,16 @@ class OpportunisticPool(LinkPool):
         swaps[len(g.path) - 2] = swaps.get(len(g.path) - 2, 0) + 1
         if est < w.min_fidelity:
             handle.discarded += 1
+            if self.trace is not None:
+                self.trace("discard", request=handle.id, pair=g.id, nodes=[w.src, w.dst], reason="below_min_fidelity")
             ctx.inventory.free(src_mem)
             ctx.inventory.free(dst_mem)
         else:
             fidelity = ctx.backend.fidelity(src_mem.qubit, dst_mem.qubit, now)
             pair = DeliveredPair(now, fidelity, est, now - g.t_attempt, now - g.born, src_mem, dst_mem)
+            if self.trace is not None:
+                self.trace("delivery", request=handle.id, pair=g.id, nodes=[w.src, w.dst], fidelity=fidelity,
+                           fidelity_estimated=est, latency=pair.latency)
             ctx.sessions.deliver(w.session, pair)
         if w.session.active:
             self._feed(w)
@@ -349,6 +362,8 @@ class OpportunisticPool(LinkPool):
         g.alive = False
         self._unwait(g)
         w.handle.losses[why] = w.handle.losses.get(why, 0) + 1
+        if self.trace is not None and g.id is not None:
+            self.trace("discard", request=w.handle.id, pair=g.id, nodes=[g.path[0], g.path[-1]], reason=why)
         for m in (g.src_mem, g.far_mem):
             w.by_end.pop(m, None)
         self._give_group(w, g)
