@@ -177,7 +177,8 @@ def create_app(twin: DigitalTwin, *, token: str | None = None, max_body: int = M
     nodes = twin.sim.context.network.nodes  # live: nodes added at run time are valid ends (read only here)
     bearer = HTTPBearer(auto_error=False, description="required on POST, PATCH and DELETE when the service has a token")
 
-    def authorize(credentials: HTTPAuthorizationCredentials | None = Security(bearer)) -> None:
+    async def authorize(credentials: HTTPAuthorizationCredentials | None = Security(bearer)) -> None:
+        # async: FastAPI runs a plain ``def`` dependency on a worker thread, a hop per mutating call
         if token is None:
             return
         if credentials is None or not hmac.compare_digest(credentials.credentials.encode(), token.encode()):

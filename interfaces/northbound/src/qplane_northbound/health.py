@@ -328,7 +328,7 @@ def _sse(event: str, data: dict[str, Any], event_id: int | None = None) -> str:
     return f"{head}event: {event}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n"
 
 
-def add_health_routes(app: FastAPI, twin: Any, *, authorize: Callable[..., None],
+def add_health_routes(app: FastAPI, twin: Any, *, authorize: Callable[..., Awaitable[None]],
                       wait: Callable[[Any], Awaitable[Any]], options: HealthOptions | None = None) -> HealthMonitor:
     """Add the health monitor (see the module docstring) of ``twin`` to ``app``; its first
     check is scheduled when the twin runs. Needs :func:`~qplane_northbound.config.add_config_routes` first."""
