@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 from typing import Any
 
 
@@ -56,6 +57,7 @@ class _TurnWrites:
         return getattr(self._transport, name)
 
 
+@functools.cache
 def one_write_protocol() -> type[asyncio.Protocol] | None:
     """:class:`OneWriteHttpTools` when httptools is installed, else None (uvicorn's default)."""
     try:
