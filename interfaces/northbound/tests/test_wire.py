@@ -80,3 +80,30 @@ def test_the_service_answers_a_call_in_one_segment(service: Service) -> None:
             length = next(int(line.split(b":")[1]) for line in head.split(b"\r\n")
                           if line.lower().startswith(b"content-length:"))
             assert head.startswith(b"HTTP/1.1 200") and len(body) == length and b'"state":"running"' in body
+
+
+def test_the_hot_routes_send_what_their_response_model_would(service: Service) -> None:
+    # POST /requests and GET /requests/{id} build their JSON themselves (qplane_northbound.app.state_response)
+    import time
+
+    import httpx
+    from fastapi.routing import serialize_response
+
+    from qplane_northbound.app import request_state
+
+    route = next(r for r in service.app.routes if getattr(r, "path", "") == "/requests/{request_id}"
+                 and "GET" in getattr(r, "methods", ()))
+    with httpx.Client(base_url=service.url) as http:
+        posted = http.post("/requests", json={"src": "n0", "dst": "n4", "pairs": 2})
+        assert posted.status_code == 201 and posted.headers["content-type"] == "application/json"
+        rid = posted.json()["id"]
+        assert posted.headers["location"] == f"/requests/{rid}"
+        deadline = time.monotonic() + 10
+        while not http.get(f"/requests/{rid}").json()["final"] and time.monotonic() < deadline:
+            time.sleep(0.05)
+        served = http.get(f"/requests/{rid}")
+    rec = service.twin.records[rid]
+    assert served.json()["final"] and served.json()["delivered"] == 2
+    expected = asyncio.run(serialize_response(field=route.response_field, response_content=request_state(rec),
+                                              dump_json=True))
+    assert served.content == expected
