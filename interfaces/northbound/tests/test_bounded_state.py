@@ -207,3 +207,18 @@ def test_open_event_streams_are_capped(make_service, make_chain) -> None:
         while c.stats()["api"]["streams_open"] > 0 and time.monotonic() < deadline:
             time.sleep(0.05)
         assert c.stats()["api"]["streams_open"] == 0
+
+
+def test_a_logs_snapshot_is_computed_again_only_after_a_pair() -> None:
+    from qplane_northbound.stats import RequestLog
+
+    log = RequestLog(keep=2)
+    empty = log.snapshot()
+    assert empty == (0, 0, log.stats.as_dict()) and empty[2]["latency"] is None
+    log.add_status({"status": "waiting"})  # a status change leaves the aggregates as they were
+    assert log.snapshot()[2] is empty[2]
+    for k, latency in enumerate((0.1, 0.3, 0.2)):
+        log.add_pair(float(k), 0.9, 0.9, latency, 0.0)
+    delivered, first, stats = log.snapshot()
+    assert (delivered, first) == (3, 1) and stats == log.stats.as_dict()
+    assert stats["count"] == 3 and stats["latency"]["max_s"] == 0.3 and log.snapshot()[2] is stats

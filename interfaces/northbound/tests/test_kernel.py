@@ -65,3 +65,34 @@ def test_injected_work_wakes_an_idle_kernel_at_the_wall_clock_time() -> None:
 def test_speed_must_be_positive() -> None:
     with pytest.raises(ValueError):
         ServiceKernel(0, 0.0)
+
+
+def test_no_injection_waits_for_the_longest_sleep() -> None:
+    # the event is set only while the thread sleeps: no lost wake-up between its last look at the
+    # inbox and its sleep (with a minute's sleep, one would show as a timeout here)
+    k = ServiceKernel(0, 1.0)
+    k.max_sleep = 60.0
+    k.call_at(1000.0, lambda: None)
+    t = _run(k)
+    worst = 0.0
+    missed: list[int] = []
+
+    def inject(n: int) -> None:
+        nonlocal worst
+        for i in range(n):
+            done = threading.Event()
+            sent = time.monotonic()
+            k.call_soon_threadsafe(done.set)
+            if not done.wait(2.0):
+                missed.append(i)
+                return
+            worst = max(worst, time.monotonic() - sent)
+
+    threads = [threading.Thread(target=inject, args=(300,)) for _ in range(4)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join(30)
+    k.call_soon_threadsafe(k.stop)
+    t.join(5)
+    assert not missed and not t.is_alive() and worst < 1.0

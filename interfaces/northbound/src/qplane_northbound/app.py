@@ -122,6 +122,14 @@ def request_state(rec: RequestRecord) -> RequestState:
     )
 
 
+def state_response(rec: RequestRecord, status_code: int = 200, headers: dict[str, str] | None = None) -> Response:
+    """A request's state as its routes' response model (:class:`RequestState`) sends it, by alias,
+    without FastAPI validating again the model :func:`request_state` has just built (the hot
+    routes: a submission and a read)."""
+    return Response(request_state(rec).model_dump_json(by_alias=True), status_code=status_code,
+                    media_type="application/json", headers=headers)
+
+
 def _finite(value: Any) -> Any:
     """JSON has no NaN or infinity: an error echoing such an input shows it as a string."""
     if isinstance(value, float) and not math.isfinite(value):
@@ -171,7 +179,8 @@ def create_app(twin: DigitalTwin, *, token: str | None = None, max_body: int = M
     nodes = twin.sim.context.network.nodes  # live: nodes added at run time are valid ends (read only here)
     bearer = HTTPBearer(auto_error=False, description="required on POST, PATCH and DELETE when the service has a token")
 
-    def authorize(credentials: HTTPAuthorizationCredentials | None = Security(bearer)) -> None:
+    async def authorize(credentials: HTTPAuthorizationCredentials | None = Security(bearer)) -> None:
+        # async: FastAPI runs a plain ``def`` dependency on a worker thread, a hop per mutating call
         if token is None:
             return
         if credentials is None or not hmac.compare_digest(credentials.credentials.encode(), token.encode()):
@@ -198,7 +207,7 @@ def create_app(twin: DigitalTwin, *, token: str | None = None, max_body: int = M
               summary="submit an entanglement request",
               responses={**{k: _ERRORS[k] for k in (401, 413, 503)},
                          429: {"description": "too many requests are unfinished: try again later"}})
-    async def submit(body: RequestIn, response: Response) -> RequestState:
+    async def submit(body: RequestIn) -> Response:
         ends = ([(("parties", i), p) for i, p in enumerate(body.parties)] if body.parties is not None
                 else [((end,), getattr(body, end)) for end in ("src", "dst")])
         for where, name in ends:
@@ -213,8 +222,7 @@ def create_app(twin: DigitalTwin, *, token: str | None = None, max_body: int = M
             loc = ("body", *(e.field.split(".") if e.field else ()))
             raise RequestValidationError([{"type": "rejected", "loc": loc, "msg": e.message, "input": None}]) from None
         counts["accepted"] += 1
-        response.headers["Location"] = f"/requests/{rec.id}"
-        return request_state(rec)
+        return state_response(rec, 201, {"Location": f"/requests/{rec.id}"})
 
     @app.get("/requests", response_model=list[RequestSummary], summary="list requests")
     async def list_requests(
@@ -239,8 +247,8 @@ def create_app(twin: DigitalTwin, *, token: str | None = None, max_body: int = M
 
     @app.get("/requests/{request_id}", response_model=RequestState, summary="a request's state",
              responses={404: _ERRORS[404]})
-    async def get_request(request_id: int) -> RequestState:
-        return request_state(find(request_id))
+    async def get_request(request_id: int) -> Response:
+        return state_response(find(request_id))
 
     @app.get("/requests/{request_id}/pairs", response_model=PairPage, summary="a page of a request's recent pairs",
              responses={404: _ERRORS[404]})

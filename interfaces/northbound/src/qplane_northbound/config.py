@@ -448,7 +448,7 @@ def runner(twin: Any, wait: Callable[[Any], Awaitable[Any]]) -> Callable[..., Aw
     return run
 
 
-def add_config_routes(app: FastAPI, twin: Any, *, authorize: Callable[..., None],
+def add_config_routes(app: FastAPI, twin: Any, *, authorize: Callable[..., Awaitable[None]],
                       wait: Callable[[Any], Awaitable[Any]]) -> ConfigStore:
     """Add the configuration routes (see the module docstring) for ``twin`` to ``app``."""
     store = ConfigStore(twin)

@@ -108,7 +108,7 @@ def compute_layout(graph: Any) -> dict[str, Any]:
 
 
 def add_dashboard_routes(app: FastAPI, twin: DigitalTwin, *, token: str | None,
-                         authorize: Callable[..., None], wait: Callable[[Any], Awaitable[Any]]) -> None:
+                         authorize: Callable[..., Awaitable[None]], wait: Callable[[Any], Awaitable[Any]]) -> None:
     """Add the dashboard's routes (see the module docstring) to ``app``."""
     cache: dict[Any, dict[str, Any]] = {}
     meta = f'<meta name="qplane-scenario" content="{html.escape(twin.scenario.name)}">'

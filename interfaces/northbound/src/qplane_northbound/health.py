@@ -323,7 +323,7 @@ class DriftState(BaseModel):
     version: int = Field(description="the configuration version (a drift makes none)")
 
 
-def add_health_routes(app: FastAPI, twin: Any, *, authorize: Callable[..., None],
+def add_health_routes(app: FastAPI, twin: Any, *, authorize: Callable[..., Awaitable[None]],
                       wait: Callable[[Any], Awaitable[Any]], options: HealthOptions | None = None) -> HealthMonitor:
     """Add the health monitor (see the module docstring) of ``twin`` to ``app``; its first
     check is scheduled when the twin runs. Needs :func:`~qplane_northbound.config.add_config_routes` first."""

@@ -50,6 +50,7 @@ class ServiceKernel(Kernel, simpy.rt.RealtimeEnvironment):
         self._strict = False
         self._inbox: collections.deque[tuple[Callable[..., Any], tuple[Any, ...]]] = collections.deque()
         self._wake = threading.Event()
+        self._sleeping = False  # the simulation thread is (about to be) waiting on _wake
         self._stop_event = self.event()
         self.thread: threading.Thread | None = None
 
@@ -57,7 +58,11 @@ class ServiceKernel(Kernel, simpy.rt.RealtimeEnvironment):
     def call_soon_threadsafe(self, fn: Callable[..., Any], *args: Any) -> None:
         """Run ``fn(*args)`` on the simulation thread before its next event."""
         self._inbox.append((fn, args))
-        self._wake.set()
+        # wake the thread only when it sleeps (setting the event takes a lock and wakes a waiter:
+        # a busy thread sees the inbox anyway). No lost wake-up: it flags itself sleeping before it
+        # looks at the inbox a last time, and this looks at the flag after appending
+        if self._sleeping:
+            self._wake.set()
 
     # ---------------------------------------------------------------- on the simulation thread
     def stop(self) -> None:
@@ -104,7 +109,10 @@ class ServiceKernel(Kernel, simpy.rt.RealtimeEnvironment):
                 delay = self.real_start + (t - self.env_start) * self._factor - monotonic()
                 if delay <= self.early:
                     break
-            self._wake.wait(min(delay, self.max_sleep))
+            self._sleeping = True
+            if not self._inbox:
+                self._wake.wait(min(delay, self.max_sleep))
+            self._sleeping = False
             self._wake.clear()
         self.events_processed += 1
         simpy.Environment.step(self)

@@ -84,6 +84,7 @@ class Service:
 
         from .app import create_app
         from .guards import AllowedHosts
+        from .wire import uvicorn_options
 
         token = token or None
         check_binding(host, token)
@@ -97,8 +98,9 @@ class Service:
             raise QPlaneError(str(e)) from None
         self.app = create_app(twin, token=token, max_body=max_body, max_streams=max_streams, hosts=self.hosts,
                               cors_origins=cors_origins, health_options=health)
-        config = uvicorn.Config(self.app, log_level=log_level, lifespan="off", access_log=False,
-                                timeout_graceful_shutdown=5, timeout_keep_alive=30)
+        # httptools and uvloop, a response in one write, no access log (:mod:`.wire`)
+        config = uvicorn.Config(self.app, log_level=log_level, lifespan="off", timeout_graceful_shutdown=5,
+                                timeout_keep_alive=30, **uvicorn_options())
         service = self
 
         class _Server(uvicorn.Server):

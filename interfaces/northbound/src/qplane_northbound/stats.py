@@ -138,6 +138,7 @@ class RequestLog:
         self.events: collections.deque[tuple[int, str, Any]] = collections.deque(maxlen=keep + STATUS_ROOM)
         self.next_event = 0  # the id the next event gets
         self.delivered = 0  # pairs logged (the next pair's index)
+        self._shown: tuple[int, dict[str, Any]] | None = None  # (delivered, aggregates): snapshot's last answer
 
     # ---------------------------------------------------------------- the simulation thread
     def add_status(self, data: dict[str, Any]) -> int:
@@ -182,9 +183,14 @@ class RequestLog:
             return n, first, list(itertools.islice(self.pairs, start - first, start - first + limit))
 
     def snapshot(self) -> tuple[int, int, dict[str, Any]]:
-        """``(delivered, first, aggregates)``, consistent with each other."""
+        """``(delivered, first, aggregates)``, consistent with each other. The aggregates change
+        only with a pair: until the next one, every call shares one dict (read it, never change it),
+        so polling a request does not compute its quantiles each time."""
         with self.lock:
-            return self.delivered, self.delivered - len(self.pairs), self.stats.as_dict()
+            shown = self._shown
+            if shown is None or shown[0] != self.delivered:
+                shown = self._shown = (self.delivered, self.stats.as_dict())
+            return self.delivered, self.delivered - len(self.pairs), shown[1]
 
 
 def pair_data(request_id: int, pair: tuple[Any, ...]) -> dict[str, Any]:

@@ -105,7 +105,7 @@ class TopologyChanges:
                                  overrides=overrides, node_overrides=nodes)
 
 
-def add_topology_routes(app: FastAPI, twin: Any, store: ConfigStore, *, authorize: Callable[..., None],
+def add_topology_routes(app: FastAPI, twin: Any, store: ConfigStore, *, authorize: Callable[..., Awaitable[None]],
                         wait: Callable[[Any], Awaitable[Any]]) -> TopologyChanges:
     """Add the dynamic-topology routes (see the module docstring) to ``app``."""
     ops = TopologyChanges(twin, store)
