@@ -22,6 +22,9 @@ import qplane_physics as physics
 from qplane.backend import Capability, MemoryNoise, capability_error
 
 
+_depolarize_after = physics.depolarize_after
+
+
 class FidelityParams(BaseModel):
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
@@ -69,7 +72,7 @@ class FidelityBackend:
             return
         pair = q.pair
         if q.depol_t is not None:
-            pair.v = physics.depolarize(pair.v, physics.depolarizing_lambda(dt, q.depol_t))
+            pair.v = physics.depolarize_after(pair.v, dt, q.depol_t)
         else:
             probs = noise.pauli_probs(dt)
             if probs[0] != 1.0:  # (noiseless memories: nothing to apply)
@@ -97,8 +100,14 @@ class FidelityBackend:
             raise ValueError("Bell measurement of the two halves of one pair")
         # only the measured qubits must catch up: channels on the outer qubits commute with
         # the measurement and are applied to the merged pair when those qubits are touched
-        self._catch_up(q1, now)
-        self._catch_up(q2, now)
+        # (``_catch_up`` inlined for depolarizing memories: every swap comes this way)
+        for q in (q1, q2):
+            dt = now - q.t
+            if dt > 0.0 and q.depol_t is not None:
+                q.t = now
+                q.pair.v = _depolarize_after(q.pair.v, dt, q.depol_t)
+            else:
+                self._catch_up(q, now)
         rng = self.rng
         # for Bell-diagonal inputs the four outcomes are equally likely
         true_outcome = rng.getrandbits(2)
