@@ -316,17 +316,15 @@ class _PathState:
             e = ops.measurement_error
             est = physics.pauli_channel(est, ((1 - e) ** 2, e * (1 - e), e * (1 - e), e * e))
         outcome = device.bell_measurement(m_src_side, m_dst_side, now)
-        rec = PairRecord(L.left, R.right, L.lo, R.hi, est, L.t_left, R.t_right,
-                         min(L.t_attempt, R.t_attempt), min(L.born, R.born))
+        ta, tb, ba, bb = L.t_attempt, R.t_attempt, L.born, R.born  # (min and max below without the builtins' calls)
+        rec = PairRecord(L.left, R.right, L.lo, R.hi, est, L.t_left, R.t_right, ta if ta <= tb else tb, ba if ba <= bb else bb)
         # the outcome leaves when the measurement is done and travels along the path to each end
         duration = ops.bsm_duration
         sent = now + duration
-        if self.instant:
-            rec.src_at = max(L.src_at, R.src_at, sent)
-            rec.dst_at = max(L.dst_at, R.dst_at, sent)
-        else:
-            rec.src_at = max(L.src_at, R.src_at, sent + self.delay_src[i])
-            rec.dst_at = max(L.dst_at, R.dst_at, sent + self.delay_dst[i])
+        src, dst = (sent, sent) if self.instant else (sent + self.delay_src[i], sent + self.delay_dst[i])
+        a, b, c, d = L.src_at, R.src_at, L.dst_at, R.dst_at
+        a, c = a if a >= b else b, c if c >= d else d
+        rec.src_at, rec.dst_at = a if a >= src else src, c if c >= dst else dst
         rec.frame = L.frame ^ R.frame ^ outcome
         rec.failed = L.failed or R.failed or (
             ops.bsm_success < 1.0 and self.bsm_rng[i].random() >= ops.bsm_success)
