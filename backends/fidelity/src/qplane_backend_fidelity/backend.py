@@ -22,7 +22,7 @@ import qplane_physics as physics
 from qplane.backend import Capability, MemoryNoise, capability_error
 
 
-_depolarize_after = physics.depolarize_after
+_depolarize_after, _new = physics.depolarize_after, object.__new__
 
 
 class FidelityParams(BaseModel):
@@ -80,9 +80,14 @@ class FidelityBackend:
 
     # the protocol -----------------------------------------------------------------------
     def create_pair(self, state: Sequence[float], noise_a, noise_b, t_a: float, t_b: float):
-        pair = Pair(physics.to_pauli_order(state))
-        qa = Qubit(pair, t_a, noise_a)
-        qb = Qubit(pair, t_b, noise_b)
+        # (the objects made without their ``__init__`` frames: one pair per herald, hot path;
+        # the same attributes as ``Pair(...)`` and ``Qubit(...)`` set)
+        pair = _new(Pair)
+        pair.v = physics.to_pauli_order(state)
+        qa, qb = _new(Qubit), _new(Qubit)
+        qa.pair = qb.pair = pair
+        qa.t, qa.noise, qa.depol_t = t_a, noise_a, getattr(noise_a, "depolarizing_time", None) if noise_a is not None else None
+        qb.t, qb.noise, qb.depol_t = t_b, noise_b, getattr(noise_b, "depolarizing_time", None) if noise_b is not None else None
         qa.partner, qb.partner = qb, qa
         return qa, qb
 
@@ -121,7 +126,8 @@ class FidelityBackend:
             if rng.random() < measurement_error:
                 reported ^= 2
         a, b = q1.partner, q2.partner
-        pair = Pair(v)
+        pair = _new(Pair)
+        pair.v = v
         a.pair = b.pair = pair  # type: ignore[union-attr]
         a.partner, b.partner = b, a  # type: ignore[union-attr]
         q1.partner = q2.partner = None
