@@ -68,7 +68,8 @@ class _PathState:
     __slots__ = ("policy", "ctx", "clock", "session", "handle", "path", "hops", "network", "links", "devices", "pos",
                  "delay_src", "delay_dst", "free_a", "free_b", "toward_dst", "toward_src", "min_fidelity", "instant",
                  "bsm_rng", "trace", "ids", "max_age", "pur", "pur_link", "pur_e2e", "pur_wait", "pur_fresh",
-                 "pur_busy", "link_target", "e2e_target", "generator", "heralds", "link_est", "wants_dst", "wants_src")
+                 "pur_busy", "link_target", "e2e_target", "generator", "heralds", "link_est", "wants_dst", "wants_src",
+                 "where")
 
     def __init__(self, policy: "SwapPolicy", session: Session):
         ctx = policy.ctx
@@ -116,6 +117,7 @@ class _PathState:
         cls = type(policy)
         self.wants_dst = None if cls.wants_toward_dst is SwapPolicy.wants_toward_dst else policy.wants_toward_dst
         self.wants_src = None if cls.wants_toward_src is SwapPolicy.wants_toward_src else policy.wants_toward_src
+        self.where: dict[Memory, tuple] = {}  # memory -> (hop, its free queue, the other end's, on side a?)
         if self.pur is not None and pur.until == "min_fidelity":
             w_target = max(physics.werner_parameter(self.min_fidelity), 0.0)
             self.e2e_target = self.min_fidelity
@@ -125,20 +127,17 @@ class _PathState:
     def begin(self) -> None:
         for h, pairs in enumerate(self.session.allocation):
             for ma, mb in pairs:
+                self.where[ma], self.where[mb] = (h, self.free_a[h], self.free_b[h], True), (h, self.free_b[h], self.free_a[h], False)
                 self._attempt(h, ma, mb)
 
     def _attempt(self, h: int, ma: Memory, mb: Memory) -> None:
         self.generator.start(self.session, self.links[h], ma, mb, self.heralds[h])
 
     def memory_freed(self, m: Memory) -> None:
-        i = self.pos[m.node]
-        if i + 1 <= self.hops and m.neighbor == self.path[i + 1]:
-            h, mine, other = i, self.free_a[i], self.free_b[i]
-        else:
-            h, mine, other = i - 1, self.free_b[i - 1], self.free_a[i - 1]
+        h, mine, other, side_a = self.where[m]  # (the allocation's memories, located once in begin)
         if other:  # (``_attempt`` inlined)
             o = other.popleft()
-            if mine is self.free_a[h]:
+            if side_a:
                 self.generator.start(self.session, self.links[h], m, o, self.heralds[h])
             else:
                 self.generator.start(self.session, self.links[h], o, m, self.heralds[h])
