@@ -223,3 +223,16 @@ def test_purify_noise_model_against_density_matrices():
     got, n = physics.purify(physics.to_pauli_order(c1), physics.to_pauli_order(c2), "dejmps", (ga, gb), (ma, mb))
     assert n == pytest.approx(p, abs=1e-12)
     assert bell_coefficients(out / p) == pytest.approx(got, abs=1e-12)
+
+
+@pytest.mark.parametrize("c", RANDOM_STATES)
+def test_depolarize_after_is_storage_depolarizing(c):
+    """``depolarize_after(v, dt, T)`` (the hot paths' one call) is ``depolarize`` with
+    ``lam = 1 - exp(-dt/T)`` to the last bit, and on a Werner pair it gives the closed form
+    ``F = 1/4 + (F0 - 1/4) exp(-dt/T)``."""
+    v = physics.to_pauli_order(c)
+    for dt, t in ((1e-4, 1.0), (0.3, 0.05), (2.0, 1.0)):
+        assert physics.depolarize_after(v, dt, t) == physics.depolarize(v, physics.depolarizing_lambda(dt, t))
+    f0 = 0.93
+    w = physics.to_pauli_order(physics.werner(f0))
+    assert physics.depolarize_after(w, 0.2, 0.5)[0] == pytest.approx(0.25 + (f0 - 0.25) * np.exp(-0.2 / 0.5), abs=1e-12)

@@ -34,14 +34,8 @@ class _Call:
     triggered-OK :class:`simpy.Event` (``callbacks``, ``_ok``, ``_value``), so it goes through
     SimPy's public door, :meth:`simpy.Environment.schedule`, and SimPy's own ``step`` runs it."""
 
-    __slots__ = ("fn", "args", "callbacks", "_ok", "_value")
-
-    def __init__(self, fn: Callable[..., Any], args: tuple[Any, ...]):
-        self.fn = fn
-        self.args = args
-        self.callbacks = _FIRE
-        self._ok = True
-        self._value = None
+    __slots__ = ("fn", "args", "callbacks")  # (set by ``call_at``: no ``__init__`` frame per call)
+    _ok, _value = True, None  # (class constants: SimPy's ``step`` only reads them; fewer stores per call)
 
 
 def _fire(call: _Call) -> None:
@@ -49,7 +43,7 @@ def _fire(call: _Call) -> None:
 
 
 _FIRE = [_fire]
-_NORMAL = simpy.events.NORMAL
+_NORMAL, _STEP, _new_call = simpy.events.NORMAL, simpy.Environment.step, object.__new__
 
 
 class Kernel(simpy.Environment):
@@ -68,7 +62,7 @@ class Kernel(simpy.Environment):
     def step(self) -> None:
         """Process the next event (counted: the framework-overhead figure divides by this)."""
         self.events_processed += 1
-        super().step()
+        _STEP(self)  # (SimPy's own step, without building a ``super()`` proxy per event)
 
     def stream(self, name: str) -> random.Random:
         """The random stream called ``name`` (created on first use, same numbers every run)."""
@@ -81,7 +75,9 @@ class Kernel(simpy.Environment):
         """Call ``fn(*args)`` ``delay`` seconds from now (no process, no Timeout object)."""
         if delay < 0:
             raise ValueError(f"negative delay {delay}")
-        self.schedule(_Call(fn, args), _NORMAL, delay)
+        call = _new_call(_Call)
+        call.fn, call.args, call.callbacks = fn, args, _FIRE
+        self.schedule(call, _NORMAL, delay)
 
     def run_until(self, until: float, stop: simpy.Event | None = None) -> None:
         """Run until simulated time ``until`` or until ``stop`` triggers, whichever is first."""

@@ -188,6 +188,19 @@ def depolarizing_lambda(dt: float, coherence_time: float | None) -> float:
     return 1.0 - math.exp(-dt / coherence_time)
 
 
+_exp = math.exp
+
+
+def depolarize_after(v: list[float], dt: float, coherence_time: float) -> list[float]:
+    """``depolarize(v, depolarizing_lambda(dt, coherence_time))`` in one call, for ``dt > 0``
+    and a coherence time (the hot paths: a stored pair's estimate and state aged by ``dt``).
+    The same operations in the same order, so the same floats to the last bit."""
+    lam = 1.0 - _exp(-dt / coherence_time)
+    keep = 1.0 - lam
+    add = lam * 0.25
+    return [keep * v[0] + add, keep * v[1] + add, keep * v[2] + add, keep * v[3] + add]
+
+
 def werner_after_storage(f: float, qubit_seconds_over_t: float) -> float:
     """Werner fidelity after depolarizing storage: ``F = 1/4 + (F0 - 1/4) exp(-sum_i dt_i / T_i)``."""
     return 0.25 + (f - 0.25) * math.exp(-qubit_seconds_over_t)

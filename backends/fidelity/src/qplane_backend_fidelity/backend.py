@@ -22,6 +22,9 @@ import qplane_physics as physics
 from qplane.backend import Capability, MemoryNoise, capability_error
 
 
+_depolarize_after, _new = physics.depolarize_after, object.__new__
+
+
 class FidelityParams(BaseModel):
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
@@ -69,7 +72,7 @@ class FidelityBackend:
             return
         pair = q.pair
         if q.depol_t is not None:
-            pair.v = physics.depolarize(pair.v, physics.depolarizing_lambda(dt, q.depol_t))
+            pair.v = physics.depolarize_after(pair.v, dt, q.depol_t)
         else:
             probs = noise.pauli_probs(dt)
             if probs[0] != 1.0:  # (noiseless memories: nothing to apply)
@@ -77,9 +80,14 @@ class FidelityBackend:
 
     # the protocol -----------------------------------------------------------------------
     def create_pair(self, state: Sequence[float], noise_a, noise_b, t_a: float, t_b: float):
-        pair = Pair(physics.to_pauli_order(state))
-        qa = Qubit(pair, t_a, noise_a)
-        qb = Qubit(pair, t_b, noise_b)
+        # (the objects made without their ``__init__`` frames: one pair per herald, hot path;
+        # the same attributes as ``Pair(...)`` and ``Qubit(...)`` set)
+        pair = _new(Pair)
+        pair.v = physics.to_pauli_order(state)
+        qa, qb = _new(Qubit), _new(Qubit)
+        qa.pair = qb.pair = pair
+        qa.t, qa.noise, qa.depol_t = t_a, noise_a, getattr(noise_a, "depolarizing_time", None) if noise_a is not None else None
+        qb.t, qb.noise, qb.depol_t = t_b, noise_b, getattr(noise_b, "depolarizing_time", None) if noise_b is not None else None
         qa.partner, qb.partner = qb, qa
         return qa, qb
 
@@ -97,8 +105,14 @@ class FidelityBackend:
             raise ValueError("Bell measurement of the two halves of one pair")
         # only the measured qubits must catch up: channels on the outer qubits commute with
         # the measurement and are applied to the merged pair when those qubits are touched
-        self._catch_up(q1, now)
-        self._catch_up(q2, now)
+        # (``_catch_up`` inlined for depolarizing memories: every swap comes this way)
+        for q in (q1, q2):
+            dt = now - q.t
+            if dt > 0.0 and q.depol_t is not None:
+                q.t = now
+                q.pair.v = _depolarize_after(q.pair.v, dt, q.depol_t)
+            else:
+                self._catch_up(q, now)
         rng = self.rng
         # for Bell-diagonal inputs the four outcomes are equally likely
         true_outcome = rng.getrandbits(2)
@@ -112,7 +126,8 @@ class FidelityBackend:
             if rng.random() < measurement_error:
                 reported ^= 2
         a, b = q1.partner, q2.partner
-        pair = Pair(v)
+        pair = _new(Pair)
+        pair.v = v
         a.pair = b.pair = pair  # type: ignore[union-attr]
         a.partner, b.partner = b, a  # type: ignore[union-attr]
         q1.partner = q2.partner = None

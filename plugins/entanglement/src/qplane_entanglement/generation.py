@@ -21,6 +21,7 @@ for the session's next slot. ``attempt_observer``, when set, sees every run of a
 from __future__ import annotations
 
 import math
+from math import log as _log
 from typing import Callable, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -63,6 +64,9 @@ class HeraldedLinkGenerator:
         #: ``attempt_observer(session, link, t_first_emission, attempts, cycle)`` is called for
         #: every run of consecutive attempts scheduled (None: nothing observed; tests use it)
         self.attempt_observer: Callable[..., None] | None = None
+        #: per link: (model, success probability, log(1 - p), cycle time, herald delay)
+        self._consts: dict[QuantumLink, tuple] = {}
+        self._herald_cb = self._herald  # (bound once, not per pair)
 
     def start(self, session: Session, link: QuantumLink, mem_a: Memory, mem_b: Memory, on_herald: HeraldCallback) -> None:
         """Start attempting on ``(mem_a, mem_b)`` for ``session``; ``on_herald(mem_a, mem_b,
@@ -75,26 +79,33 @@ class HeraldedLinkGenerator:
         if rng is None:
             rng = link.rng = env.stream(f"link:{link.a}-{link.b}")
         model = link.model
-        p = model.success_probability
+        # the model's constants, cached per link while its model object stays the same (hot
+        # path: one start per heralded pair; a live model change replaces the object)
+        consts = self._consts.get(link)
+        if consts is None or consts[0] is not model:
+            p = model.success_probability
+            consts = self._consts[link] = (model, p, math.log1p(-p) if 0.0 < p < 1.0 else 0.0,
+                                           model.cycle_time, model.herald_delay)
+        _, p, log_fail, cycle, herald_delay = consts
         t_start = env.now
         if p <= 0.0:
             return  # a link that can never herald: the request will time out
-        if getattr(session, "gate", None) is not None:
+        if session.gate is not None:
             self._slotted(session, link, mem_a, mem_b, on_herald, rng, t_start)
             return
         if self.per_attempt:
             link.inflight[mem_a] = (session, mem_b, on_herald, t_start, None)
-            self._attempt(session, link, mem_a, mem_b, on_herald, rng, t_start, model.herald_delay, link.epoch)
+            self._attempt(session, link, mem_a, mem_b, on_herald, rng, t_start, herald_delay, link.epoch)
             return
         if p >= 1.0:
             k = 1
         else:
-            k = 1 + int(math.log(1.0 - rng.random()) / math.log1p(-p))
-        t_emit = t_start + (k - 1) * model.cycle_time
+            k = 1 + int(_log(1.0 - rng.random()) / log_fail)
+        t_emit = t_start + (k - 1) * cycle
         if self.attempt_observer is not None:
-            self.attempt_observer(session, link, t_start, k, model.cycle_time)
+            self.attempt_observer(session, link, t_start, k, cycle)
         link.inflight[mem_a] = (session, mem_b, on_herald, t_start, k)
-        env.call_at(t_emit - t_start + model.herald_delay, self._herald, session, link, mem_a, mem_b, on_herald, k,
+        env.call_at(t_emit - t_start + herald_delay, self._herald_cb, session, link, mem_a, mem_b, on_herald, k,
                     t_emit, t_start, link.epoch)
 
     def _attempt(self, session, link, mem_a, mem_b, on_herald, rng, t_start, delay, epoch) -> None:
@@ -178,12 +189,15 @@ class HeraldedLinkGenerator:
     def _herald(self, session, link, mem_a, mem_b, on_herald, attempts, t_emit, t_start, epoch) -> None:
         if epoch != link.epoch:  # the link failed meanwhile: link_down parked this pair
             return
-        entry = link.inflight.get(mem_a)
+        inflight = link.inflight
+        entry = inflight.get(mem_a)
         if entry is not None and entry[0] is session:  # (the memory may serve another session by now)
-            del link.inflight[mem_a]
+            del inflight[mem_a]
         if not session.active or mem_a.owner is not session or mem_b.owner is not session:
             return
-        link.stats.attempts += attempts
-        link.stats.pairs_generated += 1
-        herald_pair(self.backend, link.model, mem_a, mem_b, t_emit)
+        stats = link.stats
+        stats.attempts += attempts
+        stats.pairs_generated += 1
+        # (herald_pair inlined: one call less per pair)
+        mem_a.qubit, mem_b.qubit = self.backend.create_pair(link.model.pair_state, mem_a.noise, mem_b.noise, t_emit, t_emit)
         on_herald(mem_a, mem_b, t_start)

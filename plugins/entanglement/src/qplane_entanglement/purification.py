@@ -154,6 +154,6 @@ def _age_estimate(est: list[float], noise: Any, dt: float) -> list[float]:
         return est
     t = getattr(noise, "depolarizing_time", None)
     if t is not None:
-        return physics.depolarize(est, physics.depolarizing_lambda(dt, t))
+        return physics.depolarize_after(est, dt, t)
     probs = noise.pauli_probs(dt)
     return est if probs[0] == 1.0 else physics.pauli_channel(est, probs)  # noiseless memories

@@ -34,6 +34,7 @@ timing out its own qubit).
 from __future__ import annotations
 
 from collections import deque
+from functools import partial
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
@@ -67,7 +68,8 @@ class _PathState:
     __slots__ = ("policy", "ctx", "clock", "session", "handle", "path", "hops", "network", "links", "devices", "pos",
                  "delay_src", "delay_dst", "free_a", "free_b", "toward_dst", "toward_src", "min_fidelity", "instant",
                  "bsm_rng", "trace", "ids", "max_age", "pur", "pur_link", "pur_e2e", "pur_wait", "pur_fresh",
-                 "pur_busy", "link_target", "e2e_target")
+                 "pur_busy", "link_target", "e2e_target", "generator", "heralds", "link_est", "wants_dst", "wants_src",
+                 "where")
 
     def __init__(self, policy: "SwapPolicy", session: Session):
         ctx = policy.ctx
@@ -106,6 +108,16 @@ class _PathState:
         self.pur_fresh: dict[Any, deque[PairRecord]] = {}
         self.pur_busy: dict[Any, int] = {}  # rounds in flight per key (pumping: at most one)
         self.link_target = self.e2e_target = 1.0
+        # hot-path constants: one herald callback per hop (not a closure per attempt), per hop the
+        # model and its pair estimate (a shared list: estimates are replaced, never changed in
+        # place), the policy's span tests (None: the base class's "always", not called)
+        self.generator = policy.generator
+        self.heralds = [partial(self._heralded, h) for h in range(self.hops)]
+        self.link_est: list[tuple[Any, list[float]] | None] = [None] * self.hops
+        cls = type(policy)
+        self.wants_dst = None if cls.wants_toward_dst is SwapPolicy.wants_toward_dst else policy.wants_toward_dst
+        self.wants_src = None if cls.wants_toward_src is SwapPolicy.wants_toward_src else policy.wants_toward_src
+        self.where: dict[Memory, tuple] = {}  # memory -> (hop, its free queue, the other end's, on side a?)
         if self.pur is not None and pur.until == "min_fidelity":
             w_target = max(physics.werner_parameter(self.min_fidelity), 0.0)
             self.e2e_target = self.min_fidelity
@@ -115,38 +127,38 @@ class _PathState:
     def begin(self) -> None:
         for h, pairs in enumerate(self.session.allocation):
             for ma, mb in pairs:
+                self.where[ma], self.where[mb] = (h, self.free_a[h], self.free_b[h], True), (h, self.free_b[h], self.free_a[h], False)
                 self._attempt(h, ma, mb)
 
     def _attempt(self, h: int, ma: Memory, mb: Memory) -> None:
-        self.policy.generator.start(self.session, self.links[h], ma, mb,
-                                    lambda a, b, t0, h=h: self._heralded(h, a, b, t0))
+        self.generator.start(self.session, self.links[h], ma, mb, self.heralds[h])
 
     def memory_freed(self, m: Memory) -> None:
-        i = self.pos[m.node]
-        if i + 1 <= self.hops and m.neighbor == self.path[i + 1]:
-            h, mine, other = i, self.free_a[i], self.free_b[i]
-        else:
-            h, mine, other = i - 1, self.free_b[i - 1], self.free_a[i - 1]
-        if other:
+        h, mine, other, side_a = self.where[m]  # (the allocation's memories, located once in begin)
+        if other:  # (``_attempt`` inlined)
             o = other.popleft()
-            if mine is self.free_a[h]:
-                self._attempt(h, m, o)
+            if side_a:
+                self.generator.start(self.session, self.links[h], m, o, self.heralds[h])
             else:
-                self._attempt(h, o, m)
+                self.generator.start(self.session, self.links[h], o, m, self.heralds[h])
         else:
             mine.append(m)
 
     def _heralded(self, h: int, ma: Memory, mb: Memory, t_attempt: float) -> None:
         model = self.links[h].model
-        t_emit = self.clock.now - model.herald_delay
-        rec = PairRecord(ma, mb, h, h + 1, physics.to_pauli_order(model.pair_state), t_emit, t_emit, t_attempt, t_emit)
+        now = self.clock.now
+        t_emit = now - model.herald_delay
+        cached = self.link_est[h]
+        if cached is None or cached[0] is not model:
+            cached = self.link_est[h] = (model, physics.to_pauli_order(model.pair_state))
+        rec = PairRecord(ma, mb, h, h + 1, cached[1], t_emit, t_emit, t_attempt, t_emit)
         ma.record = mb.record = rec
         if self.trace is not None:
             rec.id = next(self.ids)
             self.trace("herald", request=self.handle.id, pair=rec.id, nodes=[ma.node, mb.node],
                        fidelity_estimated=rec.est[0], emitted=t_emit)
         if self.max_age is not None:
-            self.clock.call_at(t_emit + self.max_age - self.clock.now, self._cutoff, rec)
+            self.clock.call_at(t_emit + self.max_age - now, self._cutoff, rec)
         if self.pur_link:
             self._purify_or_wait(h, rec)
         else:
@@ -156,11 +168,20 @@ class _PathState:
         if self.hops == 1:
             self._e2e_ready(rec)
             return
-        wants_dst, wants_src = self.policy.wants_toward_dst, self.policy.wants_toward_src
-        if h > 0 and wants_dst(self, h, h + 1):
-            self._offer_toward_dst(h, rec.left)
-        if h + 1 < self.hops and wants_src(self, h + 1, h):
-            self._offer_toward_src(h + 1, rec.right)
+        wants = self.wants_dst  # (the offers inlined: every link pair comes this way)
+        if h > 0 and (wants is None or wants(self, h, h + 1)):
+            q = self.toward_src[h]
+            if q:
+                self._swap(h, q.popleft(), rec.left)
+            else:
+                self.toward_dst[h].append(rec.left)
+        wants = self.wants_src
+        if h + 1 < self.hops and (wants is None or wants(self, h + 1, h)):
+            q = self.toward_dst[h + 1]
+            if q:
+                self._swap(h + 1, rec.right, q.popleft())
+            else:
+                self.toward_src[h + 1].append(rec.right)
 
     # purification ---------------------------------------------------------------------
     def _fidelity_now(self, rec: PairRecord) -> float:
@@ -283,25 +304,26 @@ class _PathState:
         noise = device.memory_model
         ops = device.operations
         # the network's estimate: age the two measured qubits, swap, add its own error rates
-        est_l = _age_estimate(L.est, noise, now - L.t_right)
-        est_r = _age_estimate(R.est, noise, now - R.t_left)
-        est = physics.swap_pauli_order(est_l, est_r)
+        dt_l, dt_r, t = now - L.t_right, now - R.t_left, getattr(noise, "depolarizing_time", None)
+        if t is not None and dt_l > 0.0 and dt_r > 0.0:  # (depolarizing memories: _age_estimate inlined)
+            est = physics.swap_pauli_order(physics.depolarize_after(L.est, dt_l, t), physics.depolarize_after(R.est, dt_r, t))
+        else:
+            est = physics.swap_pauli_order(_age_estimate(L.est, noise, dt_l), _age_estimate(R.est, noise, dt_r))
         if ops.gate_error:
             est = physics.two_qubit_depolarize(est, ops.gate_error)
         if ops.measurement_error:
             e = ops.measurement_error
             est = physics.pauli_channel(est, ((1 - e) ** 2, e * (1 - e), e * (1 - e), e * e))
         outcome = device.bell_measurement(m_src_side, m_dst_side, now)
-        rec = PairRecord(L.left, R.right, L.lo, R.hi, est, L.t_left, R.t_right,
-                         min(L.t_attempt, R.t_attempt), min(L.born, R.born))
+        ta, tb, ba, bb = L.t_attempt, R.t_attempt, L.born, R.born  # (min and max below without the builtins' calls)
+        rec = PairRecord(L.left, R.right, L.lo, R.hi, est, L.t_left, R.t_right, ta if ta <= tb else tb, ba if ba <= bb else bb)
         # the outcome leaves when the measurement is done and travels along the path to each end
-        sent = now + ops.bsm_duration
-        if self.instant:
-            rec.src_at = max(L.src_at, R.src_at, sent)
-            rec.dst_at = max(L.dst_at, R.dst_at, sent)
-        else:
-            rec.src_at = max(L.src_at, R.src_at, sent + self.delay_src[i])
-            rec.dst_at = max(L.dst_at, R.dst_at, sent + self.delay_dst[i])
+        duration = ops.bsm_duration
+        sent = now + duration
+        src, dst = (sent, sent) if self.instant else (sent + self.delay_src[i], sent + self.delay_dst[i])
+        a, b, c, d = L.src_at, R.src_at, L.dst_at, R.dst_at
+        a, c = a if a >= b else b, c if c >= d else d
+        rec.src_at, rec.dst_at = a if a >= src else src, c if c >= dst else dst
         rec.frame = L.frame ^ R.frame ^ outcome
         rec.failed = L.failed or R.failed or (
             ops.bsm_success < 1.0 and self.bsm_rng[i].random() >= ops.bsm_success)
@@ -313,8 +335,8 @@ class _PathState:
                        fidelity_estimated=est[0])
         L.alive = R.alive = False
         rec.left.record = rec.right.record = rec
-        if ops.bsm_duration > 0.0:
-            self.clock.call_at(ops.bsm_duration, self._after_swap, i, m_src_side, m_dst_side, rec, outcome)
+        if duration > 0.0:
+            self.clock.call_at(duration, self._after_swap, i, m_src_side, m_dst_side, rec, outcome)
         else:
             self._after_swap(i, m_src_side, m_dst_side, rec, outcome)
 
