@@ -17,6 +17,7 @@ the same paths.
 
 from __future__ import annotations
 
+import importlib.util
 import math
 from itertools import islice
 from typing import Any, Callable, Literal
@@ -55,15 +56,8 @@ class ShortestPathRouter:
 LARGE_VIEW = 2000
 
 
-def _scipy() -> bool:
-    try:
-        import scipy.sparse.csgraph  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
-HAVE_SCIPY = _scipy()
+#: scipy is installed (found without importing it: loading the plugin stays light)
+HAVE_SCIPY = importlib.util.find_spec("scipy") is not None
 
 
 class CompiledView:
