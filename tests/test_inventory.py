@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import pytest
 
+import inventory_checks
 import qplane
 from qplane.requests import Session
 from qplane_engine.sim import build
@@ -26,17 +27,8 @@ def waxman_scenario(routing: str, scheduling: str | dict, seed: int = 4) -> dict
 
 
 def run_checked(sc: dict, every: float = 5e-4):
-    sim = build(qplane.load_scenario(sc))
     checks = [0]
-
-    def check() -> None:
-        sim.check_memory_invariants()
-        checks[0] += 1
-        sim.env.call_at(every, check)
-
-    sim.env.call_at(0.0, check)
-    res = sim.run()
-    sim.check_memory_invariants(final=True)
+    sim, res = inventory_checks.run_checked(sc, every, checks)
     return sim, res, checks[0]
 
 

@@ -14,8 +14,8 @@ import pytest
 
 import qplane
 import qplane_physics as physics
+from inventory_checks import run_checked
 from qplane.errors import ScenarioError
-from qplane_engine.sim import build
 from qplane_experiment import compare
 from qplane_routing.opportunistic import OPP_POOL
 
@@ -32,19 +32,6 @@ def grid(rows: int = 3, cols: int = 3, *, pairs: int = 200, f: float = 0.95, cou
         "protocols": {"routing": "opportunistic", **protocols},
         "requests": [{"src": "n0_0", "dst": f"n{rows - 1}_{cols - 1}", "pairs": pairs, "min_fidelity": 0.0}],
     }
-
-
-def run_checked(sc: dict, every: float | None = 2e-4):
-    """Run, checking the memory inventory every ``every`` simulated seconds and after the run."""
-    sim = build(qplane.load_scenario(sc))
-    if every:
-        def check() -> None:
-            sim.check_memory_invariants()
-            sim.env.call_at(every, check)
-        sim.env.call_at(0.0, check)
-    res = sim.run()
-    sim.check_memory_invariants(final=True)
-    return sim, res
 
 
 def monotone(path: list[str], graph: nx.Graph, dst: str) -> bool:

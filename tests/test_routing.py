@@ -12,6 +12,7 @@ import pytest
 
 import qplane
 import qplane_physics as physics
+from inventory_checks import run_checked
 from qplane.errors import ScenarioError
 from qplane_engine.sim import build
 from qplane_devkit.conformance import chain_scenario
@@ -41,19 +42,6 @@ def scenario(topology: str, requests: list[dict], *, links: list[dict] = (), nod
         "protocols": {"routing": routing, **protocols},
         "requests": requests,
     }
-
-
-def run_checked(sc: dict, every: float | None = 2e-4):
-    """Run, checking the memory inventory every ``every`` simulated seconds and after the run."""
-    sim = build(qplane.load_scenario(sc))
-    if every:
-        def check() -> None:
-            sim.check_memory_invariants()
-            sim.env.call_at(every, check)
-        sim.env.call_at(0.0, check)
-    res = sim.run()
-    sim.check_memory_invariants(final=True)
-    return sim, res
 
 
 # ----------------------------------------------------------------------- three kinds of path
