@@ -3,7 +3,6 @@ routability, nodes and links added and removed at run time."""
 
 from __future__ import annotations
 
-import math
 
 import networkx as nx
 import pytest
