@@ -36,6 +36,9 @@ class PriorityScheduler(QueueScheduler):
     def rank(self, handle: RequestHandle) -> tuple:
         return (self.urgency(handle), self._arrival[handle])
 
+    def may_preempt(self) -> bool:
+        return bool(self.params.preempt)
+
     def victims(self, handle: RequestHandle) -> list[RequestHandle]:
         if not self.params.preempt:
             return []

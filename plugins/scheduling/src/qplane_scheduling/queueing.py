@@ -76,6 +76,13 @@ class QueueScheduler:
         self._admitting = False
         self._again = False
         self._pass_pending = False
+        #: waiting requests: path -> the hop found full when it last failed. A pass checks that hop
+        #: first and skips the path while it is still full (the same answer as a full look, which
+        #: would stop there or earlier): a pass over a long queue costs a hop per request, not a path
+        self._blocked: dict[RequestHandle, dict[tuple[str, ...], tuple[str, str]]] = {}
+        self._full_hop: tuple[str, str] | None = None
+        #: during a pass: hop -> still full (cleared when memories are released meanwhile)
+        self._fullness: dict[tuple[str, str], bool] | None = None
         if params.occupancy_sample_s is not None:
             context.inventory.sample_occupancy(params.occupancy_sample_s)
 
@@ -96,6 +103,7 @@ class QueueScheduler:
         if handle.session is not None:
             self.ctx.inventory.release(handle.session)  # no-op when released above
         self.admitted.pop(handle, None)
+        self._released()
         self.on_released(handle)
         self.request_admission()
 
@@ -112,6 +120,10 @@ class QueueScheduler:
     def victims(self, handle: RequestHandle) -> list[RequestHandle]:
         """Admitted requests ``handle`` may preempt, the first to go first. Default: none."""
         return []
+
+    def may_preempt(self) -> bool:
+        """:meth:`victims` can name any: a pass must then look at every waiting request."""
+        return False
 
     def gate_for(self, handle: RequestHandle) -> Any:
         """The generation gate of ``handle``'s sessions (None: generate freely)."""
@@ -155,6 +167,7 @@ class QueueScheduler:
             if cap is not None:
                 k = min(k, cap)
             if k == 0:
+                self._full_hop = (u, v)
                 return None
             allocation.append(list(zip(free_u[:k], free_v[:k])))
         return allocation
@@ -169,19 +182,63 @@ class QueueScheduler:
             self.on_admitted(handle)
             return True
         started = False
+        blocked = self._blocked.get(handle)
         for path in paths:  # one after the other: a path sharing links with an earlier one gets what is left
             if handle.done:
                 break
+            key = tuple(path)
+            hop = blocked.get(key) if blocked is not None else None
+            if hop is not None and self._still_full(*hop):
+                continue
             allocation = self.free_pairs(path)
             if allocation is None:
+                if self._full_hop is not None:
+                    self._blocked.setdefault(handle, {})[key] = self._full_hop
                 continue
             if not started:
                 self.admitted[handle] = None
                 started = True
             self.ctx.sessions.start(handle, allocation, path=path, gate=gate)
         if started:
+            self._blocked.pop(handle, None)
+            self._released()  # (memories taken: hops known free may be full now)
             self.on_admitted(handle)
         return started
+
+    def _still_full(self, u: str, v: str) -> bool:
+        """No free memory at one end of the hop ``u``-``v`` (a link removed since: not full);
+        looked up once per pass while nothing is released."""
+        cache = self._fullness
+        if cache is not None:
+            full = cache.get((u, v))
+            if full is not None:
+                return full
+        nodes = self.ctx.network.nodes
+        try:
+            ends = (nodes[u].device.memories(v), nodes[v].device.memories(u))
+        except KeyError:
+            return False
+        full = any(all(m.owner is not None for m in mems) for mems in ends)
+        if cache is not None:
+            cache[(u, v)] = full
+        return full
+
+    def _surely_blocked(self, handle: RequestHandle) -> bool:
+        """Every path of ``handle`` is blocked at a hop that is still full, and nothing can be
+        preempted for it: a full look would fail too."""
+        blocked = self._blocked.get(handle)
+        if not blocked or self.may_preempt():
+            return False
+        for path in self.paths(handle):
+            hop = blocked.get(tuple(path))
+            if hop is None or not self._still_full(*hop):
+                return False
+        return True
+
+    def _released(self) -> None:
+        """Memories came free or were taken: what a pass knew of full hops no longer holds."""
+        if self._fullness is not None:
+            self._fullness.clear()
 
     def make_room(self, handle: RequestHandle) -> bool:
         """Preempt the fewest of :meth:`victims` (in their order) that let ``handle`` in."""
@@ -205,6 +262,7 @@ class QueueScheduler:
         """Take ``handle``'s memories back and put it at the tail of the queue."""
         self.admitted.pop(handle, None)
         self.ctx.sessions.preempt(handle)
+        self._released()
         self.on_preempted(handle)
         self._enqueue(handle)
         self._again = True
@@ -254,15 +312,21 @@ class QueueScheduler:
         pending, self.queue = self.queue, []
         still: list[RequestHandle] = []
         blocked = False
-        for handle in sorted(pending, key=self.rank):
-            if handle.done or handle in self.admitted:
-                self._queued.discard(handle)
-                continue
-            if not blocked and (self.try_start(handle) or (self.make_room(handle) and self.try_start(handle))):
-                self._queued.discard(handle)
-                continue
-            still.append(handle)
-            if self.params.strict:
-                blocked = True
+        self._fullness = {}
+        try:
+            for handle in sorted(pending, key=self.rank):
+                if handle.done or handle in self.admitted:
+                    self._queued.discard(handle)
+                    self._blocked.pop(handle, None)
+                    continue
+                if not blocked and not self._surely_blocked(handle) and (
+                        self.try_start(handle) or (self.make_room(handle) and self.try_start(handle))):
+                    self._queued.discard(handle)
+                    continue
+                still.append(handle)
+                if self.params.strict:
+                    blocked = True
+        finally:
+            self._fullness = None
         # requests queued during the pass (preempted, re-routed) come after the ones that waited
         self.queue = still + self.queue

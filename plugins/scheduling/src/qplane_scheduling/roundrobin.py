@@ -47,6 +47,9 @@ class RoundRobinScheduler(QueueScheduler):
         if self.queue:
             self.request_admission()
 
+    def may_preempt(self) -> bool:
+        return True
+
     def victims(self, handle: RequestHandle) -> list[RequestHandle]:
         mine = self.links(handle)
         out = [v for v in self._overdue if v in self.admitted and self.links(v) & mine]
