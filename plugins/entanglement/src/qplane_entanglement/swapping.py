@@ -306,7 +306,7 @@ class _PathState:
         # the network's estimate: age the two measured qubits, swap, add its own error rates
         dt_l, dt_r, t = now - L.t_right, now - R.t_left, getattr(noise, "depolarizing_time", None)
         if t is not None and dt_l > 0.0 and dt_r > 0.0:  # (depolarizing memories: _age_estimate inlined)
-            est = physics.swap_pauli_order(physics.depolarize_after(L.est, dt_l, t), physics.depolarize_after(R.est, dt_r, t))
+            est = physics.swap_after(L.est, dt_l, t, R.est, dt_r, t)  # (aged and swapped in one call)
         else:
             est = physics.swap_pauli_order(_age_estimate(L.est, noise, dt_l), _age_estimate(R.est, noise, dt_r))
         if ops.gate_error:
