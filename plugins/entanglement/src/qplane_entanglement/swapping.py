@@ -48,6 +48,8 @@ from .purification import PurifyingPath, _age_estimate, purify_pairs  # noqa: F4
 from .records import PairRecord
 from .tracing import pair_ids
 
+_new = object.__new__  # (records made without their ``__init__`` frame on the hot path)
+
 
 
 class SwapParams(BaseModel):
@@ -117,7 +119,7 @@ class _PathState(PurifyingPath):
         cls = type(policy)
         self.wants_dst = None if cls.wants_toward_dst is SwapPolicy.wants_toward_dst else policy.wants_toward_dst
         self.wants_src = None if cls.wants_toward_src is SwapPolicy.wants_toward_src else policy.wants_toward_src
-        self.where: dict[Memory, tuple] = {}  # memory -> (hop, its free queue, the other end's, on side a?)
+        self.where: dict[Memory, tuple] = {}  # memory -> (its free queue, the other end's, on side a?, link, herald callback)
         if self.pur is not None and pur.until == "min_fidelity":
             w_target = max(physics.werner_parameter(self.min_fidelity), 0.0)
             self.e2e_target = self.min_fidelity
@@ -127,20 +129,22 @@ class _PathState(PurifyingPath):
     def begin(self) -> None:
         for h, pairs in enumerate(self.session.allocation):
             for ma, mb in pairs:
-                self.where[ma], self.where[mb] = (h, self.free_a[h], self.free_b[h], True), (h, self.free_b[h], self.free_a[h], False)
+                link, herald = self.links[h], self.heralds[h]
+                self.where[ma] = (self.free_a[h], self.free_b[h], True, link, herald)
+                self.where[mb] = (self.free_b[h], self.free_a[h], False, link, herald)
                 self._attempt(h, ma, mb)
 
     def _attempt(self, h: int, ma: Memory, mb: Memory) -> None:
         self.generator.start(self.session, self.links[h], ma, mb, self.heralds[h])
 
     def memory_freed(self, m: Memory) -> None:
-        h, mine, other, side_a = self.where[m]  # (the allocation's memories, located once in begin)
+        mine, other, side_a, link, herald = self.where[m]  # (the allocation's memories, located once in begin)
         if other:  # (``_attempt`` inlined)
             o = other.popleft()
             if side_a:
-                self.generator.start(self.session, self.links[h], m, o, self.heralds[h])
+                self.generator.start(self.session, link, m, o, herald)
             else:
-                self.generator.start(self.session, self.links[h], o, m, self.heralds[h])
+                self.generator.start(self.session, link, o, m, herald)
         else:
             mine.append(m)
 
@@ -151,7 +155,9 @@ class _PathState(PurifyingPath):
         cached = self.link_est[h]
         if cached is None or cached[0] is not model:
             cached = self.link_est[h] = (model, physics.to_pauli_order(model.pair_state))
-        rec = PairRecord(ma, mb, h, h + 1, cached[1], t_emit, t_emit, t_attempt, t_emit)
+        rec = _new(PairRecord)  # (``PairRecord(ma, mb, h, h + 1, est, t_emit, t_emit, t_attempt, t_emit)`` without its frame)
+        rec.left, rec.right, rec.lo, rec.hi, rec.est, rec.t_left, rec.t_right, rec.t_attempt, rec.born = ma, mb, h, h + 1, cached[1], t_emit, t_emit, t_attempt, t_emit
+        rec.src_at, rec.dst_at, rec.frame, rec.merged_into, rec.level, rec.alive, rec.failed = t_emit, t_emit, 0, None, 0, True, False
         ma.record = mb.record = rec
         if self.trace is not None:
             rec.id = next(self.ids)
@@ -161,8 +167,23 @@ class _PathState(PurifyingPath):
             self.clock.call_at(t_emit + self.max_age - now, self._cutoff, rec)
         if self.pur_link:
             self._purify_or_wait(h, rec)
-        else:
-            self._link_pair_ready(h, rec)
+        elif self.hops == 1:
+            self._e2e_ready(rec)
+        else:  # (``_link_pair_ready`` inlined: every link pair of a longer path comes this way)
+            wants = self.wants_dst
+            if h > 0 and (wants is None or wants(self, h, h + 1)):
+                q = self.toward_src[h]
+                if q:
+                    self._swap(h, q.popleft(), ma)
+                else:
+                    self.toward_dst[h].append(ma)
+            wants = self.wants_src
+            if h + 1 < self.hops and (wants is None or wants(self, h + 1, h)):
+                q = self.toward_dst[h + 1]
+                if q:
+                    self._swap(h + 1, mb, q.popleft())
+                else:
+                    self.toward_src[h + 1].append(mb)
 
     def _link_pair_ready(self, h: int, rec: PairRecord) -> None:
         if self.hops == 1:
@@ -220,7 +241,10 @@ class _PathState(PurifyingPath):
             est = physics.pauli_channel(est, ((1 - e) ** 2, e * (1 - e), e * (1 - e), e * e))
         outcome = device.bell_measurement(m_src_side, m_dst_side, now)
         ta, tb, ba, bb = L.t_attempt, R.t_attempt, L.born, R.born  # (min and max below without the builtins' calls)
-        rec = PairRecord(L.left, R.right, L.lo, R.hi, est, L.t_left, R.t_right, ta if ta <= tb else tb, ba if ba <= bb else bb)
+        rec = _new(PairRecord)  # (``PairRecord(L.left, R.right, L.lo, R.hi, est, ...)`` without its frame; src_at/dst_at below)
+        rec.left, rec.right, rec.lo, rec.hi, rec.est, rec.t_left, rec.t_right = L.left, R.right, L.lo, R.hi, est, L.t_left, R.t_right
+        rec.t_attempt, rec.born = ta if ta <= tb else tb, ba if ba <= bb else bb
+        rec.frame, rec.merged_into, rec.level, rec.alive, rec.failed = 0, None, 0, True, False
         # the outcome leaves when the measurement is done and travels along the path to each end
         duration = ops.bsm_duration
         sent = now + duration
@@ -241,8 +265,21 @@ class _PathState(PurifyingPath):
         rec.left.record = rec.right.record = rec
         if duration > 0.0:
             self.clock.call_at(duration, self._after_swap, i, m_src_side, m_dst_side, rec, outcome)
-        else:
+        elif self.policy.reoffer or (rec.lo == 0 and rec.hi == self.hops) or not self.session.active:
             self._after_swap(i, m_src_side, m_dst_side, rec, outcome)
+        else:  # (``_after_swap`` inlined for most swaps: a pair short of the path, no re-offer)
+            if not self.instant:
+                self.network.count_messages(2)  # the outcome, to each end (see the module docstring)
+            for m in (m_src_side, m_dst_side):  # (``memory_freed`` inlined)
+                mine, other, side_a, link, herald = self.where[m]
+                if other:
+                    o = other.popleft()
+                    if side_a:
+                        self.generator.start(self.session, link, m, o, herald)
+                    else:
+                        self.generator.start(self.session, link, o, m, herald)
+                else:
+                    mine.append(m)
 
     def _after_swap(self, i: int, m1: Memory, m2: Memory, rec: PairRecord, outcome: int) -> None:
         if not self.session.active:
