@@ -236,3 +236,23 @@ def test_depolarize_after_is_storage_depolarizing(c):
     f0 = 0.93
     w = physics.to_pauli_order(physics.werner(f0))
     assert physics.depolarize_after(w, 0.2, 0.5)[0] == pytest.approx(0.25 + (f0 - 0.25) * np.exp(-0.2 / 0.5), abs=1e-12)
+
+
+@pytest.mark.parametrize("c", RANDOM_STATES)
+def test_swap_after_is_aging_then_swap(c):
+    """``swap_after`` (every swap's one call) is the two measured qubits aged by
+    ``depolarize_after``, then ``swap_pauli_order``, to the last bit, for every outcome; on two
+    Werner pairs it gives the closed form: each aged to ``1/4 + (F - 1/4) exp(-dt/T)``, then
+    ``F1 F2 + (1 - F1)(1 - F2)/3``."""
+    v1 = physics.to_pauli_order(c)
+    v2 = physics.to_pauli_order(RANDOM_STATES[0])
+    for dt1, t1, dt2, t2 in ((1e-4, 1.0, 3e-4, 1.0), (0.3, 0.05, 0.01, 0.2), (2.0, 1.0, 1e-9, 1.0)):
+        for outcome in range(4):
+            want = physics.swap_pauli_order(physics.depolarize_after(v1, dt1, t1), physics.depolarize_after(v2, dt2, t2), outcome)
+            assert physics.swap_after(v1, dt1, t1, v2, dt2, t2, outcome) == want
+    f1, f2 = 0.95, 0.9
+    a = 0.25 + (f1 - 0.25) * np.exp(-0.1 / 0.5)
+    b = 0.25 + (f2 - 0.25) * np.exp(-0.3 / 0.5)
+    got = physics.swap_after(physics.to_pauli_order(physics.werner(f1)), 0.1, 0.5,
+                             physics.to_pauli_order(physics.werner(f2)), 0.3, 0.5)
+    assert got[0] == pytest.approx(a * b + (1 - a) * (1 - b) / 3, abs=1e-12)

@@ -15,7 +15,7 @@ from typing import Any, Callable
 
 import numpy as np
 import simpy
-from simpy.core import EmptySchedule
+from simpy.core import EmptySchedule, heappush  # (heapq's: the push SimPy's ``schedule`` does)
 
 
 def _name_key(name: str) -> int:
@@ -31,8 +31,8 @@ def derive_seed(seed: int, name: str) -> int:
 
 class _Call:
     """A scheduled plain call: the lightest thing the event queue can hold. It quacks like a
-    triggered-OK :class:`simpy.Event` (``callbacks``, ``_ok``, ``_value``), so it goes through
-    SimPy's public door, :meth:`simpy.Environment.schedule`, and SimPy's own ``step`` runs it."""
+    triggered-OK :class:`simpy.Event` (``callbacks``, ``_ok``, ``_value``), so it joins SimPy's
+    queue as :meth:`simpy.Environment.schedule` would put it and SimPy's own ``step`` runs it."""
 
     __slots__ = ("fn", "args", "callbacks")  # (set by ``call_at``: no ``__init__`` frame per call)
     _ok, _value = True, None  # (class constants: SimPy's ``step`` only reads them; fewer stores per call)
@@ -43,7 +43,7 @@ def _fire(call: _Call) -> None:
 
 
 _FIRE = [_fire]
-_NORMAL, _STEP, _new_call = simpy.events.NORMAL, simpy.Environment.step, object.__new__
+_NORMAL, _STEP, _new_call, _push = simpy.events.NORMAL, simpy.Environment.step, object.__new__, heappush
 
 
 class Kernel(simpy.Environment):
@@ -77,7 +77,7 @@ class Kernel(simpy.Environment):
             raise ValueError(f"negative delay {delay}")
         call = _new_call(_Call)
         call.fn, call.args, call.callbacks = fn, args, _FIRE
-        self.schedule(call, _NORMAL, delay)
+        _push(self._queue, (self._now + delay, _NORMAL, next(self._eid), call))  # (``schedule``'s body: a frame less)
 
     def run_until(self, until: float, stop: simpy.Event | None = None) -> None:
         """Run until simulated time ``until`` or until ``stop`` triggers, whichever is first."""

@@ -201,6 +201,30 @@ def depolarize_after(v: list[float], dt: float, coherence_time: float) -> list[f
     return [keep * v[0] + add, keep * v[1] + add, keep * v[2] + add, keep * v[3] + add]
 
 
+def swap_after(v1: Sequence[float], dt1: float, t1: float, v2: Sequence[float], dt2: float, t2: float,
+               outcome: int = 0) -> list[float]:
+    """``swap_pauli_order(depolarize_after(v1, dt1, t1), depolarize_after(v2, dt2, t2), outcome)``
+    in one call, for ``dt1, dt2 > 0`` (the hot path of every swap: the two measured qubits aged,
+    then the Bell measurement), without the two intermediate lists. The same operations in the
+    same order, so the same floats to the last bit (aging acts on each coefficient alone, so the
+    outcome's permutation of ``v2`` may come before it)."""
+    lam = 1.0 - _exp(-dt1 / t1)
+    keep = 1.0 - lam
+    add = lam * 0.25
+    a0, a1, a2, a3 = keep * v1[0] + add, keep * v1[1] + add, keep * v1[2] + add, keep * v1[3] + add
+    lam = 1.0 - _exp(-dt2 / t2)
+    keep = 1.0 - lam
+    add = lam * 0.25
+    o = outcome
+    b0, b1, b2, b3 = keep * v2[o] + add, keep * v2[1 ^ o] + add, keep * v2[2 ^ o] + add, keep * v2[3 ^ o] + add
+    return [
+        a0 * b0 + a1 * b1 + a2 * b2 + a3 * b3,
+        a0 * b1 + a1 * b0 + a2 * b3 + a3 * b2,
+        a0 * b2 + a1 * b3 + a2 * b0 + a3 * b1,
+        a0 * b3 + a1 * b2 + a2 * b1 + a3 * b0,
+    ]
+
+
 def werner_after_storage(f: float, qubit_seconds_over_t: float) -> float:
     """Werner fidelity after depolarizing storage: ``F = 1/4 + (F0 - 1/4) exp(-sum_i dt_i / T_i)``."""
     return 0.25 + (f - 0.25) * math.exp(-qubit_seconds_over_t)

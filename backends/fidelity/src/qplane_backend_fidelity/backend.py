@@ -22,7 +22,7 @@ import qplane_physics as physics
 from qplane.backend import Capability, MemoryNoise, capability_error
 
 
-_depolarize_after, _new = physics.depolarize_after, object.__new__
+_swap_after, _new = physics.swap_after, object.__new__
 
 
 class FidelityParams(BaseModel):
@@ -105,18 +105,21 @@ class FidelityBackend:
             raise ValueError("Bell measurement of the two halves of one pair")
         # only the measured qubits must catch up: channels on the outer qubits commute with
         # the measurement and are applied to the merged pair when those qubits are touched
-        # (``_catch_up`` inlined for depolarizing memories: every swap comes this way)
-        for q in (q1, q2):
-            dt = now - q.t
-            if dt > 0.0 and q.depol_t is not None:
-                q.t = now
-                q.pair.v = _depolarize_after(q.pair.v, dt, q.depol_t)
-            else:
-                self._catch_up(q, now)
+        # (depolarizing memories: ``_catch_up`` inlined and the aging done with the swap, in one
+        # call, ``swap_after``; every swap comes this way. The aged states of the measured pairs
+        # are not kept: those pairs are gone once the merged one is made below)
         rng = self.rng
-        # for Bell-diagonal inputs the four outcomes are equally likely
-        true_outcome = rng.getrandbits(2)
-        v = physics.swap_pauli_order(q1.pair.v, q2.pair.v, true_outcome)
+        dt1, dt2, t1, t2 = now - q1.t, now - q2.t, q1.depol_t, q2.depol_t
+        if dt1 > 0.0 and dt2 > 0.0 and t1 is not None and t2 is not None:
+            q1.t = q2.t = now
+            # for Bell-diagonal inputs the four outcomes are equally likely
+            true_outcome = rng.getrandbits(2)
+            v = _swap_after(q1.pair.v, dt1, t1, q2.pair.v, dt2, t2, true_outcome)
+        else:
+            self._catch_up(q1, now)
+            self._catch_up(q2, now)
+            true_outcome = rng.getrandbits(2)
+            v = physics.swap_pauli_order(q1.pair.v, q2.pair.v, true_outcome)
         if gate_error:
             v = physics.two_qubit_depolarize(v, gate_error)
         reported = true_outcome

@@ -23,6 +23,7 @@ result, decohering meanwhile, and is freed on failure.
 
 from __future__ import annotations
 
+from collections import deque
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -31,6 +32,8 @@ import qplane_physics as physics
 from qplane.backend import Capability, StateBackend
 from qplane.context import Context
 from qplane.hal import Device, Memory
+
+from .records import PairRecord
 
 
 class NoParams(BaseModel):
@@ -157,3 +160,107 @@ def _age_estimate(est: list[float], noise: Any, dt: float) -> list[float]:
         return physics.depolarize_after(est, dt, t)
     probs = noise.pauli_probs(dt)
     return est if probs[0] == 1.0 else physics.pauli_channel(est, probs)  # noiseless memories
+
+
+class PurifyingPath:
+    """The purification rounds of a swapping policy's per-session state (mixed into
+    :class:`qplane_entanglement.swapping._PathState`, whose attributes they use; here, beside
+    the protocols, to keep the swapping module within 500 lines)."""
+
+    __slots__ = ()
+
+    # purification ---------------------------------------------------------------------
+    def _fidelity_now(self, rec: PairRecord) -> float:
+        now = self.clock.now
+        est = _age_estimate(rec.est, self.devices[rec.lo].memory_model, now - rec.t_left)
+        return _age_estimate(est, self.devices[rec.hi].memory_model, now - rec.t_right)[0]
+
+    def _purified_enough(self, key: Any, rec: PairRecord) -> bool:
+        if rec.level >= self.pur.rounds:
+            return True
+        if self.pur.until == "min_fidelity":
+            target = self.e2e_target if key == "e2e" else self.link_target
+            return self._fidelity_now(rec) >= target
+        return False
+
+    def _purify_or_wait(self, key: Any, rec: PairRecord) -> None:
+        """``rec`` is a fresh pair (level 0) or one that just survived a round."""
+        if self._purified_enough(key, rec):
+            self._purification_done(key, rec)
+            return
+        if self.pur.scheme == "recurrence":
+            waiting = self.pur_wait.setdefault(key, {})
+            other = waiting.pop(rec.level, None)
+            if other is None:
+                waiting[rec.level] = rec
+            else:
+                self._purify_round(key, other, rec)  # keep the older pair, sacrifice the fresh one
+            return
+        # pumping: one kept pair, purified with fresh ones, one round at a time
+        fresh = self.pur_fresh.setdefault(key, deque())
+        kept = self.pur_wait.setdefault(key, {}).get(0)
+        if rec.level == 0 and (kept is not None or self.pur_busy.get(key)):
+            if kept is not None:
+                del self.pur_wait[key][0]
+                self._purify_round(key, kept, rec)
+            else:
+                fresh.append(rec)
+            return
+        # rec becomes (or stays) the kept pair
+        if fresh:
+            self._purify_round(key, rec, fresh.popleft())
+        else:
+            self.pur_wait[key][0] = rec
+
+    def _purify_round(self, key: Any, keep: PairRecord, sac: PairRecord) -> None:
+        now = self.clock.now
+        dev_a, dev_b = self.devices[keep.lo], self.devices[keep.hi]
+        # the network's estimate: age all four qubits, then the round's closed form
+        est_k = _age_estimate(_age_estimate(keep.est, dev_a.memory_model, now - keep.t_left), dev_b.memory_model, now - keep.t_right)
+        est_s = _age_estimate(_age_estimate(sac.est, dev_a.memory_model, now - sac.t_left), dev_b.memory_model, now - sac.t_right)
+        oa, ob = dev_a.operations, dev_b.operations
+        keep.est, _ = physics.purify(est_k, est_s, self.pur.protocol, (oa.gate_error, ob.gate_error),
+                                     (oa.measurement_error, ob.measurement_error))
+        keep.t_left = keep.t_right = now
+        keep.t_attempt = min(keep.t_attempt, sac.t_attempt)
+        keep.born = min(keep.born, sac.born)
+        ok = purify_pairs(self.ctx.backend, dev_a, dev_b, (keep.left, keep.right), (sac.left, sac.right), now, self.pur.protocol)
+        sac.alive = False
+        if self.trace is not None:
+            self.trace("purification", request=self.handle.id, pair=keep.id, sacrificed=sac.id,
+                       nodes=[keep.left.node, keep.right.node], round=keep.level + 1, ok=ok,
+                       scope="end-to-end" if key == "e2e" else "link", fidelity_estimated=keep.est[0])
+        self.memory_freed(sac.left)
+        self.memory_freed(sac.right)
+        self.pur_busy[key] = self.pur_busy.get(key, 0) + 1
+        # each end sends its bit to the other; both know the result one delay later
+        net = self.network
+        net.count_messages(1)  # the two messages cross and arrive together: one event serves both
+        net.send(self.delay_src[keep.hi] - self.delay_src[keep.lo], self._purified, key, keep, ok)
+
+    def _purified(self, key: Any, rec: PairRecord, ok: bool) -> None:
+        if not self.session.active:
+            return
+        self.pur_busy[key] -= 1
+        if not rec.alive:  # cut off while the result was on its way
+            self._pumping_restart(key)
+            return
+        if not ok:
+            self._lose(rec, "purification_failed")
+            self._pumping_restart(key)
+            return
+        rec.level += 1
+        self._purify_or_wait(key, rec)
+
+    def _pumping_restart(self, key: Any) -> None:
+        fresh = self.pur_fresh.get(key)
+        if fresh:
+            self._purify_or_wait(key, fresh.popleft())
+
+    def _purification_done(self, key: Any, rec: PairRecord) -> None:
+        if self.pur is not None and self.pur.scheme == "pumping":
+            self._pumping_restart(key)
+        if key == "e2e":
+            self._deliver(rec)
+        else:
+            self._link_pair_ready(key, rec)

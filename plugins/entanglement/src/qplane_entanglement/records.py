@@ -9,7 +9,11 @@ from qplane.hal import Memory
 
 
 class PairRecord:
-    """What the control plane knows of one stored pair."""
+    """What the control plane knows of one stored pair.
+
+    The swapping policy's hot paths (a herald, a swap) make records without ``__init__``
+    (``object.__new__`` and the same attributes set): an attribute added here must be set there
+    too (:meth:`qplane_entanglement.swapping._PathState._heralded` and ``_swap``)."""
 
     __slots__ = ("left", "right", "lo", "hi", "est", "t_left", "t_right", "t_attempt", "born",
                  "src_at", "dst_at", "frame", "merged_into", "level", "alive", "failed", "id")

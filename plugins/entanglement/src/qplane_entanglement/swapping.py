@@ -44,9 +44,11 @@ from qplane.context import TRACE, Context
 from qplane.requests import DeliveredPair, RequestStatus, Session
 from qplane.hal import Memory
 
-from .purification import _age_estimate, purify_pairs  # noqa: F401 - purify_pairs: importable from here too
+from .purification import PurifyingPath, _age_estimate, purify_pairs  # noqa: F401 - purify_pairs: importable from here too
 from .records import PairRecord
 from .tracing import pair_ids
+
+_new = object.__new__  # (records made without their ``__init__`` frame on the hot path)
 
 
 
@@ -57,8 +59,8 @@ class SwapParams(BaseModel):
 AsapParams = SwapParams
 
 
-class _PathState:
-    """Per-session bookkeeping of a swapping policy."""
+class _PathState(PurifyingPath):
+    """Per-session bookkeeping of a swapping policy (its purification rounds: :class:`PurifyingPath`)."""
 
     # Slots, not an instance dict: every handler reads several of these per event. CPython 3.11
     # shares one key table among a class's instances only while they have fewer than 30
@@ -117,7 +119,7 @@ class _PathState:
         cls = type(policy)
         self.wants_dst = None if cls.wants_toward_dst is SwapPolicy.wants_toward_dst else policy.wants_toward_dst
         self.wants_src = None if cls.wants_toward_src is SwapPolicy.wants_toward_src else policy.wants_toward_src
-        self.where: dict[Memory, tuple] = {}  # memory -> (hop, its free queue, the other end's, on side a?)
+        self.where: dict[Memory, tuple] = {}  # memory -> (its free queue, the other end's, on side a?, link, herald callback)
         if self.pur is not None and pur.until == "min_fidelity":
             w_target = max(physics.werner_parameter(self.min_fidelity), 0.0)
             self.e2e_target = self.min_fidelity
@@ -127,20 +129,22 @@ class _PathState:
     def begin(self) -> None:
         for h, pairs in enumerate(self.session.allocation):
             for ma, mb in pairs:
-                self.where[ma], self.where[mb] = (h, self.free_a[h], self.free_b[h], True), (h, self.free_b[h], self.free_a[h], False)
+                link, herald = self.links[h], self.heralds[h]
+                self.where[ma] = (self.free_a[h], self.free_b[h], True, link, herald)
+                self.where[mb] = (self.free_b[h], self.free_a[h], False, link, herald)
                 self._attempt(h, ma, mb)
 
     def _attempt(self, h: int, ma: Memory, mb: Memory) -> None:
         self.generator.start(self.session, self.links[h], ma, mb, self.heralds[h])
 
     def memory_freed(self, m: Memory) -> None:
-        h, mine, other, side_a = self.where[m]  # (the allocation's memories, located once in begin)
+        mine, other, side_a, link, herald = self.where[m]  # (the allocation's memories, located once in begin)
         if other:  # (``_attempt`` inlined)
             o = other.popleft()
             if side_a:
-                self.generator.start(self.session, self.links[h], m, o, self.heralds[h])
+                self.generator.start(self.session, link, m, o, herald)
             else:
-                self.generator.start(self.session, self.links[h], o, m, self.heralds[h])
+                self.generator.start(self.session, link, o, m, herald)
         else:
             mine.append(m)
 
@@ -151,7 +155,9 @@ class _PathState:
         cached = self.link_est[h]
         if cached is None or cached[0] is not model:
             cached = self.link_est[h] = (model, physics.to_pauli_order(model.pair_state))
-        rec = PairRecord(ma, mb, h, h + 1, cached[1], t_emit, t_emit, t_attempt, t_emit)
+        rec = _new(PairRecord)  # (``PairRecord(ma, mb, h, h + 1, est, t_emit, t_emit, t_attempt, t_emit)`` without its frame)
+        rec.left, rec.right, rec.lo, rec.hi, rec.est, rec.t_left, rec.t_right, rec.t_attempt, rec.born = ma, mb, h, h + 1, cached[1], t_emit, t_emit, t_attempt, t_emit
+        rec.src_at, rec.dst_at, rec.frame, rec.merged_into, rec.level, rec.alive, rec.failed = t_emit, t_emit, 0, None, 0, True, False
         ma.record = mb.record = rec
         if self.trace is not None:
             rec.id = next(self.ids)
@@ -161,8 +167,23 @@ class _PathState:
             self.clock.call_at(t_emit + self.max_age - now, self._cutoff, rec)
         if self.pur_link:
             self._purify_or_wait(h, rec)
-        else:
-            self._link_pair_ready(h, rec)
+        elif self.hops == 1:
+            self._e2e_ready(rec)
+        else:  # (``_link_pair_ready`` inlined: every link pair of a longer path comes this way)
+            wants = self.wants_dst
+            if h > 0 and (wants is None or wants(self, h, h + 1)):
+                q = self.toward_src[h]
+                if q:
+                    self._swap(h, q.popleft(), ma)
+                else:
+                    self.toward_dst[h].append(ma)
+            wants = self.wants_src
+            if h + 1 < self.hops and (wants is None or wants(self, h + 1, h)):
+                q = self.toward_dst[h + 1]
+                if q:
+                    self._swap(h + 1, mb, q.popleft())
+                else:
+                    self.toward_src[h + 1].append(mb)
 
     def _link_pair_ready(self, h: int, rec: PairRecord) -> None:
         if self.hops == 1:
@@ -182,102 +203,6 @@ class _PathState:
                 self._swap(h + 1, rec.right, q.popleft())
             else:
                 self.toward_src[h + 1].append(rec.right)
-
-    # purification ---------------------------------------------------------------------
-    def _fidelity_now(self, rec: PairRecord) -> float:
-        now = self.clock.now
-        est = _age_estimate(rec.est, self.devices[rec.lo].memory_model, now - rec.t_left)
-        return _age_estimate(est, self.devices[rec.hi].memory_model, now - rec.t_right)[0]
-
-    def _purified_enough(self, key: Any, rec: PairRecord) -> bool:
-        if rec.level >= self.pur.rounds:
-            return True
-        if self.pur.until == "min_fidelity":
-            target = self.e2e_target if key == "e2e" else self.link_target
-            return self._fidelity_now(rec) >= target
-        return False
-
-    def _purify_or_wait(self, key: Any, rec: PairRecord) -> None:
-        """``rec`` is a fresh pair (level 0) or one that just survived a round."""
-        if self._purified_enough(key, rec):
-            self._purification_done(key, rec)
-            return
-        if self.pur.scheme == "recurrence":
-            waiting = self.pur_wait.setdefault(key, {})
-            other = waiting.pop(rec.level, None)
-            if other is None:
-                waiting[rec.level] = rec
-            else:
-                self._purify_round(key, other, rec)  # keep the older pair, sacrifice the fresh one
-            return
-        # pumping: one kept pair, purified with fresh ones, one round at a time
-        fresh = self.pur_fresh.setdefault(key, deque())
-        kept = self.pur_wait.setdefault(key, {}).get(0)
-        if rec.level == 0 and (kept is not None or self.pur_busy.get(key)):
-            if kept is not None:
-                del self.pur_wait[key][0]
-                self._purify_round(key, kept, rec)
-            else:
-                fresh.append(rec)
-            return
-        # rec becomes (or stays) the kept pair
-        if fresh:
-            self._purify_round(key, rec, fresh.popleft())
-        else:
-            self.pur_wait[key][0] = rec
-
-    def _purify_round(self, key: Any, keep: PairRecord, sac: PairRecord) -> None:
-        now = self.clock.now
-        dev_a, dev_b = self.devices[keep.lo], self.devices[keep.hi]
-        # the network's estimate: age all four qubits, then the round's closed form
-        est_k = _age_estimate(_age_estimate(keep.est, dev_a.memory_model, now - keep.t_left), dev_b.memory_model, now - keep.t_right)
-        est_s = _age_estimate(_age_estimate(sac.est, dev_a.memory_model, now - sac.t_left), dev_b.memory_model, now - sac.t_right)
-        oa, ob = dev_a.operations, dev_b.operations
-        keep.est, _ = physics.purify(est_k, est_s, self.pur.protocol, (oa.gate_error, ob.gate_error),
-                                     (oa.measurement_error, ob.measurement_error))
-        keep.t_left = keep.t_right = now
-        keep.t_attempt = min(keep.t_attempt, sac.t_attempt)
-        keep.born = min(keep.born, sac.born)
-        ok = purify_pairs(self.ctx.backend, dev_a, dev_b, (keep.left, keep.right), (sac.left, sac.right), now, self.pur.protocol)
-        sac.alive = False
-        if self.trace is not None:
-            self.trace("purification", request=self.handle.id, pair=keep.id, sacrificed=sac.id,
-                       nodes=[keep.left.node, keep.right.node], round=keep.level + 1, ok=ok,
-                       scope="end-to-end" if key == "e2e" else "link", fidelity_estimated=keep.est[0])
-        self.memory_freed(sac.left)
-        self.memory_freed(sac.right)
-        self.pur_busy[key] = self.pur_busy.get(key, 0) + 1
-        # each end sends its bit to the other; both know the result one delay later
-        net = self.network
-        net.count_messages(1)  # the two messages cross and arrive together: one event serves both
-        net.send(self.delay_src[keep.hi] - self.delay_src[keep.lo], self._purified, key, keep, ok)
-
-    def _purified(self, key: Any, rec: PairRecord, ok: bool) -> None:
-        if not self.session.active:
-            return
-        self.pur_busy[key] -= 1
-        if not rec.alive:  # cut off while the result was on its way
-            self._pumping_restart(key)
-            return
-        if not ok:
-            self._lose(rec, "purification_failed")
-            self._pumping_restart(key)
-            return
-        rec.level += 1
-        self._purify_or_wait(key, rec)
-
-    def _pumping_restart(self, key: Any) -> None:
-        fresh = self.pur_fresh.get(key)
-        if fresh:
-            self._purify_or_wait(key, fresh.popleft())
-
-    def _purification_done(self, key: Any, rec: PairRecord) -> None:
-        if self.pur is not None and self.pur.scheme == "pumping":
-            self._pumping_restart(key)
-        if key == "e2e":
-            self._deliver(rec)
-        else:
-            self._link_pair_ready(key, rec)
 
     # swapping ------------------------------------------------------------------------------
     def _offer_toward_dst(self, i: int, m: Memory) -> None:
@@ -306,7 +231,7 @@ class _PathState:
         # the network's estimate: age the two measured qubits, swap, add its own error rates
         dt_l, dt_r, t = now - L.t_right, now - R.t_left, getattr(noise, "depolarizing_time", None)
         if t is not None and dt_l > 0.0 and dt_r > 0.0:  # (depolarizing memories: _age_estimate inlined)
-            est = physics.swap_pauli_order(physics.depolarize_after(L.est, dt_l, t), physics.depolarize_after(R.est, dt_r, t))
+            est = physics.swap_after(L.est, dt_l, t, R.est, dt_r, t)  # (aged and swapped in one call)
         else:
             est = physics.swap_pauli_order(_age_estimate(L.est, noise, dt_l), _age_estimate(R.est, noise, dt_r))
         if ops.gate_error:
@@ -316,7 +241,10 @@ class _PathState:
             est = physics.pauli_channel(est, ((1 - e) ** 2, e * (1 - e), e * (1 - e), e * e))
         outcome = device.bell_measurement(m_src_side, m_dst_side, now)
         ta, tb, ba, bb = L.t_attempt, R.t_attempt, L.born, R.born  # (min and max below without the builtins' calls)
-        rec = PairRecord(L.left, R.right, L.lo, R.hi, est, L.t_left, R.t_right, ta if ta <= tb else tb, ba if ba <= bb else bb)
+        rec = _new(PairRecord)  # (``PairRecord(L.left, R.right, L.lo, R.hi, est, ...)`` without its frame; src_at/dst_at below)
+        rec.left, rec.right, rec.lo, rec.hi, rec.est, rec.t_left, rec.t_right = L.left, R.right, L.lo, R.hi, est, L.t_left, R.t_right
+        rec.t_attempt, rec.born = ta if ta <= tb else tb, ba if ba <= bb else bb
+        rec.frame, rec.merged_into, rec.level, rec.alive, rec.failed = 0, None, 0, True, False
         # the outcome leaves when the measurement is done and travels along the path to each end
         duration = ops.bsm_duration
         sent = now + duration
@@ -337,8 +265,21 @@ class _PathState:
         rec.left.record = rec.right.record = rec
         if duration > 0.0:
             self.clock.call_at(duration, self._after_swap, i, m_src_side, m_dst_side, rec, outcome)
-        else:
+        elif self.policy.reoffer or (rec.lo == 0 and rec.hi == self.hops) or not self.session.active:
             self._after_swap(i, m_src_side, m_dst_side, rec, outcome)
+        else:  # (``_after_swap`` inlined for most swaps: a pair short of the path, no re-offer)
+            if not self.instant:
+                self.network.count_messages(2)  # the outcome, to each end (see the module docstring)
+            for m in (m_src_side, m_dst_side):  # (``memory_freed`` inlined)
+                mine, other, side_a, link, herald = self.where[m]
+                if other:
+                    o = other.popleft()
+                    if side_a:
+                        self.generator.start(self.session, link, m, o, herald)
+                    else:
+                        self.generator.start(self.session, link, o, m, herald)
+                else:
+                    mine.append(m)
 
     def _after_swap(self, i: int, m1: Memory, m2: Memory, rec: PairRecord, outcome: int) -> None:
         if not self.session.active:
