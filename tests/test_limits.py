@@ -36,12 +36,19 @@ ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "examples" / "chain.yaml"
 BASE: dict[str, Any] = yaml.safe_load(EXAMPLE.read_text(encoding="utf-8"))
 
-#: the child reports its peak resident memory after the command
+#: the child reports its peak resident memory after the command: its own (``VmHWM``, reset by
+#: the exec), not ``ru_maxrss``, which on Linux keeps the peak of the forked test process itself
+#: (hundreds of MB late in a full run) across the exec
 PROBE = textwrap.dedent("""
     import resource, sys
     from qplane.cli import main
     rc = main(sys.argv[1:])
-    print(f"maxrss_kb={resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}", file=sys.stderr)
+    try:
+        with open("/proc/self/status") as status:
+            peak = next(int(line.split()[1]) for line in status if line.startswith("VmHWM:"))
+    except (OSError, StopIteration):
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    print(f"maxrss_kb={peak}", file=sys.stderr)
     sys.exit(rc)
 """)
 ADDRESS_SPACE = 2 * 1024**3  # bytes: the child cannot grow past this, whatever goes wrong
