@@ -49,7 +49,8 @@ import qplane_physics as physics
 from qplane.context import Context, ServiceKey
 from qplane.requests import DeliveredPair, Session
 
-from .reactive import LinkPool, ReactiveParams, ReactiveRouter, ReactiveSwapping, _age
+from .pathsearch import _age
+from .reactive import LinkPool, ReactiveParams, ReactiveRouter, ReactiveSwapping
 
 
 class OpportunisticRouter(ReactiveRouter):
