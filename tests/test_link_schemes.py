@@ -21,18 +21,10 @@ import qplane
 import qplane_physics as physics
 from qplane_engine.sim import build
 from qplane_devkit.conformance import chain_scenario
+from link_runs import run_link
 
 C_KM_S = physics.SPEED_OF_LIGHT_FIBER_KM_S
 SIGMAS = 4.0
-
-
-def run_link(link: dict, length_km: float = 20.0, pairs: int = 2000, seed: int = 1, **kw):
-    sc = chain_scenario(2, length_km, pairs=pairs, count=1, seed=seed, **kw)
-    sc["hardware"]["link"] = link
-    sim = build(qplane.load_scenario(sc))
-    res = sim.run()
-    model = sim.network.link("n0", "n1").model
-    return sim, res, model
 
 
 def inter_delivery_times(sim) -> list[float]:

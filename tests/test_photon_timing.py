@@ -26,18 +26,17 @@ import pytest
 import qplane
 import qplane_physics as physics
 from qplane_devkit.conformance import chain_scenario
+from link_runs import run_link
 from qplane_engine.sim import build
 
 C_KM_S = physics.SPEED_OF_LIGHT_FIBER_KM_S
 SIGMAS = 4.0
 
 
-def run_link(link: dict, length_km: float = 20.0, pairs: int = 2000, seed: int = 1, **kw):
-    sc = chain_scenario(2, length_km, pairs=pairs, count=1, seed=seed, **kw)
-    sc["hardware"]["link"] = link
-    sim = build(qplane.load_scenario(sc))
-    res = sim.run()
-    return res["requests"][0], sim.network.link("n0", "n1").model
+def run_request(link: dict, **kw):
+    """The request's results and the link's model of a one-link run (:func:`link_runs.run_link`)."""
+    _, res, model = run_link(link, **kw)
+    return res["requests"][0], model
 
 
 @pytest.mark.parametrize("mismatch_km", [1e-5, 2e-5, 3e-5])
@@ -47,20 +46,20 @@ def test_visibility_against_arrival_mismatch_through_a_run(mismatch_km):
     v = math.exp(-dt**2 / (4 * tau**2))
     f = (1 + v) / 2
     link = {"scheme": "mim", "pair_fidelity": 1.0, "wave_packet_ps": tau, "arm_mismatch_km": mismatch_km}
-    req, _ = run_link(link, pairs=200, seed=3)
+    req, _ = run_request(link, pairs=200, seed=3)
     assert req["fidelity_mean"] == pytest.approx(f, abs=1e-12)  # exact backend
     n = 3000
-    req, _ = run_link(link, pairs=n, seed=11, backend="stabilizer")
+    req, _ = run_request(link, pairs=n, seed=11, backend="stabilizer")
     assert req["delivered"] == n
     assert req["fidelity_mean"] == pytest.approx(f, abs=SIGMAS * math.sqrt(f * (1 - f) / n))
 
 
 def test_a_clock_offset_is_a_mismatch_and_can_cancel_the_fibre_one():
     tau, dt = 40.0, 60.0
-    req, _ = run_link({"scheme": "mim", "wave_packet_ps": tau, "clock_offset_ps": dt}, pairs=50)
+    req, _ = run_request({"scheme": "mim", "wave_packet_ps": tau, "clock_offset_ps": dt}, pairs=50)
     assert req["fidelity_mean"] == pytest.approx((1 + math.exp(-dt**2 / (4 * tau**2))) / 2, abs=1e-12)
     km = dt * 1e-12 * C_KM_S
-    req, _ = run_link({"scheme": "mim", "wave_packet_ps": tau, "clock_offset_ps": -dt, "arm_mismatch_km": km}, pairs=50)
+    req, _ = run_request({"scheme": "mim", "wave_packet_ps": tau, "clock_offset_ps": -dt, "arm_mismatch_km": km}, pairs=50)
     assert req["fidelity_mean"] == pytest.approx(1.0, abs=1e-12)
 
 
@@ -72,19 +71,19 @@ def test_a_window_shorter_than_the_jitter_loses_the_erf_fraction_of_heralds():
     p = 0.5 * a * a * acc * acc
     cycle = max(length / C_KM_S, 1e-6)
     link = {"scheme": "mim", "wave_packet_ps": tau, "timing_jitter_ps": jitter, "detection_window_ps": window}
-    req, m = run_link(link, length_km=length, pairs=n, seed=21)
+    req, m = run_request(link, length_km=length, pairs=n, seed=21)
     assert m.success_probability == pytest.approx(p, rel=1e-12)
     rel_se = math.sqrt(1 - p) / math.sqrt(n)
     assert req["rate_hz"] == pytest.approx(p / cycle, rel=SIGMAS * rel_se)
     # the fraction of heralds kept, against the unbounded window's rate p0 = a**2 / 2
-    req0, _ = run_link({"scheme": "mim"}, length_km=length, pairs=n, seed=22)
+    req0, _ = run_request({"scheme": "mim"}, length_km=length, pairs=n, seed=22)
     p0 = 0.5 * a * a
     kept = req["rate_hz"] / req0["rate_hz"]
     rel_se_kept = math.hypot(rel_se, math.sqrt(1 - p0) / math.sqrt(n))
     assert kept == pytest.approx(acc * acc, rel=SIGMAS * rel_se_kept)
     # single-click loses ~ the fraction P of its heralds: p = 1 - (1 - alpha a P)**2
     alpha = 0.2
-    req, m = run_link({"scheme": "single-click", "bright_state_population": alpha, **{k: v for k, v in link.items()
+    req, m = run_request({"scheme": "single-click", "bright_state_population": alpha, **{k: v for k, v in link.items()
                                                                                        if k != "scheme"}},
                       length_km=length, pairs=n, seed=23)
     p = 1 - (1 - alpha * a * acc) ** 2
@@ -102,7 +101,7 @@ def test_dark_count_heralds_grow_linearly_with_the_window():
         p_true = 0.5 * a * a * (1 - d) ** 2
         p_false = (1 - d) ** 2 * (2 * d * n1 + 4 * d * d * (1 - a) ** 2)
         p = p_true + p_false
-        req, m = run_link({"scheme": "mim", "pair_fidelity": f0, "detection_window_ps": w, "dark_count_rate_hz": rate},
+        req, m = run_request({"scheme": "mim", "pair_fidelity": f0, "detection_window_ps": w, "dark_count_rate_hz": rate},
                           length_km=length, pairs=n, seed=50 + i)
         assert m.success_probability == pytest.approx(p, rel=1e-12)
         # the delivered fidelity is the Bayes mixture: it says which fraction of heralds was false
