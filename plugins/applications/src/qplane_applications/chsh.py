@@ -29,11 +29,10 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from qplane.backend import Capability, capability_error
 from qplane.context import Context
 from qplane.requests import DeliveredPair, RequestHandle
 
-from .programs import Runtime, require_measurement
+from .programs import Runtime, require_measurement, uses_gates
 
 SQRT2 = math.sqrt(2.0)
 #: measurement angles in the X-Z plane: Alice's A0, A1 and Bob's B0, B1
@@ -91,10 +90,8 @@ class ChshApplication:
 
     def __init__(self, params: ChshParams, context: Context):
         require_measurement(context, "application 'chsh'")
-        gates = Capability.GATES in context.backend.capabilities
-        if params.settings == "rotated" and not gates:
-            raise capability_error(context.backend, Capability.GATES, "application 'chsh' (settings: rotated)")
-        self.settings = "rotated" if params.settings == "rotated" or (params.settings == "auto" and gates) else "pauli"
+        rotated = uses_gates(context, params.settings, "rotated", "application 'chsh' (settings: rotated)")
+        self.settings = "rotated" if rotated else "pauli"
         self.ctx = context
         self.runtime = Runtime(context, "application 'chsh'")
         self.tallies: dict[int, Tally] = {}

@@ -96,6 +96,16 @@ def require_measurement(context: Context, needed_by: str) -> None:
         raise capability_error(context.backend, Capability.CLIFFORD_GATES, needed_by)
 
 
+def uses_gates(context: Context, asked: str, gated: str, needed_by: str) -> bool:
+    """Whether an application runs its ``gated`` mode (the one that needs arbitrary gates): when
+    ``asked`` for it (the capability error naming ``needed_by`` when the backend has no gates), or
+    ``asked`` ``auto`` on a backend that has them."""
+    gates = Capability.GATES in context.backend.capabilities
+    if asked == gated and not gates:
+        raise capability_error(context.backend, Capability.GATES, needed_by)
+    return asked == gated or (asked == "auto" and gates)
+
+
 # ------------------------------------------------------------------------- a node's view
 
 

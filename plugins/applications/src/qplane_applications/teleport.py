@@ -28,11 +28,10 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from qplane.backend import Capability, capability_error
 from qplane.context import Context
 from qplane.requests import DeliveredPair, RequestHandle
 
-from .programs import Runtime, receive, require_measurement, send
+from .programs import Runtime, receive, require_measurement, send, uses_gates
 
 #: the six Pauli eigenstates as Clifford preparations from |0>: |0>, |1>, |+>, |->, |+i>, |-i>
 PAULI_STATES: tuple[tuple[str, ...], ...] = ((), ("X",), ("H",), ("X", "H"), ("H", "S"), ("X", "H", "S"))
@@ -100,10 +99,8 @@ class TeleportApplication:
 
     def __init__(self, params: TeleportParams, context: Context):
         require_measurement(context, "application 'teleport'")
-        haar_ok = Capability.GATES in context.backend.capabilities
-        if params.states == "haar" and not haar_ok:
-            raise capability_error(context.backend, Capability.GATES, "application 'teleport' (states: haar)")
-        self.states = "haar" if params.states == "haar" or (params.states == "auto" and haar_ok) else "pauli"
+        haar = uses_gates(context, params.states, "haar", "application 'teleport' (states: haar)")
+        self.states = "haar" if haar else "pauli"
         self.ctx = context
         self.runtime = Runtime(context, "application 'teleport'")
         self.tallies: dict[int, Tally] = {}
