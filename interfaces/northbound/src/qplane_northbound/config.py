@@ -301,14 +301,13 @@ class ConfigStore:
         return cache[ends]
 
     def _check_patch(self, patch: dict[str, Any]) -> None:
+        """A link patch names parameters only (not the scheme or the plugin), at least one."""
         spec = BY_PATH["hardware.link"]
         for key in (spec.key, "plugin"):
             if key in patch:
-                raise ConfigRejected([{"type": "immutable", "loc": ["body", key], "input": patch[key],
-                                       "msg": f"the link's {key} cannot change live (only its parameters)"}])
+                raise refuse([key], patch[key], f"the link's {key} cannot change live (only its parameters)")
         if not patch:
-            raise ConfigRejected([{"type": "empty", "loc": ["body"], "input": patch,
-                                   "msg": "give at least one parameter of the link's model"}])
+            raise refuse([], patch, "give at least one parameter of the link's model", "empty")
 
     def drift(self, a: str, b: str, params: dict[str, Any]) -> dict[str, Any]:
         """A drift drill: the link's physical model becomes its configured parameters with
