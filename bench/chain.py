@@ -54,7 +54,16 @@ def simpy_floor(n: int = FLOOR_TIMEOUTS) -> dict:
         "events_per_s": round(n / wall),
         "simpy": simpy.__version__,
         "python": platform.python_version(),
+        "compiled": compiled(),
     }
+
+
+def compiled() -> dict:
+    """Which hot modules run compiled (mypyc, when the install had a C compiler; README)."""
+    import qplane_physics
+    from qplane_backend_fidelity import backend
+
+    return {"physics": qplane_physics.COMPILED, "backend_fidelity": backend.COMPILED}
 
 
 def overrides(nodes: int, pairs: int) -> list[str]:

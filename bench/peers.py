@@ -31,6 +31,7 @@ from pathlib import Path
 import simpy
 
 import qplane
+from chain import compiled  # (bench/ is the script's folder: on the path)
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_SCRIPT = ROOT / "bench" / "peers" / "simqn_chain.py"
@@ -104,7 +105,7 @@ def main() -> None:
     ap.add_argument("--simqn-script", type=Path, default=DEFAULT_SCRIPT)
     args = ap.parse_args()
     qplane.run(scenario(2, True, 1))  # warm-up: imports and plugin discovery outside the figures
-    print(json.dumps({"floor": "simpy", "events_per_s": round(simpy_floor())}), flush=True)
+    print(json.dumps({"floor": "simpy", "events_per_s": round(simpy_floor()), "compiled": compiled()}), flush=True)
     for n in (int(x) for x in args.nodes.split(",")):
         inst = run_qplane(n, True, args.seed, args.repeat)
         real = run_qplane(n, False, args.seed, args.repeat)

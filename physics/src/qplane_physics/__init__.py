@@ -13,6 +13,13 @@ from __future__ import annotations
 import math
 from typing import Any, Sequence
 
+# the aging and swap that every swap runs, compiled by the distribution's build when it can
+from . import _hot
+from ._hot import depolarize_after, swap_after  # noqa: F401 - re-exported
+
+#: whether those hot kernels run compiled (an extension module) or as Python source
+COMPILED = not _hot.__file__.endswith(".py")
+
 BellDiagonal = tuple[float, float, float, float]
 
 SPEED_OF_LIGHT_FIBER_KM_S = 2.0e5
@@ -186,43 +193,6 @@ def depolarizing_lambda(dt: float, coherence_time: float | None) -> float:
     if coherence_time is None or dt <= 0.0:
         return 0.0
     return 1.0 - math.exp(-dt / coherence_time)
-
-
-_exp = math.exp
-
-
-def depolarize_after(v: list[float], dt: float, coherence_time: float) -> list[float]:
-    """``depolarize(v, depolarizing_lambda(dt, coherence_time))`` in one call, for ``dt > 0``
-    and a coherence time (the hot paths: a stored pair's estimate and state aged by ``dt``).
-    The same operations in the same order, so the same floats to the last bit."""
-    lam = 1.0 - _exp(-dt / coherence_time)
-    keep = 1.0 - lam
-    add = lam * 0.25
-    return [keep * v[0] + add, keep * v[1] + add, keep * v[2] + add, keep * v[3] + add]
-
-
-def swap_after(v1: Sequence[float], dt1: float, t1: float, v2: Sequence[float], dt2: float, t2: float,
-               outcome: int = 0) -> list[float]:
-    """``swap_pauli_order(depolarize_after(v1, dt1, t1), depolarize_after(v2, dt2, t2), outcome)``
-    in one call, for ``dt1, dt2 > 0`` (the hot path of every swap: the two measured qubits aged,
-    then the Bell measurement), without the two intermediate lists. The same operations in the
-    same order, so the same floats to the last bit (aging acts on each coefficient alone, so the
-    outcome's permutation of ``v2`` may come before it)."""
-    lam = 1.0 - _exp(-dt1 / t1)
-    keep = 1.0 - lam
-    add = lam * 0.25
-    a0, a1, a2, a3 = keep * v1[0] + add, keep * v1[1] + add, keep * v1[2] + add, keep * v1[3] + add
-    lam = 1.0 - _exp(-dt2 / t2)
-    keep = 1.0 - lam
-    add = lam * 0.25
-    o = outcome
-    b0, b1, b2, b3 = keep * v2[o] + add, keep * v2[1 ^ o] + add, keep * v2[2 ^ o] + add, keep * v2[3 ^ o] + add
-    return [
-        a0 * b0 + a1 * b1 + a2 * b2 + a3 * b3,
-        a0 * b1 + a1 * b0 + a2 * b3 + a3 * b2,
-        a0 * b2 + a1 * b3 + a2 * b0 + a3 * b1,
-        a0 * b3 + a1 * b2 + a2 * b1 + a3 * b0,
-    ]
 
 
 def werner_after_storage(f: float, qubit_seconds_over_t: float) -> float:
