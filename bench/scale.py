@@ -7,7 +7,8 @@ timings of such a run are not comparable).
 
 With ``--steady K1,K2`` the chain is run twice, same seed, for K1 and for K2 pairs, and a third
 line gives the marginal (steady-state) cost per delivered pair, (run(K2) - run(K1)) / (K2 - K1):
-wall seconds, events, microseconds per link, and events per link, which is about 1.0 (one herald
+wall seconds, events, microseconds per link (wall, and the process's CPU time, which other work on
+a shared machine does not inflate), and events per link, which is about 1.0 (one herald
 per link per pair) once the start-up transient is over at K1 (a warning on stderr otherwise).
 
     .venv/bin/python bench/scale.py [--nodes 1000] [--cases chain,waxman] [--chain-pairs 5] [--requests 100]
@@ -99,6 +100,7 @@ def marginal(first: dict, second: dict) -> dict:
     pairs = second["delivered"] - first["delivered"]
     links = second["links"]
     wall = (second["wall_s"] - first["wall_s"]) / pairs
+    cpu = (second["cpu_s"] - first["cpu_s"]) / pairs
     events = (second["events"] - first["events"]) / pairs
     return {
         "case": second["case"] + "-marginal", "nodes": second["nodes"], "links": links,
@@ -106,6 +108,8 @@ def marginal(first: dict, second: dict) -> dict:
         "marginal_wall_s_per_pair": round(wall, 5),
         "marginal_events_per_pair": round(events, 1),
         "marginal_us_per_link_per_pair": round(wall / links * 1e6, 2),
+        "marginal_cpu_s_per_pair": round(cpu, 5),
+        "marginal_cpu_us_per_link_per_pair": round(cpu / links * 1e6, 2),
         "marginal_events_per_pair_per_link": round(events / links, 3),
         "transient_over": events / links <= TRANSIENT_LEFT,
     }
@@ -132,7 +136,10 @@ def main() -> None:
                 sc["duration"] = 1e6  # only a bound: the run ends when the request is served
                 if args.instant:
                     sc["classical"] = {"instant": True}
+                cpu = time.process_time()
                 runs.append(measure(sc, args.tracemalloc))
+                # this process's CPU seconds too: on a shared machine the wall time also counts others' work
+                runs[-1]["cpu_s"] = round(time.process_time() - cpu, 3)
                 runs[-1]["wall_s_per_pair"] = round(runs[-1]["wall_s"] / runs[-1]["delivered"], 4)
                 print(json.dumps(runs[-1]), flush=True)
             out = marginal(*runs)
