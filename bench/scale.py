@@ -5,8 +5,14 @@ delivered pairs, requests completed, the process's peak RSS, and with ``--tracem
 peak Python heap with its share per node (tracemalloc roughly doubles the run time, so the
 timings of such a run are not comparable).
 
+With ``--steady K1,K2`` the chain is run twice, same seed, for K1 and for K2 pairs, and a third
+line gives the marginal (steady-state) cost per delivered pair, (run(K2) - run(K1)) / (K2 - K1):
+wall seconds, events, microseconds per link (wall, and the process's CPU time, which other work on
+a shared machine does not inflate), and events per link, which is about 1.0 (one herald
+per link per pair) once the start-up transient is over at K1 (a warning on stderr otherwise).
+
     .venv/bin/python bench/scale.py [--nodes 1000] [--cases chain,waxman] [--chain-pairs 5] [--requests 100]
-                                    [--instant] [--tracemalloc]
+                                    [--instant] [--tracemalloc] [--steady K1,K2]
 
 It prints figures; it is not a timed test.
 """
@@ -16,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import resource
+import sys
 import time
 import tracemalloc
 
@@ -67,6 +74,47 @@ def measure(sc: dict, heap: bool) -> dict:
     return out
 
 
+def pair_counts(text: str) -> tuple[int, int]:
+    """``--steady K1,K2``: two pair counts, 1 <= K1 < K2."""
+    try:
+        k1, k2 = (int(k) for k in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected two pair counts K1,K2, got {text!r}") from None
+    if not 1 <= k1 < k2:
+        raise argparse.ArgumentTypeError(f"expected 1 <= K1 < K2, got {text!r}")
+    return k1, k2
+
+
+#: events per link per marginal pair above which the transient is taken as not over at K1
+TRANSIENT_LEFT = 1.1
+
+
+def marginal(first: dict, second: dict) -> dict:
+    """The cost per delivered pair between two runs of the same chain (K1 and K2 pairs).
+
+    The first pairs of a long chain with real classical delays carry a start-up transient: while
+    the end nodes wait for the swap outcomes to cross the chain, swap-asap builds nested segments
+    in the middle, a stock of link pairs consumed later. Once it is consumed each delivered pair
+    costs one herald per link, so ``marginal_events_per_pair_per_link`` near 1.0 says K1 is past it.
+    """
+    pairs = second["delivered"] - first["delivered"]
+    links = second["links"]
+    wall = (second["wall_s"] - first["wall_s"]) / pairs
+    cpu = (second["cpu_s"] - first["cpu_s"]) / pairs
+    events = (second["events"] - first["events"]) / pairs
+    return {
+        "case": second["case"] + "-marginal", "nodes": second["nodes"], "links": links,
+        "k1": first["delivered"], "k2": second["delivered"],
+        "marginal_wall_s_per_pair": round(wall, 5),
+        "marginal_events_per_pair": round(events, 1),
+        "marginal_us_per_link_per_pair": round(wall / links * 1e6, 2),
+        "marginal_cpu_s_per_pair": round(cpu, 5),
+        "marginal_cpu_us_per_link_per_pair": round(cpu / links * 1e6, 2),
+        "marginal_events_per_pair_per_link": round(events / links, 3),
+        "transient_over": events / links <= TRANSIENT_LEFT,
+    }
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--nodes", type=int, default=1000)
@@ -76,8 +124,30 @@ def main() -> None:
     ap.add_argument("--tracemalloc", action="store_true", help="also measure the peak Python heap (slower)")
     ap.add_argument("--instant", action="store_true",
                     help="classical: {instant: true} (swap outcomes known at once: the framework's own scaling)")
+    ap.add_argument("--steady", type=pair_counts, metavar="K1,K2",
+                    help="chain: run for K1 and for K2 pairs and print the marginal cost per pair between them")
     args = ap.parse_args()
     for case in args.cases.split(","):
+        if case == "chain" and args.steady:
+            measure(chain(5, 1), False)  # warm-up: the first run in a process also pays imports and plugin loading
+            runs = []
+            for k in args.steady:
+                sc = chain(args.nodes, k)
+                sc["duration"] = 1e6  # only a bound: the run ends when the request is served
+                if args.instant:
+                    sc["classical"] = {"instant": True}
+                cpu = time.process_time()
+                runs.append(measure(sc, args.tracemalloc))
+                # this process's CPU seconds too: on a shared machine the wall time also counts others' work
+                runs[-1]["cpu_s"] = round(time.process_time() - cpu, 3)
+                runs[-1]["wall_s_per_pair"] = round(runs[-1]["wall_s"] / runs[-1]["delivered"], 4)
+                print(json.dumps(runs[-1]), flush=True)
+            out = marginal(*runs)
+            print(json.dumps(out), flush=True)
+            if not out["transient_over"]:
+                print(f"scale.py: --steady: {out['marginal_events_per_pair_per_link']} events per link per pair "
+                      f"(about 1.0 once the start-up transient is over): raise K1", file=sys.stderr)
+            continue
         sc = chain(args.nodes, args.chain_pairs) if case == "chain" else waxman(args.nodes, args.requests)
         if args.instant:
             sc["classical"] = {"instant": True}
