@@ -16,8 +16,12 @@ Per link pair it does what the physics needs and nothing else:
 - the geometric number of attempts by inverse transform (as qplane's generation.py:
   ``k = 1 + int(log(1 - U) / log(1 - p))``), the herald at ``t_emit + herald_delay``;
 - the true Bell-diagonal state (4 floats, Pauli order, aged lazily) and the network's estimate
-  (the same formula, outcome 0), both aged and swapped in one pass per swap (the operations of
-  ``qplane_physics.swap_after``, in the same order, with the aging factors shared);
+  (the same formula, outcome 0), both aged and swapped in one pass per swap, the aging factors
+  shared. By default the two measured qubits' depolarization is one factor
+  ``K = exp(-(dt1 + dt2) / T)`` applied after the swap (depolarizing channels commute with the
+  Bell measurement: ``x -> K x + (1 - K) / 4``); the ``qorder_*`` figures are the same run in
+  qplane's order of operations (``qplane_physics.swap_after``'s: each qubit aged, then the swap;
+  qplane's floats to the last bit);
 - the random Bell outcome (``getrandbits(2)``) and the Pauli frame (XOR of the outcomes);
 - for each end the time it knows every outcome (send time plus the path delay, the latest
   over the pair's swaps); one delivery event at the later of the two;
@@ -133,8 +137,10 @@ def params(nodes: int, pairs: int) -> dict:
     }
 
 
-def simulate(P: dict) -> dict:
-    """One run of the flat simulation; returns events, delivered pairs and fidelities."""
+def simulate(P: dict, merged: bool = True) -> dict:
+    """One run of the flat simulation; returns events, delivered pairs and fidelities. ``merged``:
+    the aging of a swap's (or a delivery's) two qubits as one factor; otherwise in qplane's
+    order of operations (qplane's floats to the last bit)."""
     hops = P["nodes"] - 1
     M, pairs, T = P["memories"], P["pairs"], P["T"]
     log_fail, cycle, hd = math.log1p(-P["p"]), P["cycle"], P["herald_delay"]
@@ -181,29 +187,47 @@ def simulate(P: dict) -> dict:
 
     def swap(i, m1, m2, now):
         L, R = m1[0], m2[0]
-        # the measured qubits aged (true state and estimate: the same factors), then swapped
-        lam = 1.0 - exp(-(now - L[7]) / T)
-        keep, add = 1.0 - lam, lam * 0.25
-        e, v = L[4], L[5]
-        a0, a1, a2, a3 = keep * e[0] + add, keep * e[1] + add, keep * e[2] + add, keep * e[3] + add
-        c0, c1, c2, c3 = keep * v[0] + add, keep * v[1] + add, keep * v[2] + add, keep * v[3] + add
-        lam = 1.0 - exp(-(now - R[6]) / T)
-        keep, add = 1.0 - lam, lam * 0.25
-        e, v = R[4], R[5]
-        b0, b1, b2, b3 = keep * e[0] + add, keep * e[1] + add, keep * e[2] + add, keep * e[3] + add
-        o = getbits(2)  # the Bell outcome (equally likely for Bell-diagonal inputs)
-        d0, d1, d2, d3 = keep * v[o] + add, keep * v[1 ^ o] + add, keep * v[2 ^ o] + add, keep * v[3 ^ o] + add
+        if merged:
+            # both measured qubits' depolarization as one factor after the swap (depolarizing
+            # channels commute with the Bell measurement and compose: K = exp(-(dt1 + dt2) / T);
+            # for unit-trace states XOR-convolution maps x -> K x + (1 - K) / 4); the same state,
+            # the floats within rounding of qplane's
+            K = exp(-((now - L[7]) + (now - R[6])) / T)
+            add = (1.0 - K) * 0.25
+            a0, a1, a2, a3 = L[4]
+            b0, b1, b2, b3 = R[4]
+            est = [K * (a0 * b0 + a1 * b1 + a2 * b2 + a3 * b3) + add, K * (a0 * b1 + a1 * b0 + a2 * b3 + a3 * b2) + add,
+                   K * (a0 * b2 + a1 * b3 + a2 * b0 + a3 * b1) + add, K * (a0 * b3 + a1 * b2 + a2 * b1 + a3 * b0) + add]
+            o = getbits(2)  # the Bell outcome (equally likely for Bell-diagonal inputs)
+            c0, c1, c2, c3 = L[5]
+            v = R[5]
+            d0, d1, d2, d3 = v[o], v[1 ^ o], v[2 ^ o], v[3 ^ o]
+            val = [K * (c0 * d0 + c1 * d1 + c2 * d2 + c3 * d3) + add, K * (c0 * d1 + c1 * d0 + c2 * d3 + c3 * d2) + add,
+                   K * (c0 * d2 + c1 * d3 + c2 * d0 + c3 * d1) + add, K * (c0 * d3 + c1 * d2 + c2 * d1 + c3 * d0) + add]
+        else:
+            # qplane's order: the measured qubits aged (true state and estimate: the same
+            # factors), then swapped (``qplane_physics.swap_after``'s operations; qplane's floats)
+            lam = 1.0 - exp(-(now - L[7]) / T)
+            keep, add = 1.0 - lam, lam * 0.25
+            e, v = L[4], L[5]
+            a0, a1, a2, a3 = keep * e[0] + add, keep * e[1] + add, keep * e[2] + add, keep * e[3] + add
+            c0, c1, c2, c3 = keep * v[0] + add, keep * v[1] + add, keep * v[2] + add, keep * v[3] + add
+            lam = 1.0 - exp(-(now - R[6]) / T)
+            keep, add = 1.0 - lam, lam * 0.25
+            e, v = R[4], R[5]
+            b0, b1, b2, b3 = keep * e[0] + add, keep * e[1] + add, keep * e[2] + add, keep * e[3] + add
+            o = getbits(2)  # the Bell outcome (equally likely for Bell-diagonal inputs)
+            d0, d1, d2, d3 = keep * v[o] + add, keep * v[1 ^ o] + add, keep * v[2 ^ o] + add, keep * v[3 ^ o] + add
+            est = [a0 * b0 + a1 * b1 + a2 * b2 + a3 * b3, a0 * b1 + a1 * b0 + a2 * b3 + a3 * b2,
+                   a0 * b2 + a1 * b3 + a2 * b0 + a3 * b1, a0 * b3 + a1 * b2 + a2 * b1 + a3 * b0]
+            val = [c0 * d0 + c1 * d1 + c2 * d2 + c3 * d3, c0 * d1 + c1 * d0 + c2 * d3 + c3 * d2,
+                   c0 * d2 + c1 * d3 + c2 * d0 + c3 * d1, c0 * d3 + c1 * d2 + c2 * d1 + c3 * d0]
         src, dst = now + DSRC[i], now + DDST[i]  # the outcome reaches each end
         a, b, c, d = L[8], R[8], L[9], R[9]
         a, c = a if a >= b else b, c if c >= d else d
         src, dst = a if a >= src else src, c if c >= dst else dst
         left, right = L[0], R[1]
-        rec = [left, right, L[2], R[3],
-               [a0 * b0 + a1 * b1 + a2 * b2 + a3 * b3, a0 * b1 + a1 * b0 + a2 * b3 + a3 * b2,
-                a0 * b2 + a1 * b3 + a2 * b0 + a3 * b1, a0 * b3 + a1 * b2 + a2 * b1 + a3 * b0],
-               [c0 * d0 + c1 * d1 + c2 * d2 + c3 * d3, c0 * d1 + c1 * d0 + c2 * d3 + c3 * d2,
-                c0 * d2 + c1 * d3 + c2 * d0 + c3 * d1, c0 * d3 + c1 * d2 + c2 * d1 + c3 * d0],
-               L[6], R[7], src, dst, L[10] ^ R[10] ^ o]
+        rec = [left, right, L[2], R[3], est, val, L[6], R[7], src, dst, L[10] ^ R[10] ^ o]
         left[0] = right[0] = rec
         if rec[2] == 0 and rec[3] == hops:  # spans the chain: delivered once both ends know
             known = src if src >= dst else dst
@@ -243,17 +267,23 @@ def simulate(P: dict) -> dict:
             m2[1].append(m2)
 
     def deliver(rec, now):
-        # the frame corrected at the destination (its qubit aged first), then the fidelity (the
-        # source's qubit aged); the estimate aged at both ends (source first), as qplane does
-        lam_l = 1.0 - exp(-(now - rec[6]) / T)
-        lam_r = 1.0 - exp(-(now - rec[7]) / T)
-        keep_r, add_r, keep_l, add_l = 1.0 - lam_r, lam_r * 0.25, 1.0 - lam_l, lam_l * 0.25
-        frame = rec[10]
-        if frame:
-            f = keep_l * (keep_r * rec[5][frame] + add_r) + add_l
-        else:  # (no correction: qplane's device skips it, and the fidelity ages the source first)
-            f = keep_r * (keep_l * rec[5][0] + add_l) + add_r
-        est = keep_r * (keep_l * rec[4][0] + add_l) + add_r
+        if merged:  # both ends' depolarization as one factor (as in ``swap``)
+            K = exp(-((now - rec[6]) + (now - rec[7])) / T)
+            add = (1.0 - K) * 0.25
+            f = K * rec[5][rec[10]] + add  # (the frame applied: its coefficient moves to Phi+)
+            est = K * rec[4][0] + add
+        else:
+            # the frame corrected at the destination (its qubit aged first), then the fidelity (the
+            # source's qubit aged); the estimate aged at both ends (source first), as qplane does
+            lam_l = 1.0 - exp(-(now - rec[6]) / T)
+            lam_r = 1.0 - exp(-(now - rec[7]) / T)
+            keep_r, add_r, keep_l, add_l = 1.0 - lam_r, lam_r * 0.25, 1.0 - lam_l, lam_l * 0.25
+            frame = rec[10]
+            if frame:
+                f = keep_l * (keep_r * rec[5][frame] + add_r) + add_l
+            else:  # (no correction: qplane's device skips it, and the fidelity ages the source first)
+                f = keep_r * (keep_l * rec[5][0] + add_l) + add_r
+            est = keep_r * (keep_l * rec[4][0] + add_l) + add_r
         n = acc[0] = acc[0] + 1
         acc[1] += f
         acc[2] += f * f
@@ -313,9 +343,9 @@ def simulate(P: dict) -> dict:
             "fidelity_estimated_mean": acc[3] / n}
 
 
-def run_floor(P: dict) -> dict:
+def run_floor(P: dict, merged: bool = True) -> dict:
     t0 = time.perf_counter()
-    out = simulate(P)
+    out = simulate(P, merged)
     out["wall_s"] = time.perf_counter() - t0
     return out
 
@@ -327,8 +357,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--pairs", type=int, default=DEFAULT_PAIRS,
                     help="pairs requested per run (default: %(default)s)")
     ap.add_argument("--repeat", type=int, default=1,
-                    help="runs per length of each (flat, qplane), interleaved; the fastest of each shown "
-                         "(default: %(default)s)")
+                    help="runs per length of each (flat, flat in qplane's order, qplane), interleaved; "
+                         "the fastest of each shown (default: %(default)s)")
     args = ap.parse_args(argv)
     try:
         lengths = [int(x) for x in args.nodes.split(",") if x.strip()]
@@ -348,13 +378,16 @@ def main(argv: list[str] | None = None) -> int:
     # warm-up (untimed): qplane's plugin discovery and lazy imports, the flat loop's first call
     run_chain(2, 10)
     simulate(params(3, 10))
+    simulate(params(3, 10), merged=False)
 
     for n in lengths:
         P = params(n, args.pairs)
-        flat, qp = None, None
-        for _ in range(args.repeat):  # interleaved: both see the same load
+        flat = order = qp = None
+        for _ in range(args.repeat):  # interleaved: all three see the same load
             f = run_floor(P)
             flat = f if flat is None or f["wall_s"] < flat["wall_s"] else flat
+            f = run_floor(P, merged=False)
+            order = f if order is None or f["wall_s"] < order["wall_s"] else order
             q = run_chain(n, args.pairs)
             qp = q if qp is None or q["wall_s"] < qp["wall_s"] else qp
         rate = flat["events"] / flat["wall_s"]
@@ -371,6 +404,9 @@ def main(argv: list[str] | None = None) -> int:
             "fidelity_mean": round(flat["fidelity_mean"], 4),
             "fidelity_stderr": float(f"{flat['fidelity_stderr']:.3g}"),
             "fidelity_estimated_mean": round(flat["fidelity_estimated_mean"], 4),
+            "qorder_us_per_event": round(1e6 * order["wall_s"] / order["events"], 3),
+            "qorder_pct_of_floor": round(100.0 * order["events"] / order["wall_s"] / floor_rate, 1),
+            "qorder_fidelity_mean": round(order["fidelity_mean"], 4),
             "qplane_events": qp["events"],
             "qplane_events_per_pair": round(qp["events"] / qp["pairs"], 2),
             "qplane_wall_s": qp["wall_s"],
