@@ -90,13 +90,18 @@ class _PathState(PurifyingPath):
         delays = net.path_delays(path)
         self.delay_src = delays
         self.delay_dst = [delays[-1] - d for d in delays]
-        self.free_a: list[deque[Memory]] = [deque() for _ in range(self.hops)]
-        self.free_b: list[deque[Memory]] = [deque() for _ in range(self.hops)]
-        self.toward_dst: list[deque[Memory]] = [deque() for _ in path]  # qubits whose pair extends to higher positions
-        self.toward_src: list[deque[Memory]] = [deque() for _ in path]
+        # first-in first-out queues as plain lists (``pop(0)``): they hold a few memories at most,
+        # and an empty deque costs 624 bytes where a list costs 56 (four per position of a path:
+        # 25 MB on a 10,000-node chain, and caches are what large networks run short of)
+        self.free_a: list[list[Memory]] = [[] for _ in range(self.hops)]
+        self.free_b: list[list[Memory]] = [[] for _ in range(self.hops)]
+        self.toward_dst: list[list[Memory]] = [[] for _ in path]  # qubits whose pair extends to higher positions
+        self.toward_src: list[list[Memory]] = [[] for _ in path]
         self.min_fidelity = session.handle.request.min_fidelity
         self.instant = ctx.settings.classical_instant
-        self.bsm_rng = [self.clock.stream(f"bsm:{n}") for n in path]
+        # each node's stream of Bell-measurement failures, made at its first use (a stream holds
+        # 2.5 kB of generator state, and linear-optics failures are not in every scenario)
+        self.bsm_rng: list[Any] = [None] * len(path)
         self.trace = policy.trace  # the protocol-event tracer (None: untraced); pair ids when traced
         self.ids = pair_ids(ctx.services) if self.trace is not None else None
         protocols = session.handle.protocols
@@ -140,7 +145,7 @@ class _PathState(PurifyingPath):
     def memory_freed(self, m: Memory) -> None:
         mine, other, side_a, link, herald = self.where[m]  # (the allocation's memories, located once in begin)
         if other:  # (``_attempt`` inlined)
-            o = other.popleft()
+            o = other.pop(0)
             if side_a:
                 self.generator.start(self.session, link, m, o, herald)
             else:
@@ -174,14 +179,14 @@ class _PathState(PurifyingPath):
             if h > 0 and (wants is None or wants(self, h, h + 1)):
                 q = self.toward_src[h]
                 if q:
-                    self._swap(h, q.popleft(), ma)
+                    self._swap(h, q.pop(0), ma)
                 else:
                     self.toward_dst[h].append(ma)
             wants = self.wants_src
             if h + 1 < self.hops and (wants is None or wants(self, h + 1, h)):
                 q = self.toward_dst[h + 1]
                 if q:
-                    self._swap(h + 1, mb, q.popleft())
+                    self._swap(h + 1, mb, q.pop(0))
                 else:
                     self.toward_src[h + 1].append(mb)
 
@@ -193,14 +198,14 @@ class _PathState(PurifyingPath):
         if h > 0 and (wants is None or wants(self, h, h + 1)):
             q = self.toward_src[h]
             if q:
-                self._swap(h, q.popleft(), rec.left)
+                self._swap(h, q.pop(0), rec.left)
             else:
                 self.toward_dst[h].append(rec.left)
         wants = self.wants_src
         if h + 1 < self.hops and (wants is None or wants(self, h + 1, h)):
             q = self.toward_dst[h + 1]
             if q:
-                self._swap(h + 1, rec.right, q.popleft())
+                self._swap(h + 1, rec.right, q.pop(0))
             else:
                 self.toward_src[h + 1].append(rec.right)
 
@@ -208,14 +213,14 @@ class _PathState(PurifyingPath):
     def _offer_toward_dst(self, i: int, m: Memory) -> None:
         q = self.toward_src[i]
         if q:
-            self._swap(i, q.popleft(), m)
+            self._swap(i, q.pop(0), m)
         else:
             self.toward_dst[i].append(m)
 
     def _offer_toward_src(self, i: int, m: Memory) -> None:
         q = self.toward_dst[i]
         if q:
-            self._swap(i, m, q.popleft())
+            self._swap(i, m, q.pop(0))
         else:
             self.toward_src[i].append(m)
 
@@ -253,8 +258,7 @@ class _PathState(PurifyingPath):
         a, c = a if a >= b else b, c if c >= d else d
         rec.src_at, rec.dst_at = a if a >= src else src, c if c >= dst else dst
         rec.frame = L.frame ^ R.frame ^ outcome
-        rec.failed = L.failed or R.failed or (
-            ops.bsm_success < 1.0 and self.bsm_rng[i].random() >= ops.bsm_success)
+        rec.failed = L.failed or R.failed or (ops.bsm_success < 1.0 and self._bsm_failed(i, ops.bsm_success))
         L.merged_into = R.merged_into = rec
         if self.trace is not None:  # ok: False when this or an earlier measurement in it failed
             rec.id = next(self.ids)
@@ -273,13 +277,19 @@ class _PathState(PurifyingPath):
             for m in (m_src_side, m_dst_side):  # (``memory_freed`` inlined)
                 mine, other, side_a, link, herald = self.where[m]
                 if other:
-                    o = other.popleft()
+                    o = other.pop(0)
                     if side_a:
                         self.generator.start(self.session, link, m, o, herald)
                     else:
                         self.generator.start(self.session, link, o, m, herald)
                 else:
                     mine.append(m)
+
+    def _bsm_failed(self, i: int, success: float) -> bool:
+        rng = self.bsm_rng[i]
+        if rng is None:
+            rng = self.bsm_rng[i] = self.clock.stream(f"bsm:{self.path[i]}")
+        return rng.random() >= success
 
     def _after_swap(self, i: int, m1: Memory, m2: Memory, rec: PairRecord, outcome: int) -> None:
         if not self.session.active:
