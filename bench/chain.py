@@ -113,19 +113,20 @@ def run_chain(nodes: int, pairs: int, trace: bool = False) -> dict:
     }
 
 
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--nodes", default=",".join(map(str, DEFAULT_NODES)),
+def chain_parser(doc: str, repeat_help: str, nodes: tuple[int, ...] = DEFAULT_NODES) -> argparse.ArgumentParser:
+    """The options ``chain.py`` and ``chain_floor.py`` share: ``--nodes``, ``--pairs``, ``--repeat``."""
+    ap = argparse.ArgumentParser(description=doc.splitlines()[0])
+    ap.add_argument("--nodes", default=",".join(map(str, nodes)),
                     help="comma-separated chain lengths (default: %(default)s)")
     ap.add_argument("--pairs", type=int, default=DEFAULT_PAIRS,
                     help="pairs requested per run (default: %(default)s)")
-    ap.add_argument("--repeat", type=int, default=1,
-                    help="runs per length; the line shown is the fastest (default: %(default)s)")
-    ap.add_argument("--floor-timeouts", type=int, default=FLOOR_TIMEOUTS,
-                    help="timeouts in the bare-SimPy floor (default: %(default)s; 0 skips it)")
-    ap.add_argument("--trace", action="store_true",
-                    help="write each run's protocol-event trace (to a temporary file) and time it with the run")
-    args = ap.parse_args(argv)
+    ap.add_argument("--repeat", type=int, default=1, help=repeat_help + " (default: %(default)s)")
+    return ap
+
+
+def checked_lengths(ap: argparse.ArgumentParser, args: argparse.Namespace) -> list[int]:
+    """The chain lengths of ``--nodes``, once ``--nodes``, ``--pairs`` and ``--repeat`` are
+    checked (a one-line usage error otherwise; ``chain_floor.py`` takes the same options)."""
     try:
         lengths = [int(x) for x in args.nodes.split(",") if x.strip()]
     except ValueError:
@@ -134,6 +135,17 @@ def main(argv: list[str] | None = None) -> int:
         ap.error("--nodes: every chain needs at least 2 nodes")
     if args.pairs < 1 or args.repeat < 1:
         ap.error("--pairs and --repeat must be at least 1")
+    return lengths
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = chain_parser(__doc__, "runs per length; the line shown is the fastest")
+    ap.add_argument("--floor-timeouts", type=int, default=FLOOR_TIMEOUTS,
+                    help="timeouts in the bare-SimPy floor (default: %(default)s; 0 skips it)")
+    ap.add_argument("--trace", action="store_true",
+                    help="write each run's protocol-event trace (to a temporary file) and time it with the run")
+    args = ap.parse_args(argv)
+    lengths = checked_lengths(ap, args)
 
     if args.floor_timeouts > 0:
         floor = min((simpy_floor(args.floor_timeouts) for _ in range(args.repeat)), key=lambda d: d["wall_s"])

@@ -69,10 +69,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import qplane  # noqa: E402
 from qplane.kernel import derive_seed  # noqa: E402
 
-from chain import FLOOR_TIMEOUTS, SCENARIO, overrides, run_chain, simpy_floor  # noqa: E402
+from chain import FLOOR_TIMEOUTS, SCENARIO, chain_parser, checked_lengths, overrides, run_chain, simpy_floor  # noqa: E402
 
 DEFAULT_NODES = (9, 17, 33)
-DEFAULT_PAIRS = 2000
 
 
 class _Ev:
@@ -355,23 +354,10 @@ def run_floor(P: dict, merged: bool = True) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--nodes", default=",".join(map(str, DEFAULT_NODES)),
-                    help="comma-separated chain lengths (default: %(default)s)")
-    ap.add_argument("--pairs", type=int, default=DEFAULT_PAIRS,
-                    help="pairs requested per run (default: %(default)s)")
-    ap.add_argument("--repeat", type=int, default=1,
-                    help="runs per length of each (flat, flat in qplane's order, qplane), interleaved; "
-                         "the fastest of each shown (default: %(default)s)")
+    ap = chain_parser(__doc__, "runs per length of each (flat, flat in qplane's order, qplane), interleaved; "
+                               "the fastest of each shown", DEFAULT_NODES)
     args = ap.parse_args(argv)
-    try:
-        lengths = [int(x) for x in args.nodes.split(",") if x.strip()]
-    except ValueError:
-        ap.error(f"--nodes: expected comma-separated integers, got {args.nodes!r}")
-    if not lengths or min(lengths) < 2:
-        ap.error("--nodes: every chain needs at least 2 nodes")
-    if args.pairs < 1 or args.repeat < 1:
-        ap.error("--pairs and --repeat must be at least 1")
+    lengths = checked_lengths(ap, args)
 
     floor = min((simpy_floor() for _ in range(args.repeat)), key=lambda d: d["wall_s"])
     print(json.dumps(floor), flush=True)

@@ -5,22 +5,19 @@ Not a timed test: a 6-node chain, a few pairs; the figures themselves are in ben
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import pathlib
 import sys
 
 import pytest
+from source_modules import load_source
 
 SCALE = pathlib.Path(__file__).resolve().parents[1] / "bench" / "scale.py"
 
 
 @pytest.fixture(scope="module")
 def scale():
-    spec = importlib.util.spec_from_file_location("bench_scale", SCALE)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_source(SCALE, "bench_scale")
 
 
 def run(scale, monkeypatch, capsys, *argv: str) -> list[dict]:

@@ -14,12 +14,12 @@ means the compiled module is stale: ``pip install -e ./physics`` rebuilds it.
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import random
 from pathlib import Path
 
 import pytest
+from source_modules import load_source
 
 import qplane_physics as physics
 
@@ -28,10 +28,7 @@ SOURCE = Path(physics.__file__).with_name("_hot.py")
 
 @pytest.fixture(scope="module")
 def source():
-    spec = importlib.util.spec_from_file_location("qplane_physics_hot_source", SOURCE)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_source(SOURCE, "qplane_physics_hot_source")
 
 
 def _state(rng: random.Random) -> list[float]:

@@ -11,12 +11,12 @@ catch-up at delivery. Where the build could not compile, both sides are the sour
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import random
 from pathlib import Path
 
 import pytest
+from source_modules import load_source
 
 import qplane
 import qplane_backend_fidelity.backend as backend
@@ -28,10 +28,7 @@ SOURCE = Path(backend.__file__).with_name("states.py")
 
 @pytest.fixture(scope="module")
 def source():
-    spec = importlib.util.spec_from_file_location("qplane_backend_fidelity_states_source", SOURCE)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_source(SOURCE, "qplane_backend_fidelity_states_source")
 
 
 def test_compiled_where_expected():
