@@ -25,7 +25,7 @@ def compiled_kernels() -> list:
     for ext in extensions:
         ext.optional = True  # a failed C build leaves the Python source in place
         # the same floats as the source: no fused multiply-adds (gcc's default on some CPUs)
-        ext.extra_compile_args.append("-ffp-contract=off")
+        ext.extra_compile_args = [*ext.extra_compile_args, "-ffp-contract=off"]
     return extensions
 
 

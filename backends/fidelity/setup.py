@@ -22,6 +22,6 @@ if os.environ.get("QPLANE_PURE_PYTHON") != "1":
         print(f"qplane-backend-fidelity: states left as Python source ({exc})", file=sys.stderr)
 for ext in extensions:
     ext.optional = True  # a failed C build leaves the Python source in place
-    ext.extra_compile_args.append("-ffp-contract=off")  # no fused multiply-adds, as the source
+    ext.extra_compile_args = [*ext.extra_compile_args, "-ffp-contract=off"]  # no fused multiply-adds, as the source
 
 setup(ext_modules=extensions)
