@@ -14,11 +14,11 @@ allow 5 sigma (the multinomial spread of the basis counts changes sigma by O(1/s
 from __future__ import annotations
 
 import math
-import time
-from typing import Any, Callable
+from typing import Any
 
 import httpx
 import pytest
+from polling import until
 from prometheus_client.parser import text_string_to_metric_families
 from qplane.scenario import load_scenario
 from qplane_physics import werner_after_storage
@@ -39,15 +39,6 @@ def scenario(builder: str = "chain", nodes: int = 2, coherence: float | None = T
                      "link": {"scheme": "mim", "pair_fidelity": F0}},
         "requests": [],
     })
-
-
-def until(what: Callable[[], Any], timeout: float = 20.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        got = what()
-        if got or time.monotonic() > deadline:
-            return got
-        time.sleep(0.05)
 
 
 def sigma(f: float, n: int) -> float:

@@ -9,11 +9,11 @@ value exactly.
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import httpx
 import pytest
+from polling import until
 import qplane_physics as physics
 from qplane.scenario import load_scenario
 
@@ -36,15 +36,6 @@ def scenario(nodes: int, manager: Any = "oracle") -> Any:
 def swapped(gate_error: float) -> float:
     w = physics.to_pauli_order(physics.werner(F))
     return physics.two_qubit_depolarize(physics.swap_pauli_order(w, w), gate_error)[0]
-
-
-def until(check: Any, timeout: float = 20.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        got = check()
-        if got or time.monotonic() > deadline:
-            return got
-        time.sleep(0.05)
 
 
 def recent(c: Client, rid: int, since_s: float, n: int = 20) -> list[dict[str, Any]]:

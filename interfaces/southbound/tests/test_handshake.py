@@ -18,6 +18,7 @@ import time
 from typing import Any, Iterator
 
 import pytest
+from polling import until
 
 from qplane_southbound import AgentHub, NodeSpec
 from qplane_southbound import hub as hub_module
@@ -68,10 +69,7 @@ def hub(request: pytest.FixtureRequest) -> Iterator[Hub]:
 
 
 def _wait(cond: Any, timeout: float = 3.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not cond() and time.monotonic() < deadline:
-        time.sleep(0.01)
-    assert cond()
+    assert until(cond, timeout, interval=0.01)
 
 
 def _connect(address: tuple[str, int], source: str = "127.0.0.1") -> socket.socket:

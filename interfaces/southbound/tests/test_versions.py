@@ -10,10 +10,10 @@ import socket
 import subprocess
 import sys
 import threading
-import time
 from typing import Any
 
 import pytest
+from polling import until
 
 import qplane
 from qplane_southbound import AgentHub, NodeSpec
@@ -34,11 +34,8 @@ def _run(hub: AgentHub, versions: Versions | None, **kwargs: Any) -> tuple[NodeA
     return agent, code
 
 
-def _wait(cond, timeout: float = 3.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not cond() and time.monotonic() < deadline:
-        time.sleep(0.01)
-    assert cond()
+def _wait(cond: Any, timeout: float = 3.0) -> None:
+    assert until(cond, timeout, interval=0.01)
 
 
 @pytest.fixture()
