@@ -71,7 +71,7 @@ from .guards import AllowedHosts, BodyLimit, HostCheck
 from .health import HealthOptions, add_health_routes
 from . import prometheus, tracing
 from .stats import pair_data
-from .streams import open_stream, resume_cursor, sse
+from .streams import open_stream, resume_cursor, sse, stream_responses
 from .twin import Conflict, DigitalTwin, Overloaded, RequestRecord, RequestRejected, ServiceUnavailable
 
 DESCRIPTION = """\
@@ -282,19 +282,15 @@ def create_app(twin: DigitalTwin, *, token: str | None = None, max_body: int = M
 
     @app.get("/requests/{request_id}/events", summary="stream a request's delivered pairs and status changes",
              response_class=StreamingResponse,
-             responses={200: {"content": {"text/event-stream": {"schema": {"type": "string"}}},
-                              "description": "server-sent events: `status` (data: request, status, final, reason, "
-                                             "sim_time_s, delivered, path) and `pair` (data: request, index, "
-                                             "sim_time_s, fidelity, fidelity_estimated, latency_s, age_s); the "
-                                             "stream ends after the final status. Events carry ids: send "
-                                             "Last-Event-ID to resume (at or after a finished request's last "
-                                             "event: its final status, then the end). The service keeps each "
-                                             "request's recent events (its last --keep-pairs pairs and status "
-                                             "changes): a stream that falls behind them, or resumes before them, "
-                                             "gets a `gap` event (data: request, missed_from, missed_to: the "
-                                             "event ids no longer kept; reason) and goes on with the oldest kept."},
-                        404: _ERRORS[404],
-                        503: {"description": "too many event streams are open (the service's --max-streams)"}})
+             responses=stream_responses(
+                 "server-sent events: `status` (data: request, status, final, reason, sim_time_s, delivered, "
+                 "path) and `pair` (data: request, index, sim_time_s, fidelity, fidelity_estimated, latency_s, "
+                 "age_s); the stream ends after the final status. Events carry ids: send Last-Event-ID to resume "
+                 "(at or after a finished request's last event: its final status, then the end). The service "
+                 "keeps each request's recent events (its last --keep-pairs pairs and status changes): a stream "
+                 "that falls behind them, or resumes before them, gets a `gap` event (data: request, "
+                 "missed_from, missed_to: the event ids no longer kept; reason) and goes on with the oldest kept.",
+                 {404: _ERRORS[404]}))
     async def events(request_id: int, last_event_id: str | None = Header(None)) -> StreamingResponse:
         rec = find(request_id)
         cursor = max(0, resume_cursor(last_event_id))

@@ -62,7 +62,7 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
 from .config import runner
-from .streams import open_stream, resume_cursor, sse
+from .streams import open_stream, resume_cursor, sse, stream_responses
 
 #: seconds between two looks at the alert log in an event stream
 STREAM_POLL_S = 0.05
@@ -366,13 +366,11 @@ def add_health_routes(app: FastAPI, twin: Any, *, authorize: Callable[..., Await
 
     @app.get("/alerts/events", summary="stream the health monitor's alerts and resolutions",
              response_class=StreamingResponse,
-             responses={200: {"content": {"text/event-stream": {"schema": {"type": "string"}}},
-                              "description": "server-sent events `alert` and `resolved` (data: the alert), with "
-                                             "ids: send Last-Event-ID to resume. The service keeps the recent "
-                                             "events: a stream that resumes before them gets a `gap` event (data: "
-                                             "missed_from, missed_to) and goes on with the oldest kept. Without "
-                                             "Last-Event-ID the stream starts with the events still kept."},
-                        503: {"description": "too many event streams are open (the service's --max-streams)"}})
+             responses=stream_responses(
+                 "server-sent events `alert` and `resolved` (data: the alert), with ids: send Last-Event-ID to "
+                 "resume. The service keeps the recent events: a stream that resumes before them gets a `gap` "
+                 "event (data: missed_from, missed_to) and goes on with the oldest kept. Without Last-Event-ID "
+                 "the stream starts with the events still kept."))
     async def alert_events(last_event_id: str | None = Header(None)) -> StreamingResponse:
         cursor = resume_cursor(last_event_id)
         return open_stream(counts, getattr(app.state, "max_streams", None),

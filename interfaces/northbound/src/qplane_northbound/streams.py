@@ -25,6 +25,15 @@ def resume_cursor(last_event_id: str | None) -> int:
         return 0
 
 
+def stream_responses(description: str, more: dict[int, Any] | None = None) -> dict[int | str, Any]:
+    """The OpenAPI ``responses`` of a stream route: 200 with a ``text/event-stream`` body that
+    ``description`` describes, the route's ``more`` (by status code), and 503 when too many
+    streams are open (:func:`open_stream`)."""
+    return {200: {"content": {"text/event-stream": {"schema": {"type": "string"}}}, "description": description},
+            **(more or {}),
+            503: {"description": "too many event streams are open (the service's --max-streams)"}}
+
+
 def open_stream(counts: dict[str, int], limit: int | None,
                 make: Callable[[Callable[[], None]], AsyncIterator[str]]) -> StreamingResponse:
     """A streaming response from ``make(release)``, counted in ``counts["streams_open"]`` until
