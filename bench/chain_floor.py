@@ -52,7 +52,6 @@ It prints figures; it is not a timed test.
 
 from __future__ import annotations
 
-import argparse
 import heapq
 import json
 import math

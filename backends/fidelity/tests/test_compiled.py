@@ -36,7 +36,8 @@ def test_compiled_where_expected():
         assert backend.COMPILED, f"the backend runs from {backend.states.__file__}, not an extension module"
 
 
-def _requests(data: dict) -> list[dict]:
+def _requests(data: dict) -> tuple[list[dict], int]:
+    """The run's requests (wall times left out) and its events."""
     res = qplane.build(qplane.load_scenario(data)).run()
     return [{k: v for k, v in r.items() if "wall" not in k} for r in res["requests"]], res["events"]
 
@@ -63,7 +64,7 @@ def test_a_run_gives_the_same_numbers_compiled_and_from_source(name, source, mon
     assert compiled[0][0]["delivered"] > 0
 
 
-def test_the_compiled_backend_can_be_subclassed(source):
+def test_the_compiled_backend_can_be_subclassed():
     class Named(backend.FidelityBackend):
         name = "named"
 
